@@ -1,0 +1,90 @@
+import { type DirValue, type FileValue, type TreeStore, type TreeValue, emptyDir } from './tree.js';
+
+export interface MergeConflict {
+  /** Slash-separated path. */
+  readonly path: string;
+  readonly reason: string;
+}
+
+export interface MergeResult {
+  readonly tree: DirValue;
+  readonly conflicts: MergeConflict[];
+}
+
+const encoder = new TextEncoder();
+
+/** The file DataKit leaves in the working tree where a merge conflicts. */
+export function conflictFile(reason: string): FileValue {
+  return { kind: 'file', perm: 'normal', data: encoder.encode(`** Conflict **\n${reason}\n`) };
+}
+
+/**
+ * Three-way merge of trees, as DataKit does it: per entry of ours ∪ theirs, directories merge
+ * recursively; files (content and perm together) merge as an optional value: equal sides win,
+ * a side equal to the base yields the other, anything else conflicts. Conflicting paths get a
+ * conflict file with the reason.
+ */
+export async function mergeTrees(
+  store: TreeStore,
+  ours: DirValue,
+  theirs: DirValue,
+  base: DirValue | undefined,
+): Promise<MergeResult> {
+  const conflicts: MergeConflict[] = [];
+  const mergeDir = async (o: DirValue, t: DirValue, b: DirValue, prefix: string): Promise<DirValue> => {
+    if (await store.sameValue(o, t)) return o;
+    if (await store.sameValue(o, b)) return t;
+    if (await store.sameValue(t, b)) return o;
+    const oe = await store.entries(o);
+    const te = await store.entries(t);
+    const be = await store.entries(b);
+    const out = new Map<string, TreeValue>();
+    const names = [...new Set([...oe.keys(), ...te.keys()])].sort();
+    for (const name of names) {
+      const path = prefix === '' ? name : `${prefix}/${name}`;
+      const ov = oe.get(name);
+      const tv = te.get(name);
+      const bv = be.get(name);
+      if (ov && tv && ov.kind !== tv.kind) {
+        conflicts.push({ path, reason: 'File vs dir' });
+        out.set(name, conflictFile('File vs dir'));
+        continue;
+      }
+      if (ov?.kind === 'dir' || tv?.kind === 'dir') {
+        const asDir = (v: TreeValue | undefined): DirValue => (v?.kind === 'dir' ? v : emptyDir);
+        const merged = await mergeDir(asDir(ov), asDir(tv), asDir(bv), path);
+        if ((await store.entries(merged)).size > 0) out.set(name, merged);
+        continue;
+      }
+      const result = await mergeFile(store, ov as FileValue | undefined, tv as FileValue | undefined, bv);
+      if (typeof result === 'string') {
+        conflicts.push({ path, reason: result });
+        out.set(name, conflictFile(result));
+      } else if (result) out.set(name, result);
+    }
+    return { kind: 'dir', entries: out };
+  };
+  const tree = await mergeDir(ours, theirs, base ?? emptyDir, '');
+  return { tree, conflicts };
+}
+
+/** The merged file, undefined for "absent", or a conflict reason. */
+async function mergeFile(
+  store: TreeStore,
+  ours: FileValue | undefined,
+  theirs: FileValue | undefined,
+  base: TreeValue | undefined,
+): Promise<FileValue | undefined | string> {
+  if (await store.sameValue(ours, theirs)) return ours;
+  const old = base?.kind === 'file' ? base : undefined;
+  if (ours && theirs) {
+    if (!old) return 'default: add/add and no common ancestor';
+    if (await store.sameValue(old, ours)) return theirs;
+    if (await store.sameValue(old, theirs)) return ours;
+    return 'Changed on both branches';
+  }
+  const present = ours ?? theirs;
+  if (!old) return present;
+  if (await store.sameValue(old, present)) return undefined;
+  return 'option: add/del';
+}

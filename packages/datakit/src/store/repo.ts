@@ -1,0 +1,282 @@
+import { type FSWatcher, existsSync, watch } from 'node:fs';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { StoreError } from './errors.js';
+import { type Commit, type Signature, encodeCommit, isHash, parseCommit } from './objects.js';
+import { GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
+import { GitRefStore, MemoryRefStore, type RefStore } from './refs.js';
+import { type DirValue, TreeStore, dirOfHash, emptyDir } from './tree.js';
+
+export interface RepositoryOptions {
+  /** fsync objects and refs before acknowledging (default true). */
+  fsync?: boolean;
+  /** Who commits. */
+  author?: { name: string; email: string };
+  /** Fixed commit time in seconds (tests); default: now. */
+  clock?: () => number;
+  /** How often to look for ref changes made by other processes (ms). */
+  pollMs?: number;
+}
+
+export type HeadListener = (branch: string, head: string | undefined) => void;
+
+const HEADS = 'refs/heads/';
+
+/**
+ * A git repository: objects, trees, commits and branches. Knows nothing of 9P.
+ * Branch changes (ours, and other processes' seen through fs.watch plus a bounded poll) are
+ * reported to listeners.
+ */
+export class Repository {
+  readonly trees: TreeStore;
+  private readonly commitCache = new Map<string, Commit>();
+  private readonly listeners = new Set<HeadListener>();
+  private readonly known = new Map<string, string>();
+  private watcher: FSWatcher | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private rescanWanted = false;
+  private readonly author: { name: string; email: string };
+  private readonly clock: () => number;
+  private readonly pollMs: number;
+
+  private constructor(
+    readonly db: ObjectDb,
+    readonly refs: RefStore,
+    readonly gitDir: string | undefined,
+    options: RepositoryOptions,
+  ) {
+    this.trees = new TreeStore(db);
+    this.author = options.author ?? { name: 'datakit', email: 'datakit@localhost' };
+    this.clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.pollMs = options.pollMs ?? 1000;
+  }
+
+  static memory(options: RepositoryOptions = {}): Repository {
+    return new Repository(new MemoryObjectDb(), new MemoryRefStore(), undefined, options);
+  }
+
+  /**
+   * Opens the repository at `path` (a work tree with `.git`, or a bare repository), creating a
+   * bare-layout repository there if nothing exists yet.
+   */
+  static async open(path: string, options: RepositoryOptions = {}): Promise<Repository> {
+    const abs = resolve(path);
+    let gitDir: string;
+    if (existsSync(join(abs, '.git', 'objects'))) gitDir = join(abs, '.git');
+    else if (existsSync(join(abs, 'objects')) && existsSync(join(abs, 'HEAD'))) gitDir = abs;
+    else {
+      const isDir = await stat(abs).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      if (isDir && existsSync(join(abs, '.git')))
+        throw new StoreError('ERR_NOT_A_REPO', `${abs}/.git exists but is not a git directory`);
+      gitDir = join(abs, '.git');
+      await initGitDir(gitDir);
+    }
+    const fsync = options.fsync ?? true;
+    return new Repository(
+      new GitObjectDb(gitDir, { fsync }),
+      new GitRefStore(gitDir, { fsync }),
+      gitDir,
+      options,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = undefined;
+    this.listeners.clear();
+    await this.scanning;
+    await this.db.close();
+  }
+
+  signature(): Signature {
+    return { ...this.author, time: this.clock(), tz: '+0000' };
+  }
+
+  // ---- commits ----
+
+  async readCommit(hash: string): Promise<Commit | undefined> {
+    if (!isHash(hash)) return undefined;
+    const cached = this.commitCache.get(hash);
+    if (cached) return cached;
+    const obj = await this.db.read(hash);
+    if (!obj || obj.type !== 'commit') return undefined;
+    const commit = parseCommit(obj.data, hash);
+    if (this.commitCache.size >= 8192) {
+      const oldest = this.commitCache.keys().next().value;
+      if (oldest !== undefined) this.commitCache.delete(oldest);
+    }
+    this.commitCache.set(hash, commit);
+    return commit;
+  }
+
+  async commitTree(hash: string | undefined): Promise<DirValue> {
+    if (!hash) return emptyDir;
+    const c = await this.readCommit(hash);
+    if (!c) throw new StoreError('ERR_MISSING_OBJECT', `commit ${hash} is missing`);
+    return dirOfHash(c.tree);
+  }
+
+  /** Writes the tree and a commit of it; the message gets git's trailing newline. */
+  async commit(tree: DirValue, parents: readonly string[], message: string): Promise<string> {
+    const treeHash = await this.trees.write(tree);
+    const who = this.signature();
+    const text = message.endsWith('\n') ? message : `${message}\n`;
+    return this.db.write(
+      'commit',
+      encodeCommit({ tree: treeHash, parents, author: who, committer: who, message: text }),
+    );
+  }
+
+  /** Is `ancestor` reachable from `descendant` (or equal)? */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    return (await this.mergeBases(ancestor, descendant)).includes(ancestor);
+  }
+
+  /**
+   * Best common ancestors, by git's "paint down to common" walk in commit-date order.
+   * Bounded by the history size; fine for DataKit's linear-ish histories.
+   */
+  async mergeBases(a: string, b: string): Promise<string[]> {
+    if (a === b) return [a];
+    const P1 = 1;
+    const P2 = 2;
+    const STALE = 4;
+    const RESULT = 8;
+    const flags = new Map<string, number>();
+    const queue: Array<{ hash: string; time: number }> = [];
+    const push = async (hash: string, f: number) => {
+      const old = flags.get(hash) ?? 0;
+      if ((old & f) === f) return;
+      flags.set(hash, old | f);
+      const c = await this.readCommit(hash);
+      queue.push({ hash, time: c?.committer.time ?? 0 });
+    };
+    await push(a, P1);
+    await push(b, P2);
+    const results: string[] = [];
+    while (queue.some((q) => ((flags.get(q.hash) ?? 0) & STALE) === 0)) {
+      queue.sort((x, y) => y.time - x.time);
+      const item = queue.shift();
+      if (!item) break;
+      let f = flags.get(item.hash) ?? 0;
+      let pf = f & (P1 | P2 | STALE);
+      if ((f & (P1 | P2)) === (P1 | P2)) {
+        if ((f & RESULT) === 0) {
+          f |= RESULT;
+          flags.set(item.hash, f);
+          results.push(item.hash);
+        }
+        pf |= STALE;
+      }
+      const c = await this.readCommit(item.hash);
+      for (const p of c?.parents ?? []) await push(p, pf);
+    }
+    const best = results.filter((h) => ((flags.get(h) ?? 0) & STALE) === 0);
+    return best.length > 0 ? best : results.slice(0, 1);
+  }
+
+  // ---- branches ----
+
+  async branches(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const [name, hash] of await this.refs.list(HEADS)) out.set(name.slice(HEADS.length), hash);
+    return out;
+  }
+
+  async head(branch: string): Promise<string | undefined> {
+    return this.refs.read(HEADS + branch);
+  }
+
+  /** Compare-and-swap of a branch head; `value` undefined deletes the branch. */
+  async setHead(
+    branch: string,
+    value: string | undefined,
+    expected: string | undefined,
+    message: string,
+  ): Promise<boolean> {
+    const ok = await this.refs.update(HEADS + branch, value, expected, this.signature(), message);
+    if (ok) this.noteHead(branch, value);
+    return ok;
+  }
+
+  async reflog(branch: string) {
+    return this.refs.reflog(HEADS + branch);
+  }
+
+  // ---- watching ----
+
+  /** Calls `listener` on every branch head change; returns the unsubscribe function. */
+  onHeadChange(listener: HeadListener): () => void {
+    this.listeners.add(listener);
+    this.startWatching();
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private noteHead(branch: string, value: string | undefined): void {
+    if (this.known.get(branch) === value) return;
+    if (value === undefined) this.known.delete(branch);
+    else this.known.set(branch, value);
+    for (const l of [...this.listeners]) l(branch, value);
+  }
+
+  private startWatching(): void {
+    if (this.poll || !this.gitDir) return;
+    const gitDir = this.gitDir;
+    void this.rescan();
+    try {
+      // Recursive watch sees refs/heads/a/b too; packed-refs changes show up at the top.
+      this.watcher = watch(gitDir, { recursive: true, persistent: false }, (_event, name) => {
+        const file = String(name ?? '');
+        if (file.startsWith('refs') || file.startsWith('packed-refs')) void this.rescan();
+      });
+      this.watcher.on('error', () => {});
+    } catch {
+      this.watcher = undefined;
+    }
+    this.poll = setInterval(() => void this.rescan(), this.pollMs);
+    this.poll.unref();
+  }
+
+  /** Re-reads every branch and reports differences (coalesced: at most one scan at a time). */
+  rescan(): Promise<void> {
+    if (this.scanning) {
+      this.rescanWanted = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.rescanWanted = false;
+        try {
+          const now = await this.branches();
+          for (const [b, h] of now) this.noteHead(b, h);
+          for (const b of [...this.known.keys()]) if (!now.has(b)) this.noteHead(b, undefined);
+        } catch {
+          // A half-written ref: the next event or poll tick will see it whole.
+        }
+      } while (this.rescanWanted);
+    })().finally(() => {
+      this.scanning = undefined;
+    });
+    return this.scanning;
+  }
+}
+
+async function initGitDir(gitDir: string): Promise<void> {
+  for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags', 'info'])
+    await mkdir(join(gitDir, d), { recursive: true });
+  await writeFile(join(gitDir, 'HEAD'), 'ref: refs/heads/master\n', { flag: 'wx' }).catch(() => {});
+  await writeFile(
+    join(gitDir, 'config'),
+    '[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n',
+    { flag: 'wx' },
+  ).catch(() => {});
+  await writeFile(join(gitDir, 'description'), 'DataKit store\n', { flag: 'wx' }).catch(() => {});
+}

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Repository, fileOfBytes, hashObject, mergeTrees } from '../src/store/index.js';
+import type { DirValue } from '../src/store/index.js';
+import { bytes, fsck, git, gitBytes, tempDir, utf8 } from './helpers.js';
+
+const dirs: Array<{ remove(): void }> = [];
+after(() => {
+  for (const d of dirs) d.remove();
+});
+function temp(name: string): string {
+  const d = tempDir(name);
+  dirs.push(d);
+  return d.path;
+}
+
+async function build(repo: Repository, files: Record<string, string | [string, 'exec' | 'link']>) {
+  let root: DirValue = { kind: 'dir', entries: new Map() };
+  for (const [path, v] of Object.entries(files)) {
+    const [text, perm] = typeof v === 'string' ? [v, 'normal' as const] : v;
+    root = await repo.trees.update(root, path.split('/'), fileOfBytes(bytes(text), perm));
+  }
+  return root;
+}
+
+describe('git store', { timeout: 60_000 }, () => {
+  test('objects, trees, commits and refs we write pass git fsck --strict and git log', async () => {
+    const path = temp('ours');
+    const repo = await Repository.open(path, { clock: () => 1_700_000_000 });
+    // Names chosen so git's "directory sorts as name/" rule matters: "a" (dir) vs "a-b", "a.c", "a0".
+    const tree = await build(repo, {
+      'a/inner': 'inner',
+      'a-b': 'dash',
+      'a.c': 'dot',
+      a0: 'zero',
+      'run.sh': ['#!/bin/sh\necho hi\n', 'exec'],
+      link: ['a/inner', 'link'],
+      'deep/er/file': 'deep',
+    });
+    const c1 = await repo.commit(tree, [], 'first');
+    assert.equal(await repo.setHead('master', c1, undefined, 'commit: first'), true);
+    const tree2 = await repo.trees.update(await repo.commitTree(c1), ['a0'], fileOfBytes(bytes('changed')));
+    const c2 = await repo.commit(tree2, [c1], 'second\n\nbody');
+    assert.equal(await repo.setHead('master', c2, c1, 'commit: second'), true);
+    // CAS: a stale expected value is refused and changes nothing.
+    assert.equal(await repo.setHead('master', c1, c1, 'stale'), false);
+    assert.equal(await repo.head('master'), c2);
+
+    fsck(path);
+    assert.equal(git(path, 'log', '--format=%H %s', 'master'), `${c2} second\n${c1} first\n`);
+    assert.equal(git(path, 'cat-file', '-p', `${c2}:a0`), 'changed');
+    const lsTree = git(path, 'ls-tree', '-r', 'master');
+    assert.match(lsTree, /^100755 blob \S+\trun\.sh$/m);
+    assert.match(lsTree, /^120000 blob \S+\tlink$/m);
+    assert.match(lsTree, /^100644 blob \S+\tdeep\/er\/file$/m);
+    assert.deepEqual(git(path, 'ls-tree', '--name-only', 'master').trim().split('\n'), [
+      'a-b',
+      'a.c',
+      'a',
+      'a0',
+      'deep',
+      'link',
+      'run.sh',
+    ]);
+    assert.equal(git(path, 'rev-parse', 'master'), `${c2}\n`);
+    const reflog = git(path, 'reflog', 'show', '--format=%H %gs', 'refs/heads/master');
+    assert.equal(reflog, `${c2} commit: second\n${c1} commit: first\n`);
+    // The tree hash we compute without writing equals what git computed from our objects.
+    assert.equal(await repo.trees.hash(tree2), git(path, 'rev-parse', `${c2}^{tree}`).trim());
+    await repo.close();
+  });
+
+  test('reads loose and packed objects git wrote (OFS_DELTA and REF_DELTA), and packed refs', async () => {
+    const path = temp('theirs');
+    git(path, 'init', '-q', '-b', 'master');
+    let big = '';
+    for (let i = 0; i < 2000; i++) big += `line ${i} of a file that deltas well\n`;
+    for (let i = 0; i < 6; i++) {
+      writeFileSync(join(path, 'big.txt'), `${big}change ${i}\n`);
+      writeFileSync(join(path, `f${i}`), `file ${i}\n`);
+      git(path, 'add', '-A');
+      git(path, 'commit', '-q', '-m', `commit ${i}`);
+    }
+    git(path, 'branch', 'side', 'HEAD~2');
+    const checkAll = async () => {
+      const repo = await Repository.open(path);
+      const listing = git(path, 'cat-file', '--batch-check', '--batch-all-objects').trim().split('\n');
+      assert.ok(listing.length > 20);
+      for (const line of listing) {
+        const [hash, type] = line.split(' ');
+        const obj = await repo.db.read(hash ?? '');
+        assert.ok(obj, `object ${hash} readable`);
+        assert.equal(obj.type, type);
+        assert.equal(hashObject(obj.type, obj.data), hash);
+      }
+      const branches = await repo.branches();
+      assert.equal(branches.get('master'), git(path, 'rev-parse', 'master').trim());
+      assert.equal(branches.get('side'), git(path, 'rev-parse', 'side').trim());
+      const head = await repo.readCommit(branches.get('master') ?? '');
+      assert.equal(head?.message, 'commit 5\n');
+      const file = await repo.trees.find(await repo.commitTree(branches.get('master')), ['big.txt']);
+      assert.ok(file?.kind === 'file');
+      assert.equal(utf8(await repo.trees.data(file)), `${big}change 5\n`);
+      await repo.close();
+    };
+    await checkAll(); // loose
+    git(path, 'gc', '-q', '--aggressive');
+    assert.match(git(path, 'verify-pack', '-v', ...listPacks(path)), /chain length/);
+    await checkAll(); // packed with OFS_DELTA, refs in packed-refs
+    git(path, '-c', 'repack.useDeltaBaseOffset=false', 'repack', '-q', '-a', '-d', '-f');
+    await checkAll(); // REF_DELTA
+
+    // Updating and deleting a packed ref works the way git expects.
+    const repo = await Repository.open(path);
+    const side = await repo.head('side');
+    const master = await repo.head('master');
+    assert.ok(side && master);
+    assert.equal(await repo.setHead('side', master, side, 'fast-forward'), true);
+    assert.equal(git(path, 'rev-parse', 'side').trim(), master);
+    assert.equal(await repo.setHead('side', undefined, master, 'delete'), true);
+    assert.equal(git(path, 'branch', '--list', 'side'), '');
+    assert.equal(await repo.head('side'), undefined);
+    fsck(path);
+    await repo.close();
+  });
+
+  test('merge bases agree with git merge-base; three-way merge', async () => {
+    const path = temp('merge');
+    const repo = await Repository.open(path, { clock: () => 1_700_000_000 });
+    const base = await repo.commit(await build(repo, { a: 'a', b: 'b', c: 'c' }), [], 'base');
+    const ours = await repo.commit(await build(repo, { a: 'A', b: 'b' }), [base], 'ours');
+    const theirs = await repo.commit(await build(repo, { a: 'a', b: 'B', c: 'c', d: 'd' }), [base], 'theirs');
+    await repo.setHead('ours', ours, undefined, 'x');
+    await repo.setHead('theirs', theirs, undefined, 'x');
+    assert.deepEqual(await repo.mergeBases(ours, theirs), [git(path, 'merge-base', ours, theirs).trim()]);
+    assert.equal(await repo.isAncestor(base, ours), true);
+    assert.equal(await repo.isAncestor(ours, theirs), false);
+    const merged = await mergeTrees(
+      repo.trees,
+      await repo.commitTree(ours),
+      await repo.commitTree(theirs),
+      await repo.commitTree(base),
+    );
+    assert.deepEqual(merged.conflicts, []);
+    const m = await repo.commit(merged.tree, [ours, theirs], 'merge');
+    await repo.setHead('ours', m, ours, 'merge');
+    fsck(path);
+    assert.equal(git(path, 'ls-tree', '--name-only', 'ours').trim(), 'a\nb\nd');
+    assert.equal(git(path, 'show', 'ours:a') + git(path, 'show', 'ours:b'), 'AB');
+    await repo.close();
+  });
+
+  test('sees commits that git makes while we watch', async () => {
+    const path = temp('watch');
+    git(path, 'init', '-q', '-b', 'master');
+    git(path, 'commit', '-q', '--allow-empty', '-m', 'one');
+    const repo = await Repository.open(path, { pollMs: 200 });
+    const seen: string[] = [];
+    const got = new Promise<void>((resolve) => {
+      repo.onHeadChange((branch, head) => {
+        seen.push(`${branch}=${head}`);
+        if (head === git(path, 'rev-parse', 'HEAD').trim() && seen.length >= 2) resolve();
+      });
+    });
+    await repo.rescan();
+    git(path, 'commit', '-q', '--allow-empty', '-m', 'two');
+    // Our watcher and poll do not keep the process alive; this timer does, and bounds the wait.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no head change seen in 10 s')), 10_000);
+    });
+    await Promise.race([got, timeout]).finally(() => clearTimeout(timer));
+    assert.equal(seen.at(-1), `master=${git(path, 'rev-parse', 'HEAD').trim()}`);
+    await repo.close();
+  });
+
+  test('in-memory store', async () => {
+    const repo = Repository.memory({ clock: () => 0 });
+    const c = await repo.commit(await build(repo, { x: 'y' }), [], 'm');
+    assert.equal(await repo.setHead('b', c, undefined, 'm'), true);
+    assert.deepEqual([...(await repo.branches())], [['b', c]]);
+    const f = await repo.trees.find(await repo.commitTree(c), ['x']);
+    assert.ok(f?.kind === 'file');
+    assert.equal(utf8(await repo.trees.data(f)), 'y');
+    // The same bytes give the same commit hash as git would (objects are real git objects).
+    const raw = await repo.db.read(c);
+    assert.ok(raw);
+    const dir = temp('mem');
+    git(dir, 'init', '-q');
+    const written = gitBytes(dir, ['hash-object', '-t', 'commit', '--stdin'], raw.data).toString().trim();
+    assert.equal(written, c);
+    await repo.close();
+  });
+});
+
+function listPacks(path: string): string[] {
+  const dir = join(path, '.git', 'objects', 'pack');
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.idx'))
+    .map((n) => join(dir, n));
+}
