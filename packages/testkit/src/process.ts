@@ -27,6 +27,8 @@ export interface CommandResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** stdout as raw bytes, for binary output (diodcat of a binary file). */
+  stdoutBytes: Uint8Array;
 }
 
 export interface RunCommandOptions {
@@ -77,7 +79,13 @@ export function runCommand(
         );
         return;
       }
-      resolvePromise({ code, signal, stdout: stdout.text(), stderr: stderr.text() });
+      resolvePromise({
+        code,
+        signal,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        stdoutBytes: stdout.bytes(),
+      });
     });
     child.stdin.on('error', () => {
       // The command may exit without reading its input; that is its business.
@@ -97,8 +105,14 @@ class BoundedText {
     this.chunks.push(kept);
     this.size += kept.length;
   }
+  bytes(): Buffer {
+    const all = Buffer.concat(this.chunks);
+    this.chunks.length = 0;
+    this.chunks.push(all);
+    return all;
+  }
   text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    return this.bytes().toString('utf8');
   }
 }
 
