@@ -1,1 +1,2 @@
 export * from './wire/index.js';
+export * from './stack/index.js';

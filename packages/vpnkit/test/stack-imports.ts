@@ -1,0 +1,2 @@
+export * from '../src/wire/index.js';
+export { Reassembler } from '../src/stack/index.js';
