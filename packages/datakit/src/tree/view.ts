@@ -1,0 +1,122 @@
+import {
+  type DirValue,
+  type FileValue,
+  type Perm,
+  type TreeStore,
+  type TreeValue,
+  emptyDir,
+} from '../store/index.js';
+import { VfsError } from './errors.js';
+
+/** Serialises async critical sections. */
+export class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
+
+export type Path = readonly string[];
+
+/**
+ * A transaction's working tree: an immutable tree value replaced on each change, under a lock.
+ * Unlike git, it keeps empty directories (they vanish at commit), so `mkdir` is just an update.
+ */
+export class View {
+  private readonly lock = new Mutex();
+  constructor(
+    readonly trees: TreeStore,
+    public root: DirValue,
+  ) {}
+
+  find(path: Path): Promise<TreeValue | undefined> {
+    return this.trees.find(this.root, path);
+  }
+
+  /** Applies `fn` to the directory at `dir` (created if missing) and rebuilds the parents. */
+  private change(dir: Path, fn: (entries: Map<string, TreeValue>) => Promise<void> | void, force = false) {
+    return this.lock.run(async () => {
+      const rec = async (node: DirValue, rest: Path): Promise<DirValue> => {
+        const entries = new Map(await this.trees.entries(node));
+        const [step, ...more] = rest;
+        if (step === undefined) {
+          await fn(entries);
+          return { kind: 'dir', entries };
+        }
+        const child = entries.get(step);
+        let childDir: DirValue = emptyDir;
+        if (child?.kind === 'dir') childDir = child;
+        else if (child?.kind === 'file' && !force) throw VfsError.notDir();
+        entries.set(step, await rec(childDir, more));
+        return { kind: 'dir', entries };
+      };
+      this.root = await rec(this.root, dir);
+    });
+  }
+
+  /** Sets file `leaf` of `dir`; `perm` 'keep' keeps an existing file's perm. */
+  setFile(dir: Path, leaf: string, data: Uint8Array, perm: Perm | 'keep'): Promise<void> {
+    return this.change(dir, (entries) => {
+      const old = entries.get(leaf);
+      if (old?.kind === 'dir') throw VfsError.isDir();
+      const p = perm === 'keep' ? (old?.perm ?? 'normal') : perm;
+      entries.set(leaf, { kind: 'file', perm: p, data });
+    });
+  }
+
+  /** Sets `leaf` to any value, replacing files in the way (merges). */
+  force(dir: Path, leaf: string, value: TreeValue | undefined): Promise<void> {
+    return this.change(
+      dir,
+      (entries) => {
+        if (value === undefined) entries.delete(leaf);
+        else entries.set(leaf, value);
+      },
+      true,
+    );
+  }
+
+  mkdir(dir: Path, leaf: string): Promise<void> {
+    return this.change(dir, (entries) => {
+      if (entries.has(leaf)) throw VfsError.alreadyExists();
+      entries.set(leaf, emptyDir);
+    });
+  }
+
+  chmod(dir: Path, leaf: string, perm: Perm, linkTarget?: Uint8Array): Promise<void> {
+    return this.change(dir, async (entries) => {
+      const old = entries.get(leaf);
+      if (!old) throw VfsError.noEntry();
+      if (old.kind === 'dir') {
+        if (perm === 'exec') return;
+        throw VfsError.isDir();
+      }
+      const next: FileValue =
+        perm === 'link'
+          ? { kind: 'file', perm, data: linkTarget ?? new Uint8Array(0) }
+          : old.hash
+            ? { kind: 'file', perm, hash: old.hash }
+            : { kind: 'file', perm, data: old.data ?? new Uint8Array(0) };
+      entries.set(leaf, next);
+    });
+  }
+
+  remove(dir: Path, leaf: string): Promise<void> {
+    return this.change(dir, (entries) => {
+      entries.delete(leaf);
+    });
+  }
+
+  rename(dir: Path, oldName: string, newName: string): Promise<void> {
+    return this.change(dir, (entries) => {
+      const value = entries.get(oldName);
+      if (!value) throw VfsError.noEntry();
+      if (oldName === newName) return;
+      if (entries.get(newName)?.kind === 'dir') throw VfsError.isDir();
+      entries.delete(oldName);
+      entries.set(newName, value);
+    });
+  }
+}
