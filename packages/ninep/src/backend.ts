@@ -126,6 +126,11 @@ export interface FsOpenFile {
   /** Preferred maximum I/O size (0: let the server use msize). */
   readonly iounit?: number;
   read(offset: number, count: number, ctx: RequestContext): Promise<Uint8Array>;
+  /**
+   * Optional fast path for bulk reads: fill `target` (a view into the reply the server will send)
+   * from `offset` and return how many bytes were read. Saves a copy and an allocation per Tread.
+   */
+  readInto?(offset: number, target: Uint8Array, ctx: RequestContext): Promise<number>;
   write(offset: number, data: Uint8Array, ctx: RequestContext): Promise<number>;
   /** Entries after cookie `offset` (0 = start), at most about `count` bytes' worth; [] at the end. */
   readdir(offset: number, count: number, ctx: RequestContext): Promise<DirEntry[]>;

@@ -22,6 +22,7 @@ export class NinePEncodeError extends Error {
 const utf8Decoder = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
 const TWO_32 = 0x1_0000_0000;
+const U64_MAX = 0xffffffff * TWO_32 + 0xffffffff;
 
 /** A bounds-checked little-endian cursor over a byte view. Every read past `end` throws NinePDecodeError. */
 export class WireReader {
@@ -138,6 +139,12 @@ export class WireWriter {
   }
 
   u64(v: number): void {
+    if (v >= U64_MAX) {
+      // 2^64-1 is not a double; its nearest (2^64) stands for all ones ("don't touch", OFFSET_MAX).
+      this.u32(0xffffffff);
+      this.u32(0xffffffff);
+      return;
+    }
     const lo = v % TWO_32;
     this.u32(lo);
     this.u32((v - lo) / TWO_32);

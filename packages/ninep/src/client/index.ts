@@ -1,0 +1,7 @@
+export {
+  type ClientDirEntry,
+  type ClientOptions,
+  type Fid,
+  NinePClient,
+  NinePClientError,
+} from './client.js';

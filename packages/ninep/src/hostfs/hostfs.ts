@@ -1,0 +1,521 @@
+import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Attr,
+  type DirEntry,
+  Errno,
+  FileMode,
+  type FsBackend,
+  type FsNode,
+  type FsOpenFile,
+  NinePError,
+  OpenFlags,
+  type Qid,
+  QidType,
+  type SetAttr,
+  type StatFs,
+} from '../backend.js';
+
+export interface HostFsOptions {
+  /** Refuse every change (EROFS). */
+  readOnly?: boolean;
+}
+
+const errnoByCode = osConstants.errno as Record<string, number>;
+
+/** A Node fs error → NinePError with the same errno; anything else → EIO. */
+export function toNinePError(e: unknown): NinePError {
+  if (e instanceof NinePError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    const errno = errnoByCode[code];
+    if (errno !== undefined) return new NinePError(errno);
+  }
+  return new NinePError(Errno.EIO, e instanceof Error ? e.message : String(e));
+}
+
+async function wrap<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw toNinePError(e);
+  }
+}
+
+const NS_PER_S = 1_000_000_000n;
+
+function qidOf(st: fs.BigIntStats): Qid {
+  const mode = Number(st.mode);
+  const type = mode & FileMode.S_IFMT;
+  const qtype =
+    type === FileMode.S_IFDIR ? QidType.DIR : type === FileMode.S_IFLNK ? QidType.SYMLINK : QidType.FILE;
+  // The version changes when the file does, so caching clients notice.
+  const version = Number((st.mtimeNs ^ (st.size << 8n)) & 0xffffffffn);
+  return { type: qtype, version, path: st.ino };
+}
+
+function attrOf(st: fs.BigIntStats): Attr {
+  return {
+    qid: qidOf(st),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    rdev: Number(st.rdev),
+    size: Number(st.size),
+    blksize: Number(st.blksize),
+    blocks: Number(st.blocks),
+    atimeSec: Number(st.atimeNs / NS_PER_S),
+    atimeNsec: Number(st.atimeNs % NS_PER_S),
+    mtimeSec: Number(st.mtimeNs / NS_PER_S),
+    mtimeNsec: Number(st.mtimeNs % NS_PER_S),
+    ctimeSec: Number(st.ctimeNs / NS_PER_S),
+    ctimeNsec: Number(st.ctimeNs % NS_PER_S),
+  };
+}
+
+function dtypeOf(mode: number): number {
+  switch (mode & FileMode.S_IFMT) {
+    case FileMode.S_IFDIR:
+      return 4;
+    case FileMode.S_IFREG:
+      return 8;
+    case FileMode.S_IFLNK:
+      return 10;
+    case FileMode.S_IFCHR:
+      return 2;
+    case FileMode.S_IFBLK:
+      return 6;
+    case FileMode.S_IFIFO:
+      return 1;
+    case FileMode.S_IFSOCK:
+      return 12;
+    default:
+      return 0;
+  }
+}
+
+function lstat(path: string): Promise<fs.BigIntStats> {
+  return new Promise((resolve, reject) => {
+    fs.lstat(path, { bigint: true }, (err, st) => (err ? reject(toNinePError(err)) : resolve(st)));
+  });
+}
+
+function checkEntryName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0'))
+    throw new NinePError(Errno.EINVAL, `invalid name: ${JSON.stringify(name)}`);
+}
+
+/** Flags we pass to open(2): the access mode and the few that mean something here; never following symlinks. */
+const PASSED_FLAGS = OpenFlags.O_ACCMODE | OpenFlags.O_TRUNC | OpenFlags.O_APPEND | OpenFlags.O_DIRECTORY;
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW;
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * Where a node lives, as a chain of names up to the root. Nodes share entries, so a rename moves
+ * every fid below the renamed name at once (Linux keeps using its fids after a rename).
+ */
+class PathEntry {
+  private children: Map<string, WeakRef<PathEntry>> | undefined;
+  /** Set once the name was unlinked or replaced: the node's path no longer names it. */
+  gone = false;
+
+  constructor(
+    public name: string,
+    public parent: PathEntry | undefined,
+    private readonly rootPath?: string,
+  ) {}
+
+  get path(): string {
+    if (!this.parent) return this.rootPath!;
+    return `${this.parent.path}/${this.name}`;
+  }
+
+  child(name: string): PathEntry {
+    this.children ??= new Map();
+    const existing = this.children.get(name)?.deref();
+    if (existing) return existing;
+    const entry = new PathEntry(name, this);
+    this.children.set(name, new WeakRef(entry));
+    if (this.children.size > 64) this.prune();
+    return entry;
+  }
+
+  peek(name: string): PathEntry | undefined {
+    return this.children?.get(name)?.deref();
+  }
+
+  detach(name: string): void {
+    const e = this.peek(name);
+    this.children?.delete(name);
+    if (e) e.gone = true;
+  }
+
+  moveTo(newParent: PathEntry, newName: string): void {
+    this.parent?.children?.delete(this.name);
+    newParent.detach(newName);
+    this.parent = newParent;
+    this.name = newName;
+    newParent.children ??= new Map();
+    newParent.children.set(newName, new WeakRef(this));
+  }
+
+  private prune(): void {
+    for (const [k, v] of this.children!) if (!v.deref()) this.children!.delete(k);
+  }
+}
+
+/**
+ * Exports a host directory read-write, like diod. Nothing escapes the root: every node is a real
+ * path under the (canonical) root, walks never follow symlinks (lstat), opens use O_NOFOLLOW, and
+ * before touching anything the parent directory's canonical path must be the path we think it is
+ * (so a directory swapped for a symlink behind our back is refused).
+ */
+export class HostFsBackend implements FsBackend {
+  readonly root: string;
+  readonly readOnly: boolean;
+
+  constructor(rootDir: string, options: HostFsOptions = {}) {
+    this.root = fs.realpathSync(rootDir);
+    if (!fs.statSync(this.root).isDirectory()) throw new TypeError(`not a directory: ${rootDir}`);
+    this.readOnly = options.readOnly ?? false;
+    this.rootEntry = new PathEntry('', undefined, this.root);
+  }
+
+  private readonly rootEntry: PathEntry;
+
+  async attach(): Promise<FsNode> {
+    const st = await lstat(this.root);
+    return new HostNode(this, this.rootEntry, qidOf(st));
+  }
+
+  /** Throws unless `dir` (a path we built under the root) is canonical: no symlink anywhere on it. */
+  async confirmDir(dir: string): Promise<void> {
+    let real: string;
+    try {
+      real = await fs.promises.realpath(dir);
+    } catch (e) {
+      throw toNinePError(e);
+    }
+    if (real !== dir) throw new NinePError(Errno.EACCES, 'path leaves the export root');
+    if (real !== this.root && !real.startsWith(`${this.root}/`))
+      throw new NinePError(Errno.EACCES, 'path leaves the export root');
+  }
+
+  writable(): void {
+    if (this.readOnly) throw new NinePError(Errno.EROFS);
+  }
+}
+
+class HostNode implements FsNode {
+  constructor(
+    private readonly fsb: HostFsBackend,
+    readonly entry: PathEntry,
+    public qid: Qid,
+  ) {}
+
+  get path(): string {
+    if (this.entry.gone) throw new NinePError(Errno.ENOENT, 'No such file or directory (removed)');
+    return this.entry.path;
+  }
+
+  private get isDir(): boolean {
+    return (this.qid.type & QidType.DIR) !== 0;
+  }
+
+  private child(name: string): string {
+    checkEntryName(name);
+    if (!this.isDir) throw new NinePError(Errno.ENOTDIR);
+    return join(this.path, name);
+  }
+
+  async getattr(): Promise<Attr> {
+    const st = await lstat(this.path);
+    const attr = attrOf(st);
+    this.qid = attr.qid;
+    return attr;
+  }
+
+  async walk(name: string): Promise<FsNode> {
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    const st = await lstat(path);
+    return new HostNode(this.fsb, this.entry.child(name), qidOf(st));
+  }
+
+  async open(flags: number): Promise<FsOpenFile> {
+    if ((flags & OpenFlags.O_ACCMODE) !== OpenFlags.O_RDONLY || flags & OpenFlags.O_TRUNC)
+      this.fsb.writable();
+    if ((this.qid.type & QidType.SYMLINK) !== 0) throw new NinePError(Errno.ELOOP);
+    await this.fsb.confirmDir(this.isDir ? this.path : parentOf(this.path));
+    if (this.isDir) return new HostDir(this.fsb, this.path);
+    const fd = await openFd(this.path, (flags & PASSED_FLAGS) | O_NOFOLLOW | O_CLOEXEC, 0);
+    return new HostFile(fd, (flags & OpenFlags.O_APPEND) !== 0);
+  }
+
+  async create(name: string, flags: number, mode: number): Promise<{ node: FsNode; file: FsOpenFile }> {
+    this.fsb.writable();
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    const fd = await openFd(
+      path,
+      (flags & PASSED_FLAGS & ~OpenFlags.O_DIRECTORY) |
+        OpenFlags.O_CREAT |
+        OpenFlags.O_EXCL |
+        O_NOFOLLOW |
+        O_CLOEXEC,
+      mode & 0o7777,
+    );
+    const st = await new Promise<fs.BigIntStats>((resolve, reject) =>
+      fs.fstat(fd, { bigint: true }, (err, s) => (err ? reject(toNinePError(err)) : resolve(s))),
+    );
+    return {
+      node: new HostNode(this.fsb, this.entry.child(name), qidOf(st)),
+      file: new HostFile(fd, (flags & OpenFlags.O_APPEND) !== 0),
+    };
+  }
+
+  async mkdir(name: string, mode: number): Promise<FsNode> {
+    this.fsb.writable();
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    await wrap(fs.promises.mkdir(path, { mode: mode & 0o7777 }));
+    return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
+  }
+
+  async symlink(name: string, target: string): Promise<FsNode> {
+    this.fsb.writable();
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    // The target is only text to us: walks and opens never follow it.
+    await wrap(fs.promises.symlink(target, path));
+    return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
+  }
+
+  async mknod(): Promise<FsNode> {
+    this.fsb.writable();
+    throw new NinePError(Errno.EPERM, 'mknod is not supported by the host backend');
+  }
+
+  async link(target: FsNode, name: string): Promise<void> {
+    this.fsb.writable();
+    if (!(target instanceof HostNode)) throw new NinePError(Errno.EXDEV);
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    await this.fsb.confirmDir(parentOf(target.path));
+    await wrap(fs.promises.link(target.path, path));
+  }
+
+  async readlink(): Promise<string> {
+    if ((this.qid.type & QidType.SYMLINK) === 0) throw new NinePError(Errno.EINVAL);
+    return wrap(fs.promises.readlink(this.path));
+  }
+
+  async setattr(changes: SetAttr): Promise<void> {
+    this.fsb.writable();
+    await this.fsb.confirmDir(this.isDir ? this.path : parentOf(this.path));
+    const isLink = (this.qid.type & QidType.SYMLINK) !== 0;
+    if (isLink) {
+      // Never through the link: only ownership and times of the link itself.
+      if (changes.uid !== undefined || changes.gid !== undefined)
+        await wrap(fs.promises.lchown(this.path, changes.uid ?? -1, changes.gid ?? -1));
+      if (changes.atime !== undefined || changes.mtime !== undefined) {
+        const st = await lstat(this.path);
+        await wrap(fs.promises.lutimes(this.path, ...times(changes, st)));
+      }
+      return;
+    }
+    const accmode = changes.size !== undefined ? OpenFlags.O_WRONLY : OpenFlags.O_RDONLY;
+    const fd = await openFd(
+      this.path,
+      accmode | O_NOFOLLOW | O_CLOEXEC | (this.isDir ? OpenFlags.O_DIRECTORY : 0),
+      0,
+    );
+    try {
+      if (changes.mode !== undefined) await wrap(fdCall((cb) => fs.fchmod(fd, changes.mode! & 0o7777, cb)));
+      if (changes.uid !== undefined || changes.gid !== undefined)
+        await wrap(fdCall((cb) => fs.fchown(fd, changes.uid ?? -1, changes.gid ?? -1, cb)));
+      if (changes.size !== undefined) await wrap(fdCall((cb) => fs.ftruncate(fd, changes.size, cb)));
+      if (changes.atime !== undefined || changes.mtime !== undefined) {
+        const st = await lstat(this.path);
+        const [a, m] = times(changes, st);
+        await wrap(fdCall((cb) => fs.futimes(fd, a, m, cb)));
+      }
+    } finally {
+      fs.close(fd, () => {});
+    }
+  }
+
+  async unlink(name: string, isDir: boolean): Promise<void> {
+    this.fsb.writable();
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    await wrap(isDir ? fs.promises.rmdir(path) : fs.promises.unlink(path));
+    this.entry.detach(name);
+  }
+
+  async rename(oldName: string, newDir: FsNode, newName: string): Promise<void> {
+    this.fsb.writable();
+    if (!(newDir instanceof HostNode)) throw new NinePError(Errno.EXDEV);
+    const from = this.child(oldName);
+    const to = newDir.child(newName);
+    await this.fsb.confirmDir(this.path);
+    await this.fsb.confirmDir(newDir.path);
+    await wrap(fs.promises.rename(from, to));
+    const moved = this.entry.peek(oldName);
+    if (moved) moved.moveTo(newDir.entry, newName);
+    else newDir.entry.detach(newName);
+  }
+
+  async statfs(): Promise<StatFs> {
+    const s = await wrap(fs.promises.statfs(this.path));
+    return {
+      type: s.type,
+      bsize: s.bsize,
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bavail,
+      files: s.files,
+      ffree: s.ffree,
+      fsid: 0n,
+      namelen: 255,
+    };
+  }
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+function times(changes: SetAttr, st: fs.BigIntStats): [number, number] {
+  const now = Date.now() / 1000;
+  const pick = (t: SetAttr['atime'], ns: bigint): number =>
+    t === undefined ? Number(ns) / 1e9 : t === 'now' ? now : t.sec + t.nsec / 1e9;
+  return [pick(changes.atime, st.atimeNs), pick(changes.mtime, st.mtimeNs)];
+}
+
+function fdCall(f: (cb: (err: NodeJS.ErrnoException | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => f((err) => (err ? reject(err) : resolve())));
+}
+
+function openFd(path: string, flags: number, mode: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.open(path, flags, mode, (err, fd) => (err ? reject(toNinePError(err)) : resolve(fd))),
+  );
+}
+
+/** An open regular file: reads and writes go straight to its fd at the requested offset. */
+class HostFile implements FsOpenFile {
+  private closed = false;
+  constructor(
+    private readonly fd: number,
+    private readonly append: boolean,
+  ) {}
+
+  readInto(offset: number, target: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      fs.read(this.fd, target, 0, target.length, offset, (err, n) =>
+        err ? reject(toNinePError(err)) : resolve(n),
+      );
+    });
+  }
+
+  async read(offset: number, count: number): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(count);
+    const n = await this.readInto(offset, buf);
+    return buf.subarray(0, n);
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<number> {
+    let done = 0;
+    while (done < data.length) {
+      const n = await new Promise<number>((resolve, reject) => {
+        // With O_APPEND the kernel puts every write at the end, whatever position we pass.
+        const pos = this.append ? null : offset + done;
+        fs.write(this.fd, data, done, data.length - done, pos, (err, w) =>
+          err ? reject(toNinePError(err)) : resolve(w),
+        );
+      });
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  async readdir(): Promise<DirEntry[]> {
+    throw new NinePError(Errno.ENOTDIR);
+  }
+
+  fsync(): Promise<void> {
+    return wrap(fdCall((cb) => fs.fsync(this.fd, cb)));
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return wrap(fdCall((cb) => fs.close(this.fd, cb)));
+  }
+}
+
+/** An open directory: the listing is taken once when first read, and cookies index into it. */
+class HostDir implements FsOpenFile {
+  private names: string[] | undefined;
+
+  constructor(
+    private readonly fsb: HostFsBackend,
+    private readonly path: string,
+  ) {}
+
+  async read(): Promise<Uint8Array> {
+    throw new NinePError(Errno.EISDIR);
+  }
+
+  async write(): Promise<number> {
+    throw new NinePError(Errno.EISDIR);
+  }
+
+  async readdir(offset: number, count: number): Promise<DirEntry[]> {
+    if (offset === 0 || !this.names) {
+      await this.fsb.confirmDir(this.path);
+      this.names = ['.', '..', ...(await wrap(fs.promises.readdir(this.path))).sort()];
+    }
+    const names = this.names;
+    const out: DirEntry[] = [];
+    let bytes = 0;
+    const batch: string[] = [];
+    for (let i = offset; i < names.length; i++) {
+      const name = names[i]!;
+      bytes += 24 + Buffer.byteLength(name);
+      if (bytes > count && batch.length > 0) break;
+      batch.push(name);
+      if (batch.length >= 512) break;
+    }
+    const stats = await Promise.all(
+      batch.map((name) =>
+        lstat(
+          name === '..'
+            ? this.path === this.fsb.root
+              ? this.path
+              : parentOf(this.path)
+            : join(this.path, name),
+        ).catch(() => undefined),
+      ),
+    );
+    batch.forEach((name, i) => {
+      const st = stats[i];
+      if (!st) return; // vanished since the listing
+      const attr = attrOf(st);
+      out.push({ name, qid: attr.qid, type: dtypeOf(attr.mode), offset: offset + i + 1, attr });
+    });
+    // Every entry of the batch vanished: skip past them rather than report the end.
+    if (out.length === 0 && batch.length > 0 && offset + batch.length < names.length)
+      return this.readdir(offset + batch.length, count);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.names = undefined;
+  }
+}

@@ -1,0 +1,1 @@
+export { HostFsBackend, type HostFsOptions, toNinePError } from './hostfs.js';

@@ -1,0 +1,157 @@
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { FsBackend } from '../backend.js';
+import { ServerConnection, type ServerOptions } from './connection.js';
+
+export interface Listener {
+  /** `tcp://HOST:PORT` (with the real port when 0 was asked for) or `unix:///path`. */
+  readonly address: string;
+  readonly port?: number;
+  close(): Promise<void>;
+}
+
+/** A listen URL split into what net.Server.listen wants. */
+export function parseListenUrl(
+  url: string,
+): { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } {
+  if (url.startsWith('unix://')) {
+    const path = url.slice('unix://'.length);
+    if (!path.startsWith('/')) throw new TypeError(`unix socket path must be absolute: ${url}`);
+    return { kind: 'unix', path };
+  }
+  if (url.startsWith('tcp://')) {
+    const u = new URL(url);
+    const port = u.port === '' ? 564 : Number(u.port);
+    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (!host || !Number.isInteger(port) || port < 0 || port > 65535)
+      throw new TypeError(`bad tcp address: ${url}`);
+    return { kind: 'tcp', host, port };
+  }
+  throw new TypeError(
+    `unsupported listen address ${JSON.stringify(url)}: use tcp://HOST:PORT or unix:///path`,
+  );
+}
+
+/**
+ * Serves one backend over any number of transports. Each accepted stream gets its own
+ * ServerConnection (fid table, tags); `connection()` gives a bare one for byte-stream transports
+ * such as virtio-9p.
+ */
+export class NinePServer {
+  private readonly streams = new Set<Duplex>();
+  private readonly listeners = new Set<Listener>();
+
+  constructor(
+    readonly backend: FsBackend,
+    readonly options: ServerOptions = {},
+  ) {}
+
+  /** A sans-I/O connection: feed `receive(bytes)`, set `onSend`, call `close()`. */
+  connection(): ServerConnection {
+    return new ServerConnection(this.backend, this.options);
+  }
+
+  /** Serves 9P over a byte stream (a socket, a pipe, ...) until either side closes it. */
+  handleStream(stream: Duplex): ServerConnection {
+    const conn = this.connection();
+    this.streams.add(stream);
+    let pausedByServer = false;
+    let pausedByWrites = false;
+    const updateFlow = () => {
+      if (pausedByServer || pausedByWrites) stream.pause();
+      else stream.resume();
+    };
+    conn.onSend = (parts, release) => {
+      if (stream.destroyed) {
+        release?.();
+        return;
+      }
+      const done = release ? () => release() : undefined;
+      let ok: boolean;
+      if (parts.length === 1) ok = stream.write(parts[0]!, done);
+      else {
+        stream.cork();
+        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]!);
+        ok = stream.write(parts[parts.length - 1]!, done);
+        stream.uncork();
+      }
+      if (!ok && !pausedByWrites) {
+        // The client is not reading its replies: stop reading its requests until it catches up.
+        pausedByWrites = true;
+        updateFlow();
+        stream.once('drain', () => {
+          pausedByWrites = false;
+          updateFlow();
+        });
+      }
+    };
+    conn.onPause = (paused) => {
+      pausedByServer = paused;
+      updateFlow();
+    };
+    conn.onClose = () => {
+      if (!stream.destroyed) stream.destroy();
+    };
+    stream.on('data', (chunk: Buffer) => conn.receive(chunk));
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      this.streams.delete(stream);
+      conn.close();
+    });
+    stream.on('end', () => {
+      conn.close();
+      stream.end();
+    });
+    return conn;
+  }
+
+  /** Listens on `tcp://HOST:PORT` or `unix:///path`. */
+  async listen(url: string): Promise<Listener> {
+    const where = parseListenUrl(url);
+    const sockets = new Set<Socket>();
+    const server: Server = createServer({ noDelay: true }, (socket: Socket) => {
+      socket.setNoDelay(true);
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      this.handleStream(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (where.kind === 'tcp') server.listen(where.port, where.host, () => resolve());
+      else {
+        // A stale socket file from a previous run would make listen fail with EADDRINUSE.
+        if (existsSync(where.path) && lstatSync(where.path).isSocket()) unlinkSync(where.path);
+        server.listen(where.path, () => resolve());
+      }
+    });
+    server.on('error', (e) => (this.options.logger ?? console.error)(`ninep: listener error: ${e.message}`));
+    let address: string;
+    let port: number | undefined;
+    if (where.kind === 'tcp') {
+      const a = server.address();
+      port = typeof a === 'object' && a ? a.port : where.port;
+      const host = where.host.includes(':') ? `[${where.host}]` : where.host;
+      address = `tcp://${host}:${port}`;
+    } else address = `unix://${where.path}`;
+    const listener: Listener = {
+      address,
+      ...(port !== undefined ? { port } : {}),
+      close: () =>
+        new Promise<void>((resolve) => {
+          this.listeners.delete(listener);
+          server.close(() => resolve());
+          for (const s of sockets) s.destroy();
+        }),
+    };
+    this.listeners.add(listener);
+    return listener;
+  }
+
+  /** Stops every listener and drops every connection. */
+  async close(): Promise<void> {
+    for (const s of this.streams) s.destroy();
+    this.streams.clear();
+    await Promise.all([...this.listeners].map((l) => l.close()));
+  }
+}
