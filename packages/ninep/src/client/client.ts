@@ -227,11 +227,12 @@ export class NinePClient {
     signal?.throwIfAborted();
     const tag = msg.type === 'Tversion' ? NOTAG : this.allocTag();
     msg.tag = tag;
+    let onAbort: (() => void) | undefined;
     const reply = new Promise<Message>((resolve, reject) => {
       const p: Pending = { resolve, reject, flushed: false };
       this.pending.set(tag, p);
       if (signal) {
-        const onAbort = () => {
+        onAbort = () => {
           if (this.pending.get(tag) !== p || p.flushed) return;
           p.flushed = true;
           reject(
@@ -244,9 +245,15 @@ export class NinePClient {
           );
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        reply.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {});
       }
     });
+    if (signal && onAbort) {
+      const listener = onAbort;
+      reply.then(
+        () => signal.removeEventListener('abort', listener),
+        () => signal.removeEventListener('abort', listener),
+      );
+    }
     if (payload) {
       const header = new Uint8Array(23);
       const m = msg as MessageOf<'Twrite'>;

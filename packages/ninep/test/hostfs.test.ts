@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  type Dialect,
+  Errno,
+  FileMode,
+  HostFsBackend,
+  type Listener,
+  NinePClient,
+  NinePClientError,
+  NinePServer,
+  OpenFlags,
+  QidType,
+} from '../src/index.js';
+import { MemoryBackend } from './helpers.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const dialects: Dialect[] = ['9P2000.L', '9P2000.u', '9P2000'];
+
+function errno(e: unknown): number | undefined {
+  return e instanceof NinePClientError ? e.errno : undefined;
+}
+
+describe('server + client over real sockets against a host directory', () => {
+  let base: string;
+  let server: NinePServer;
+  let tcp: Listener;
+  let unix: Listener;
+
+  before(async () => {
+    base = fs.mkdtempSync(join(tmpdir(), 'ninep-hostfs-'));
+    fs.mkdirSync(join(base, 'export'));
+    server = new NinePServer(new HostFsBackend(join(base, 'export')), { logger: () => {} });
+    tcp = await server.listen('tcp://127.0.0.1:0');
+    unix = await server.listen(`unix://${join(base, 'sock')}`);
+  });
+
+  after(async () => {
+    await server.close();
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  for (const transport of ['tcp', 'unix'] as const) {
+    for (const dialect of dialects) {
+      test(
+        `${transport} ${dialect}: ls, cat, write, append, mkdir, rename, remove, symlink, stat`,
+        { timeout: 10000 },
+        async () => {
+          assert.match(tcp.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+          assert.ok(tcp.port! > 0);
+          const url = transport === 'tcp' ? tcp.address : unix.address;
+          const dir = join(base, 'export', `${transport}-${dialect}`);
+          fs.mkdirSync(dir);
+          fs.writeFileSync(join(dir, 'hello.txt'), 'hello world\n');
+          const c = await NinePClient.connect(url, { version: dialect });
+          try {
+            assert.equal(c.dialect, dialect);
+            const root = await c.attach('tester', '', 0);
+            const sub = `${transport}-${dialect}`;
+            // cat
+            assert.equal(dec.decode(await c.readFile(`${sub}/hello.txt`)), 'hello world\n');
+            // write + append
+            await c.writeFile(`${sub}/new.txt`, enc.encode('first\n'));
+            await c.writeFile(`${sub}/new.txt`, enc.encode('second\n'), { append: true });
+            assert.equal(fs.readFileSync(join(dir, 'new.txt'), 'utf8'), 'first\nsecond\n');
+            // overwrite truncates
+            await c.writeFile(`${sub}/hello.txt`, enc.encode('bye'));
+            assert.equal(fs.readFileSync(join(dir, 'hello.txt'), 'utf8'), 'bye');
+            // mkdir
+            const d = await c.walk(root, [sub]);
+            await c.mkdir(d, 'subdir', 0o750);
+            assert.ok(fs.statSync(join(dir, 'subdir')).isDirectory());
+            assert.equal(fs.statSync(join(dir, 'subdir')).mode & 0o777, 0o750 & ~process.umask());
+            // ls
+            const ls = await c.walk(d, []);
+            await c.open(ls, OpenFlags.O_RDONLY);
+            const names = (await c.readdir(ls))
+              .map((e) => e.name)
+              .filter((n) => n !== '.' && n !== '..')
+              .sort();
+            await c.clunk(ls);
+            assert.deepEqual(names, ['hello.txt', 'new.txt', 'subdir']);
+            // stat
+            const f = await c.walk(d, ['new.txt']);
+            const attr = await c.getattr(f);
+            assert.equal(attr.size, 13);
+            assert.equal(attr.mode & FileMode.S_IFMT, FileMode.S_IFREG);
+            assert.equal(attr.qid.path, fs.statSync(join(dir, 'new.txt'), { bigint: true }).ino);
+            // setattr: truncate
+            await c.setattr(f, { size: 5 });
+            assert.equal(fs.readFileSync(join(dir, 'new.txt'), 'utf8'), 'first');
+            // rename (same directory for 9P2000/.u)
+            await c.rename(f, d, 'renamed.txt');
+            assert.ok(!fs.existsSync(join(dir, 'new.txt')));
+            assert.equal(fs.readFileSync(join(dir, 'renamed.txt'), 'utf8'), 'first');
+            // the fid follows the rename
+            assert.equal((await c.getattr(f)).size, 5);
+            // symlink (not in plain 9P2000)
+            if (dialect !== '9P2000') {
+              await c.symlink(d, 'link', 'renamed.txt');
+              assert.equal(fs.readlinkSync(join(dir, 'link')), 'renamed.txt');
+              const l = await c.walk(d, ['link']);
+              assert.equal(await c.readlink(l), 'renamed.txt');
+              assert.ok(l.qid.type & QidType.SYMLINK);
+              await c.remove(l);
+              assert.ok(!fs.existsSync(join(dir, 'link')));
+            } else {
+              await assert.rejects(c.symlink(d, 'link', 'x'), (e: unknown) => errno(e) === Errno.EOPNOTSUPP);
+            }
+            // remove file and directory
+            await c.remove(f);
+            assert.ok(!fs.existsSync(join(dir, 'renamed.txt')));
+            const sd = await c.walk(d, ['subdir']);
+            await c.remove(sd);
+            assert.ok(!fs.existsSync(join(dir, 'subdir')));
+            // errors carry errno in every dialect
+            await assert.rejects(c.walk(d, ['missing']), (e: unknown) => errno(e) === Errno.ENOENT);
+            await c.clunk(d);
+            // A large file streams intact (several messages, pipelined reads).
+            const big = new Uint8Array(3 * 1024 * 1024 + 123);
+            for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) & 0xff;
+            await c.writeFile(`${sub}/big.bin`, big);
+            assert.equal(fs.statSync(join(dir, 'big.bin')).size, big.length);
+            const back = await c.readFile(`${sub}/big.bin`);
+            assert.equal(Buffer.compare(Buffer.from(back), Buffer.from(big)), 0);
+          } finally {
+            c.close();
+          }
+        },
+      );
+    }
+  }
+
+  test(
+    '.L extras: renameat, unlinkat, link, statfs, fsync, read-only export',
+    { timeout: 10000 },
+    async () => {
+      const dir = join(base, 'export', 'extras');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(join(dir, 'a'), 'A');
+      const c = await NinePClient.connect(tcp.address);
+      try {
+        const root = await c.attach();
+        const d = await c.walk(root, ['extras']);
+        await c.renameat(d, 'a', d, 'b');
+        assert.ok(fs.existsSync(join(dir, 'b')));
+        const b = await c.walk(d, ['b']);
+        await c.link(d, b, 'c');
+        assert.equal(fs.statSync(join(dir, 'c')).nlink, 2);
+        await c.unlinkat(d, 'c');
+        assert.ok(!fs.existsSync(join(dir, 'c')));
+        const sfs = await c.statfs(root);
+        assert.ok(sfs.bsize > 0);
+        await c.open(b, OpenFlags.O_RDWR);
+        await c.fsync(b);
+        await c.clunk(b);
+      } finally {
+        c.close();
+      }
+      const ro = new NinePServer(new HostFsBackend(dir, { readOnly: true }), { logger: () => {} });
+      const l = await ro.listen('tcp://127.0.0.1:0');
+      const rc = await NinePClient.connect(l.address);
+      try {
+        await rc.attach();
+        assert.equal(dec.decode(await rc.readFile('b')), 'A');
+        await assert.rejects(rc.writeFile('b', enc.encode('x')), (e: unknown) => errno(e) === Errno.EROFS);
+        await assert.rejects(rc.writeFile('new', enc.encode('x')), (e: unknown) => errno(e) === Errno.EROFS);
+        assert.equal(fs.readFileSync(join(dir, 'b'), 'utf8'), 'A');
+      } finally {
+        rc.close();
+        await ro.close();
+      }
+    },
+  );
+
+  test(
+    'escapes are refused: .., symlinks to /etc, absolute symlinks, renames across the root',
+    { timeout: 10000 },
+    async () => {
+      const outside = join(base, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(join(outside, 'secret'), 'secret');
+      const dir = join(base, 'export', 'jail');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(join(dir, 'inside'), 'inside');
+      fs.symlinkSync('/etc', join(dir, 'etc-link'));
+      fs.symlinkSync(join(outside, 'secret'), join(dir, 'abs-link'));
+      fs.symlinkSync('../../outside', join(dir, 'rel-link'));
+      const before = fs.readdirSync(outside).sort();
+      for (const dialect of dialects) {
+        const c = await NinePClient.connect(tcp.address, { version: dialect });
+        try {
+          const root = await c.attach();
+          // .. never climbs above the attach root.
+          const up = await c.walk(root, ['..', '..', '..']);
+          assert.equal(up.qid.path, root.qid.path);
+          await assert.rejects(c.readFile('../outside/secret'));
+          await assert.rejects(c.readFile('jail/../../outside/secret'));
+          // Walking through a symlink is refused; opening one is refused.
+          await assert.rejects(c.walk(root, ['jail', 'etc-link', 'passwd']));
+          await assert.rejects(c.readFile('jail/abs-link'));
+          await assert.rejects(c.readFile('jail/rel-link/secret'));
+          await assert.rejects(c.writeFile('jail/abs-link', enc.encode('pwned')));
+          await assert.rejects(c.writeFile('jail/rel-link/new', enc.encode('pwned')));
+          const jail = await c.walk(root, ['jail']);
+          if (dialect === '9P2000.L') {
+            // Renames and creates with path-like names are refused.
+            await assert.rejects(c.renameat(jail, 'inside', jail, '../../outside/x'));
+            await assert.rejects(c.renameat(jail, '../outside/secret', jail, 'stolen'));
+            await assert.rejects(c.unlinkat(jail, '../../outside/secret'));
+            const f = await c.walk(jail, []);
+            await assert.rejects(c.create(f, '../escaped', OpenFlags.O_WRONLY));
+            await c.clunk(f);
+            // setattr through a symlink must not touch the target.
+            const l = await c.walk(jail, ['abs-link']);
+            await c.setattr(l, { mode: 0o777 }).catch(() => {});
+            await c.setattr(l, { size: 0 }).catch(() => {});
+            await c.clunk(l);
+          } else {
+            const f = await c.walk(jail, ['inside']);
+            await assert.rejects(c.rename(f, jail, '../escaped'));
+            await c.clunk(f);
+          }
+          await c.clunk(jail);
+        } finally {
+          c.close();
+        }
+      }
+      assert.deepEqual(fs.readdirSync(outside).sort(), before);
+      assert.equal(fs.readFileSync(join(outside, 'secret'), 'utf8'), 'secret');
+      assert.equal(fs.statSync(join(outside, 'secret')).mode & 0o777, 0o644 & ~process.umask());
+      assert.ok(fs.existsSync(join(dir, 'inside')));
+      assert.ok(!fs.existsSync(join(base, 'escaped')));
+      assert.ok(!fs.existsSync(join(base, 'export', 'escaped')));
+    },
+  );
+
+  test(
+    'a directory swapped for a symlink behind the server is not followed',
+    { timeout: 10000 },
+    async () => {
+      const outside = join(base, 'outside2');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(join(outside, 'f'), 'outside');
+      const dir = join(base, 'export', 'swap');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(join(dir, 'f'), 'inside');
+      const c = await NinePClient.connect(tcp.address);
+      try {
+        const root = await c.attach();
+        const d = await c.walk(root, ['swap']);
+        // Replace the directory with a symlink to the outside after the fid was walked.
+        fs.renameSync(dir, `${dir}.old`);
+        fs.symlinkSync(outside, dir);
+        await assert.rejects(c.readFile('f', { root: d }));
+        await assert.rejects(c.writeFile('g', enc.encode('x'), { root: d }));
+        assert.ok(!fs.existsSync(join(outside, 'g')));
+      } finally {
+        c.close();
+      }
+    },
+  );
+});
+
+test(
+  'client AbortSignal sends Tflush and the server cancels the blocked read',
+  { timeout: 10000 },
+  async () => {
+    const backend = new MemoryBackend();
+    const server = new NinePServer(backend, { logger: () => {} });
+    const l = await server.listen('tcp://127.0.0.1:0');
+    const c = await NinePClient.connect(l.address);
+    try {
+      const root = await c.attach();
+      const s = await c.walk(root, ['stream']);
+      await c.open(s, OpenFlags.O_RDONLY);
+      const ac = new AbortController();
+      const pending = c.read(s, 0, 100, { signal: ac.signal });
+      await new Promise((r) => setTimeout(r, 50));
+      ac.abort();
+      await assert.rejects(pending);
+      // The connection still works and the server saw the abort.
+      const d = await c.walk(root, ['data']);
+      await c.open(d, OpenFlags.O_RDONLY);
+      assert.equal(dec.decode(await c.read(d, 0, 4)), '0123');
+      for (let i = 0; i < 50 && backend.aborts === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(backend.aborts, 1);
+    } finally {
+      c.close();
+      await server.close();
+    }
+  },
+);
