@@ -19,6 +19,8 @@ export interface TestFs {
   stat(path: string[]): Promise<{ size: number; mode: number; qidPath: bigint }>;
   walkQidTypes(path: string[]): Promise<number[]>;
   stream(path: string[]): Promise<LineStream>;
+  /** Keeps a fid on `path` (as the original test does) so it can be renamed after changes. */
+  hold(path: string[]): Promise<{ rename(newName: string): Promise<void>; close(): Promise<void> }>;
 }
 
 export interface LineStream {
@@ -205,6 +207,18 @@ export class DirectFs implements TestFs {
   async walkQidTypes(path: string[]) {
     const all = await this.walkAll(path);
     return all.slice(1).map((n) => n.qid.type);
+  }
+  async hold(path: string[]) {
+    const parent = await this.node(path.slice(0, -1));
+    let name = path[path.length - 1] ?? '';
+    return {
+      rename: async (newName: string) => {
+        if (!parent.rename) throw new Error('no rename');
+        await parent.rename(name, parent, newName, ctxOf());
+        name = newName;
+      },
+      close: async () => {},
+    };
   }
   async stream(path: string[]) {
     const f = await this.open(path, OpenFlags.O_RDONLY);

@@ -1,0 +1,356 @@
+import { type Fid, NinePClient, NinePClientError, OpenFlags } from '@kitset/ninep';
+
+export type PathLike = string | readonly string[];
+
+function parts(path: PathLike): string[] {
+  return typeof path === 'string' ? path.split('/').filter((p) => p !== '') : [...path];
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const asBytes = (d: Uint8Array | string) => (typeof d === 'string' ? encoder.encode(d) : d);
+
+/** Errors the server reported, with its (original DataKit) message. */
+export class DataKitError extends Error {
+  override readonly name = 'DataKitError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function wrap(err: unknown, what: string): never {
+  if (err instanceof NinePClientError) throw new DataKitError(err.code, `${what}: ${err.message}`);
+  throw err;
+}
+
+/**
+ * A typed DataKit client over our 9P client (9P2000.u, so the server's error texts arrive).
+ * `await client.branch('master').transaction()` → write, merge, commit; `watch()` yields tree hashes.
+ */
+export class DataKitClient {
+  private constructor(
+    readonly ninep: NinePClient,
+    private readonly root: Fid,
+  ) {}
+
+  static async connect(
+    url = 'tcp://127.0.0.1:5640',
+    options: { msize?: number } = {},
+  ): Promise<DataKitClient> {
+    const ninep = await NinePClient.connect(url, { version: '9P2000.u', ...options });
+    try {
+      const root = await ninep.attach('datakit', '');
+      return new DataKitClient(ninep, root);
+    } catch (err) {
+      ninep.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.ninep.close();
+  }
+
+  // ---- raw file access (paths from the root of the DataKit tree) ----
+
+  async withFid<T>(path: PathLike, fn: (fid: Fid) => Promise<T>): Promise<T> {
+    let fid: Fid;
+    try {
+      fid = await this.ninep.walk(this.root, parts(path));
+    } catch (err) {
+      wrap(err, `/${parts(path).join('/')}`);
+    }
+    try {
+      return await fn(fid);
+    } finally {
+      await this.ninep.clunk(fid).catch(() => {});
+    }
+  }
+
+  async read(path: PathLike): Promise<Uint8Array> {
+    return this.withFid(path, async (fid) => {
+      try {
+        await this.ninep.open(fid, OpenFlags.O_RDONLY);
+        const chunks: Uint8Array[] = [];
+        let offset = 0;
+        for (;;) {
+          const data = await this.ninep.read(fid, offset, this.ninep.maxIo);
+          if (data.length === 0) break;
+          chunks.push(Uint8Array.from(data));
+          offset += data.length;
+        }
+        return Buffer.concat(chunks);
+      } catch (err) {
+        wrap(err, `read /${parts(path).join('/')}`);
+      }
+    });
+  }
+
+  async readText(path: PathLike): Promise<string> {
+    return decoder.decode(await this.read(path));
+  }
+
+  async list(path: PathLike): Promise<string[]> {
+    return this.withFid(path, async (fid) => {
+      try {
+        await this.ninep.open(fid, OpenFlags.O_RDONLY);
+        return (await this.ninep.readdir(fid)).map((e) => e.name);
+      } catch (err) {
+        wrap(err, `ls /${parts(path).join('/')}`);
+      }
+    });
+  }
+
+  /** Writes a whole existing file (truncating first), as `echo data > file` does. */
+  async write(path: PathLike, data: Uint8Array | string): Promise<void> {
+    const bytes = asBytes(data);
+    await this.withFid(path, async (fid) => {
+      try {
+        await this.ninep.open(fid, OpenFlags.O_WRONLY | OpenFlags.O_TRUNC);
+        let done = 0;
+        do {
+          done += await this.ninep.write(fid, done, bytes.subarray(done, done + this.ninep.maxIo));
+        } while (done < bytes.length);
+      } catch (err) {
+        wrap(err, `write /${parts(path).join('/')}`);
+      }
+    });
+  }
+
+  /** Creates (or replaces) file `name` in directory `dir` with `data`. */
+  async create(dir: PathLike, name: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+    const bytes = asBytes(data);
+    await this.withFid(dir, async (fid) => {
+      try {
+        await this.ninep.create(fid, name, OpenFlags.O_WRONLY | OpenFlags.O_TRUNC, mode);
+        let done = 0;
+        while (done < bytes.length)
+          done += await this.ninep.write(fid, done, bytes.subarray(done, done + this.ninep.maxIo));
+      } catch (err) {
+        wrap(err, `create /${[...parts(dir), name].join('/')}`);
+      }
+    });
+  }
+
+  async mkdir(dir: PathLike, name: string): Promise<void> {
+    await this.withFid(dir, async (fid) => {
+      try {
+        await this.ninep.mkdir(fid, name);
+      } catch (err) {
+        if (err instanceof NinePClientError && err.message === 'Already exists') return;
+        wrap(err, `mkdir /${[...parts(dir), name].join('/')}`);
+      }
+    });
+  }
+
+  async remove(path: PathLike): Promise<void> {
+    let fid: Fid;
+    try {
+      fid = await this.ninep.walk(this.root, parts(path));
+      await this.ninep.remove(fid);
+    } catch (err) {
+      wrap(err, `remove /${parts(path).join('/')}`);
+    }
+  }
+
+  /** Lines of a stream file (head.live, tree.live, reflog) until `signal` aborts. */
+  async *lines(path: PathLike, signal?: AbortSignal): AsyncGenerator<string> {
+    const fid = await this.ninep
+      .walk(this.root, parts(path))
+      .catch((err) => wrap(err, `/${parts(path).join('/')}`));
+    try {
+      await this.ninep.open(fid, OpenFlags.O_RDONLY);
+      let offset = 0;
+      let buffer = '';
+      let empties = 0;
+      for (;;) {
+        const data = await this.ninep.read(fid, offset, 4096, signal ? { signal } : {});
+        if (data.length === 0) {
+          if (++empties >= 2) return;
+          continue;
+        }
+        empties = 0;
+        offset += data.length;
+        buffer += decoder.decode(data);
+        for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+          yield buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 1);
+        }
+      }
+    } finally {
+      await this.ninep.clunk(fid).catch(() => {});
+    }
+  }
+
+  // ---- DataKit objects ----
+
+  async branches(): Promise<string[]> {
+    return this.list(['branch']);
+  }
+
+  branch(name: string): Branch {
+    return new Branch(this, name);
+  }
+
+  snapshot(commit: string): Snapshot {
+    return new Snapshot(this, commit);
+  }
+}
+
+export class Snapshot {
+  constructor(
+    private readonly client: DataKitClient,
+    readonly commit: string,
+  ) {}
+  read(path: PathLike): Promise<Uint8Array> {
+    return this.client.read(['snapshots', this.commit, 'ro', ...parts(path)]);
+  }
+  list(path: PathLike = []): Promise<string[]> {
+    return this.client.list(['snapshots', this.commit, 'ro', ...parts(path)]);
+  }
+  async message(): Promise<string> {
+    return (await this.client.readText(['snapshots', this.commit, 'msg'])).replace(/\n$/, '');
+  }
+  async parents(): Promise<string[]> {
+    return (await this.client.readText(['snapshots', this.commit, 'parents'])).split('\n').filter((l) => l);
+  }
+  /** Changes from `other` to this snapshot: lines like "+ path". */
+  async diff(other: string): Promise<string[]> {
+    return (await this.client.readText(['snapshots', this.commit, 'diff', other]))
+      .split('\n')
+      .filter((l) => l);
+  }
+}
+
+export class Branch {
+  constructor(
+    private readonly client: DataKitClient,
+    readonly name: string,
+  ) {}
+
+  private path(...rest: string[]) {
+    return ['branch', this.name, ...rest];
+  }
+
+  /** Makes the branch visible on this connection (it is stored with its first commit). */
+  async create(): Promise<void> {
+    await this.client.mkdir(['branch'], this.name);
+  }
+
+  async remove(): Promise<void> {
+    await this.client.remove(this.path());
+  }
+
+  async head(): Promise<string | undefined> {
+    await this.create();
+    const h = (await this.client.readText(this.path('head'))).trim();
+    return h === '' ? undefined : h;
+  }
+
+  async fastForward(commit: string): Promise<void> {
+    await this.create();
+    await this.client.write(this.path('fast-forward'), commit);
+  }
+
+  read(path: PathLike): Promise<Uint8Array> {
+    return this.client.read(this.path('ro', ...parts(path)));
+  }
+
+  list(path: PathLike = []): Promise<string[]> {
+    return this.client.list(this.path('ro', ...parts(path)));
+  }
+
+  /** Starts a transaction (named `name`, or a fresh name). */
+  async transaction(
+    name = `t${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+  ) {
+    await this.create();
+    await this.client.mkdir(this.path('transactions'), name);
+    return new Transaction(this.client, this.path('transactions', name));
+  }
+
+  /** Current head, then each new head (undefined: the branch was deleted). */
+  async *heads(signal?: AbortSignal): AsyncGenerator<string | undefined> {
+    await this.create();
+    for await (const line of this.client.lines(this.path('head.live'), signal))
+      yield line === '' ? undefined : line;
+  }
+
+  /** Hash lines of `path` ("D-<tree>", "F-<blob>", ...; undefined when absent), now and at each change. */
+  async *watch(path: PathLike = [], signal?: AbortSignal): AsyncGenerator<string | undefined> {
+    await this.create();
+    const nodes = parts(path).map((p) => `${p}.node`);
+    for await (const line of this.client.lines(this.path('watch', ...nodes, 'tree.live'), signal))
+      yield line === '' ? undefined : line;
+  }
+}
+
+export class Transaction {
+  constructor(
+    private readonly client: DataKitClient,
+    readonly path: string[],
+  ) {}
+
+  /** Writes `path` in the working tree, creating parent directories and the file as needed. */
+  async write(
+    path: PathLike,
+    data: Uint8Array | string,
+    options: { executable?: boolean } = {},
+  ): Promise<void> {
+    const p = parts(path);
+    const name = p.pop();
+    if (name === undefined) throw new DataKitError('ERR_BAD_PATH', 'cannot write the root');
+    for (let i = 0; i < p.length; i++)
+      await this.client.mkdir([...this.path, 'rw', ...p.slice(0, i)], p[i] ?? '');
+    await this.client.create([...this.path, 'rw', ...p], name, data, options.executable ? 0o755 : 0o644);
+  }
+
+  read(path: PathLike): Promise<Uint8Array> {
+    return this.client.read([...this.path, 'rw', ...parts(path)]);
+  }
+
+  remove(path: PathLike): Promise<void> {
+    return this.client.remove([...this.path, 'rw', ...parts(path)]);
+  }
+
+  mkdir(path: PathLike): Promise<void> {
+    const p = parts(path);
+    const name = p.pop() ?? '';
+    return this.client.mkdir([...this.path, 'rw', ...p], name);
+  }
+
+  setMessage(msg: string): Promise<void> {
+    return this.client.write([...this.path, 'msg'], msg);
+  }
+
+  async parents(): Promise<string[]> {
+    return (await this.client.readText([...this.path, 'parents'])).split('\n').filter((l) => l);
+  }
+
+  setParents(parents: string[]): Promise<void> {
+    return this.client.write([...this.path, 'parents'], parents.map((p) => `${p}\n`).join(''));
+  }
+
+  /** Merges `commit` into the working tree; returns the conflicting paths (resolve them, then commit). */
+  async merge(commit: string): Promise<string[]> {
+    await this.client.write([...this.path, 'merge'], commit);
+    return this.conflicts();
+  }
+
+  async conflicts(): Promise<string[]> {
+    return (await this.client.readText([...this.path, 'conflicts'])).split('\n').filter((l) => l);
+  }
+
+  /** Commits (three-way merging into the branch head). */
+  async commit(msg?: string): Promise<void> {
+    if (msg !== undefined) await this.setMessage(msg);
+    await this.client.write([...this.path, 'ctl'], 'commit');
+  }
+
+  async abort(): Promise<void> {
+    await this.client.write([...this.path, 'ctl'], 'close');
+  }
+}
