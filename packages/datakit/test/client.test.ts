@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DataKitClient, type DataKitError } from '../src/client.js';
+import { DataKitServer } from '../src/server.js';
+import { fsck, git, tempDir, utf8 } from './helpers.js';
+
+const cleanups: Array<() => void> = [];
+after(() => {
+  for (const c of cleanups) c();
+});
+
+async function start() {
+  const dir = tempDir('client');
+  cleanups.push(dir.remove);
+  const server = await DataKitServer.start({ git: dir.path, listen: ['tcp://127.0.0.1:0'], pollMs: 200 });
+  return { dir: dir.path, server, url: server.addresses[0] ?? '' };
+}
+
+describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_000 }, () => {
+  test('branches, transactions, watch, snapshots, merge, fast-forward', { timeout: 30_000 }, async () => {
+    const { dir, server, url } = await start();
+    const c = await DataKitClient.connect(url);
+    const abort = new AbortController();
+    try {
+      const master = c.branch('master');
+      assert.equal(await master.head(), undefined);
+      const watch = master.watch('config', abort.signal);
+      assert.deepEqual(await watch.next(), { done: false, value: undefined });
+      const t = await master.transaction();
+      await t.write('config/name', 'kitset');
+      await t.write('bin/run', '#!/bin/sh\n', { executable: true });
+      await t.commit('first');
+      const first = await master.head();
+      assert.ok(first);
+      const seen = await watch.next();
+      assert.match(String(seen.value), /^D-[0-9a-f]{40}$/);
+      assert.equal(seen.value, `D-${git(dir, 'rev-parse', 'master:config').trim()}`);
+      assert.deepEqual(await c.branches(), ['master']);
+      assert.equal(utf8(await master.read('config/name')), 'kitset');
+      const snap = c.snapshot(first);
+      assert.equal(await snap.message(), 'first');
+      assert.deepEqual(await snap.parents(), []);
+      assert.deepEqual((await snap.list()).sort(), ['bin', 'config']);
+
+      // A side branch from master, changed, then merged back with a conflict resolved.
+      const side = c.branch('side');
+      await side.fastForward(first);
+      const ts = await side.transaction();
+      await ts.write('config/name', 'side');
+      await ts.commit('side change');
+      const tm = await master.transaction();
+      await tm.write('config/name', 'master');
+      const conflicts = await tm.merge((await side.head()) ?? '');
+      assert.deepEqual(conflicts, ['config/name']);
+      await tm.write('config/name', 'resolved');
+      assert.deepEqual(await tm.conflicts(), []);
+      await tm.commit('merge side');
+      const merged = await master.head();
+      assert.equal(utf8(await master.read('config/name')), 'resolved');
+      assert.deepEqual((await c.snapshot(merged ?? '').parents()).length, 2);
+      assert.deepEqual(await c.snapshot(merged ?? '').diff(first), ['* config/name']);
+
+      // fast-forward refuses a non-descendant with the original's message.
+      await assert.rejects(side.fastForward(first), (e: DataKitError) => /not-fast-forward/.test(e.message));
+      assert.deepEqual(git(dir, 'log', '--format=%s', 'master').trim().split('\n').sort(), [
+        'first',
+        'merge side',
+        'side change',
+      ]);
+      fsck(dir);
+    } finally {
+      abort.abort();
+      c.close();
+      await server.close();
+    }
+  });
+
+  test(
+    '8 clients commit concurrently over 9P: every acknowledged commit is in git log',
+    { timeout: 60_000 },
+    async () => {
+      const { dir, server, url } = await start();
+      try {
+        const writers = 8;
+        const each = 8;
+        await Promise.all(
+          Array.from({ length: writers }, async (_, w) => {
+            const c = await DataKitClient.connect(url);
+            try {
+              for (let i = 0; i < each; i++) {
+                const t = await c.branch('master').transaction();
+                await t.write(`w${w}/f${i}`, `${w}.${i}`);
+                await t.commit(`w${w} i${i}`);
+              }
+            } finally {
+              c.close();
+            }
+          }),
+        );
+        const subjects = new Set(git(dir, 'log', '--format=%s', 'master').trim().split('\n'));
+        for (let w = 0; w < writers; w++)
+          for (let i = 0; i < each; i++) assert.ok(subjects.has(`w${w} i${i}`));
+        assert.equal(
+          git(dir, 'ls-tree', '-r', '--name-only', 'master').trim().split('\n').length,
+          writers * each,
+        );
+        fsck(dir);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  test('the datakit CLI against a running server', { timeout: 30_000 }, async () => {
+    const { dir, server, url } = await start();
+    const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+    const run = (...args: string[]) =>
+      new Promise<{ code: number; out: string; err: string }>((resolve) => {
+        execFile(process.execPath, [cli, '--addr', url, ...args], { timeout: 10_000 }, (error, out, err) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, out, err }),
+        );
+      });
+    try {
+      const w = await run('write', 'master', 'docs/readme', 'hello', '-m', 'add readme');
+      assert.equal(w.code, 0, w.err);
+      assert.match(w.out, /^[0-9a-f]{40}\n$/);
+      assert.equal((await run('commit', 'master', '-m', 'two files', 'a=1', 'b/c=2')).code, 0);
+      assert.equal((await run('cat', 'branch/master/ro/docs/readme')).out, 'hello');
+      assert.deepEqual((await run('ls', 'branch/master/ro')).out.split('\n').filter(Boolean).sort(), [
+        'a',
+        'b',
+        'docs',
+      ]);
+      const log = (await run('log', 'master')).out.trim().split('\n');
+      assert.deepEqual(
+        log.map((l) => l.slice(41)),
+        ['two files', 'add readme'],
+      );
+      const missing = await run('cat', 'branch/master/ro/nope');
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.err, /^datakit: .*nope/);
+      const down = await new Promise<string>((resolve) => {
+        execFile(process.execPath, [cli, '--addr', 'tcp://127.0.0.1:1', 'ls'], (_e, _o, err) => resolve(err));
+      });
+      assert.match(down, /cannot reach a DataKit server at tcp:\/\/127\.0\.0\.1:1/);
+      fsck(dir);
+    } finally {
+      await server.close();
+    }
+  });
+});
