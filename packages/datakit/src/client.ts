@@ -33,7 +33,8 @@ function wrap(err: unknown, what: string): never {
 export class DataKitClient {
   private constructor(
     readonly ninep: NinePClient,
-    private readonly root: Fid,
+    /** The attached root fid, for raw 9P calls through `ninep`. */
+    readonly root: Fid,
   ) {}
 
   static async connect(
