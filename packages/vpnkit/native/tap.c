@@ -1,0 +1,303 @@
+// vpnkit_tap: the few system calls Node lacks for serving a Linux TAP device.
+//   open(name, netnsPath?) -> { fd, name }   TAP (IFF_TAP|IFF_NO_PI), nonblocking; created inside the
+//                                             network namespace at netnsPath when given (setns there and back
+//                                             on this thread only, so the rest of the process is unaffected)
+//   readFrames(fd, buf, lengths, maxFrame) -> count  reads frames back to back until EAGAIN or full
+//   writeFrame(fd, buf, length) -> bool               one frame; false when the device queue is full
+//   watch(fd, callback) -> handle                     libuv poll for readability on the main loop
+//   unwatch(handle), close(fd)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define CHECK(call)                                                     \
+  do {                                                                  \
+    if ((call) != napi_ok) {                                            \
+      napi_throw_error(env, "ERR_VPNKIT_TAP", "N-API call failed: " #call); \
+      return NULL;                                                      \
+    }                                                                   \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char message[256];
+  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
+  napi_value code, msg, error, errnum;
+  napi_create_string_utf8(env, "ERR_VPNKIT_TAP", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int get_int(napi_env env, napi_value value, int32_t *out) {
+  return napi_get_value_int32(env, value, out) == napi_ok;
+}
+
+static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value arraybuffer;
+  size_t offset;
+  void *raw;
+  if (napi_get_typedarray_info(env, value, &type, length, &raw, &arraybuffer, &offset) != napi_ok) return 0;
+  if (type != napi_uint8_array) return 0;
+  *data = raw;
+  return 1;
+}
+
+static napi_value tap_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ] = {0};
+  size_t name_len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "open(name, netnsPath?): name must be a string");
+    return NULL;
+  }
+  char netns[4096] = {0};
+  size_t netns_len = 0;
+  napi_valuetype nstype = napi_undefined;
+  if (argc >= 2) napi_typeof(env, argv[1], &nstype);
+  if (nstype == napi_string) napi_get_value_string_utf8(env, argv[1], netns, sizeof netns, &netns_len);
+
+  int saved_ns = -1;
+  if (netns_len > 0) {
+    saved_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (saved_ns < 0) return throw_errno(env, "open /proc/thread-self/ns/net", errno);
+    int target = open(netns, O_RDONLY | O_CLOEXEC);
+    if (target < 0) {
+      int err = errno;
+      close(saved_ns);
+      return throw_errno(env, "open network namespace", err);
+    }
+    if (setns(target, CLONE_NEWNET) < 0) {
+      int err = errno;
+      close(target);
+      close(saved_ns);
+      return throw_errno(env, "setns into network namespace (needs CAP_SYS_ADMIN)", err);
+    }
+    close(target);
+  }
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+  struct ifreq ifr;
+  if (fd >= 0) {
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      err = errno;
+      close(fd);
+      fd = -1;
+    }
+  }
+  if (saved_ns >= 0) {
+    // Back to the namespace we came from; failing here would leave this thread in the wrong one.
+    if (setns(saved_ns, CLONE_NEWNET) < 0) abort();
+    close(saved_ns);
+  }
+  if (fd < 0) return throw_errno(env, "create TAP device (/dev/net/tun, TUNSETIFF)", err);
+
+  napi_value result, fd_value, name_value;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, fd, &fd_value));
+  CHECK(napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &name_value));
+  CHECK(napi_set_named_property(env, result, "fd", fd_value));
+  CHECK(napi_set_named_property(env, result, "name", name_value));
+  return result;
+}
+
+static napi_value tap_read_frames(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, max_frame;
+  uint8_t *buf;
+  size_t buf_len;
+  napi_typedarray_type type;
+  size_t lengths_count;
+  void *lengths_raw;
+  napi_value ab;
+  size_t off;
+  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buf_len) ||
+      napi_get_typedarray_info(env, argv[2], &type, &lengths_count, &lengths_raw, &ab, &off) != napi_ok ||
+      type != napi_uint32_array || !get_int(env, argv[3], &max_frame) || max_frame <= 0) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "readFrames(fd, Uint8Array, Uint32Array, maxFrame)");
+    return NULL;
+  }
+  uint32_t *lengths = lengths_raw;
+  size_t used = 0;
+  uint32_t count = 0;
+  while (count < lengths_count && buf_len - used >= (size_t)max_frame) {
+    ssize_t n = read(fd, buf + used, (size_t)max_frame);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (count > 0) break;  // report the error on the next call, after these frames
+      return throw_errno(env, "read TAP", errno);
+    }
+    if (n == 0) break;
+    lengths[count++] = (uint32_t)n;
+    used += (size_t)n;
+  }
+  napi_value result;
+  CHECK(napi_create_uint32(env, count, &result));
+  return result;
+}
+
+static napi_value tap_write_frame(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, length;
+  uint8_t *buf;
+  size_t buf_len;
+  if (argc < 3 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buf_len) ||
+      !get_int(env, argv[2], &length) || length < 0 || (size_t)length > buf_len) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrame(fd, Uint8Array, length)");
+    return NULL;
+  }
+  ssize_t n;
+  do n = write(fd, buf, (size_t)length);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS && errno != EIO)
+    return throw_errno(env, "write TAP", errno);
+  napi_value result;
+  CHECK(napi_get_boolean(env, n == length, &result));
+  return result;
+}
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int stopped;
+} watcher_t;
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  watcher_t *w = handle->data;
+  if (w->stopped) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, recv, result, arg;
+  if (napi_get_reference_value(env, w->callback, &callback) == napi_ok && callback != NULL) {
+    napi_get_global(env, &recv);  // make_callback needs an object receiver
+    napi_create_int32(env, status, &arg);
+    if (napi_make_callback(env, w->context, recv, callback, 1, &arg, &result) != napi_ok) {
+      bool pending = false;
+      napi_value error;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &error) == napi_ok)
+        napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_closed(uv_handle_t *handle) { free(handle->data); }
+
+static void watcher_finalize(napi_env env, void *data, void *hint) {
+  // The JS handle was collected: only free if unwatch already closed the poll handle.
+  (void)env;
+  (void)data;
+  (void)hint;
+}
+
+static napi_value tap_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  napi_valuetype t;
+  if (argc < 2 || !get_int(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "watch(fd, callback)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  watcher_t *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "watch", ENOMEM);
+  w->env = env;
+  w->poll.data = w;
+  CHECK(napi_create_reference(env, argv[1], 1, &w->callback));
+  napi_value resource_name, resource;
+  CHECK(napi_create_string_utf8(env, "vpnkit:tap", NAPI_AUTO_LENGTH, &resource_name));
+  CHECK(napi_create_object(env, &resource));
+  CHECK(napi_async_init(env, resource, resource_name, &w->context));
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc == 0) rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+  if (rc != 0) {
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->context);
+    free(w);
+    napi_throw_error(env, "ERR_VPNKIT_TAP", uv_strerror(rc));
+    return NULL;
+  }
+  napi_value handle;
+  CHECK(napi_create_external(env, w, watcher_finalize, NULL, &handle));
+  return handle;
+}
+
+static napi_value tap_unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "unwatch(handle)");
+    return NULL;
+  }
+  watcher_t *w = data;
+  if (!w->stopped) {
+    w->stopped = 1;
+    uv_poll_stop(&w->poll);
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->context);
+    uv_close((uv_handle_t *)&w->poll, on_closed);
+  }
+  return NULL;
+}
+
+static napi_value tap_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || !get_int(env, argv[0], &fd)) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "close(fd)");
+    return NULL;
+  }
+  close(fd);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
+      {"readFrames", NULL, tap_read_frames, NULL, NULL, NULL, napi_default, NULL},
+      {"writeFrame", NULL, tap_write_frame, NULL, NULL, NULL, napi_default, NULL},
+      {"watch", NULL, tap_watch, NULL, NULL, NULL, napi_default, NULL},
+      {"unwatch", NULL, tap_unwatch, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, tap_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

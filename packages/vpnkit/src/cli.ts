@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+import { rmSync } from 'node:fs';
+import type net from 'node:net';
+import { parseArgs } from 'node:util';
+import { VpnkitError, consoleLogger } from './errors.js';
+import { FaultLink } from './link/fault.js';
+import type { Link } from './link/link.js';
+import { PcapLink } from './link/pcap.js';
+import { type StreamAddress, connectQemu, listenQemu } from './link/stream.js';
+import { TapLink } from './link/tap.js';
+import { listenVmnet } from './link/vmnet.js';
+import { GuestNamespace } from './netns.js';
+import { type VpnkitConfig, defaultConfig, parseForward } from './services/config.js';
+import { Vpnkit } from './services/vpnkit.js';
+import { parseIpv4 } from './wire/address.js';
+
+const USAGE = `usage:
+  vpnkit [options] [--listen-vmnet PATH] [--listen-qemu PATH|HOST:PORT] [--connect-qemu PATH|HOST:PORT] [--tap NAME]
+  vpnkit run [options] [--dhcp] -- CMD [ARGS...]
+
+Serves a user-space network to VMs (hyperkit's vpnkit protocol, QEMU -netdev stream) or TAP devices;
+\`run\` starts CMD in a fresh network namespace whose only interface is a TAP device served by vpnkit.
+
+options:
+  --forward tcp|udp:[HOST_ADDR:]HOST_PORT:GUEST_ADDR:GUEST_PORT   host-to-guest port forward (repeatable)
+  --pcap FILE            record every frame to FILE (pcap)
+  --mtu N                link MTU, 576..65520 (default 1500)
+  --subnet CIDR          guest subnet (default 192.168.65.0/24; gateway .1, host alias .254, DHCP from .3)
+  --host-alias ADDR|off  address that reaches the host's 127.0.0.1 (default 192.168.65.254)
+  --dns SERVER[:PORT]    upstream resolver (repeatable; default: follow /etc/resolv.conf)
+  --max-connections N    cap on concurrent guest TCP connections (default 8192)
+  --faults SPEC          test only: drop=P,duplicate=P,reorder=P,corrupt=P
+  -h, --help`;
+
+function fail(message: string): never {
+  process.stderr.write(`vpnkit: ${message}\n`);
+  process.exit(2);
+}
+
+function parseAddress(text: string): StreamAddress {
+  const m = /^(.+):(\d+)$/.exec(text);
+  if (m && !text.includes('/')) return { host: m[1]!, port: Number(m[2]) };
+  return { path: text };
+}
+
+function configFrom(values: Record<string, string | string[] | boolean | undefined>): VpnkitConfig {
+  const c = defaultConfig();
+  const str = (k: string) => values[k] as string | undefined;
+  const list = (k: string) => (values[k] as string[] | undefined) ?? [];
+  if (str('mtu')) {
+    const mtu = Number(str('mtu'));
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65520) fail('--mtu must be an integer in 576..65520');
+    c.mtu = mtu;
+  }
+  if (str('subnet')) {
+    const [base, prefix] = (str('subnet') ?? '').split('/');
+    const prefixLength = Number(prefix ?? '24');
+    if (!(prefixLength >= 8 && prefixLength <= 29)) fail('--subnet prefix must be /8../29');
+    const subnet = parseIpv4(base ?? '');
+    const size = 2 ** (32 - prefixLength);
+    c.subnet = subnet;
+    c.prefixLength = prefixLength;
+    c.gateway = subnet + 1;
+    c.hostAlias = subnet + size - 2;
+    c.dhcpFirst = subnet + 3;
+    c.dhcpLast = subnet + size - 3;
+  }
+  const alias = str('host-alias');
+  if (alias === 'off') c.hostAlias = null;
+  else if (alias) c.hostAlias = parseIpv4(alias);
+  c.dnsServers = list('dns');
+  c.forwards = list('forward').map(parseForward);
+  if (str('max-connections')) c.maxConnections = Number(str('max-connections'));
+  return c;
+}
+
+function parseFaults(spec: string | undefined): ((link: Link) => Link) | undefined {
+  if (!spec) return undefined;
+  const options: Record<string, number> = {};
+  for (const part of spec.split(',')) {
+    const [key, value] = part.split('=');
+    if (
+      !key ||
+      !['drop', 'duplicate', 'reorder', 'corrupt', 'seed'].includes(key) ||
+      Number.isNaN(Number(value))
+    )
+      fail(`bad --faults part "${part}"`);
+    options[key] = Number(value);
+  }
+  return (link) => new FaultLink(link, options);
+}
+
+const OPTIONS = {
+  'listen-vmnet': { type: 'string', multiple: true },
+  'listen-qemu': { type: 'string', multiple: true },
+  'connect-qemu': { type: 'string', multiple: true },
+  tap: { type: 'string', multiple: true },
+  forward: { type: 'string', multiple: true },
+  pcap: { type: 'string' },
+  mtu: { type: 'string' },
+  subnet: { type: 'string' },
+  'host-alias': { type: 'string' },
+  dns: { type: 'string', multiple: true },
+  'max-connections': { type: 'string' },
+  faults: { type: 'string' },
+  dhcp: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function serve(values: Record<string, string | string[] | boolean | undefined>): Promise<void> {
+  const config = configFrom(values);
+  const log = consoleLogger;
+  const pcap = values.pcap as string | undefined;
+  const faults = parseFaults(values.faults as string | undefined);
+  let attached = 0;
+  const attach = async (base: Link) => {
+    let link = base;
+    if (pcap) link = new PcapLink(link, attached === 0 ? pcap : `${pcap}.${attached}`);
+    if (faults) link = faults(link);
+    attached++;
+    // Port forwards belong to the first guest: two listeners cannot share one host port.
+    const vpnkit = new Vpnkit(link, attached === 1 ? config : { ...config, forwards: [] }, log);
+    await vpnkit.start();
+    log('info', `serving ${base.description}`);
+    vpnkit.onClose = (error) =>
+      log(error ? 'warn' : 'info', `${base.description} closed${error ? `: ${error.message}` : ''}`);
+  };
+  const servers: net.Server[] = [];
+  for (const path of (values['listen-vmnet'] as string[] | undefined) ?? []) {
+    rmSync(path, { force: true });
+    servers.push(
+      await listenVmnet(path, config.mtu, (client) => void attach(client.link).catch(report), log),
+    );
+    log('info', `listening for hyperkit (vpnkit protocol) on ${path}`);
+  }
+  for (const text of (values['listen-qemu'] as string[] | undefined) ?? []) {
+    const address = parseAddress(text);
+    if ('path' in address) rmSync(address.path, { force: true });
+    servers.push(await listenQemu(address, (link) => void attach(link).catch(report)));
+    log('info', `listening for QEMU -netdev stream on ${text}`);
+  }
+  for (const text of (values['connect-qemu'] as string[] | undefined) ?? [])
+    await attach(await connectQemu(parseAddress(text)));
+  for (const name of (values.tap as string[] | undefined) ?? [])
+    await attach(TapLink.open(name, { mtu: config.mtu }));
+  if (attached === 0 && servers.length === 0)
+    fail(`nothing to serve: give --listen-vmnet, --listen-qemu, --connect-qemu or --tap\n${USAGE}`);
+  const stop = () => {
+    for (const s of servers) s.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function run(
+  values: Record<string, string | string[] | boolean | undefined>,
+  command: string[],
+): Promise<number> {
+  if (command.length === 0) fail(`run needs a command after --\n${USAGE}`);
+  const config = configFrom(values);
+  const options: Parameters<typeof GuestNamespace.create>[0] = {
+    config,
+    configure: values.dhcp ? 'dhcp' : 'static',
+  };
+  const wrap = parseFaults(values.faults as string | undefined);
+  if (wrap) options.wrapLink = wrap;
+  if (values.pcap) options.pcap = values.pcap as string;
+  const ns = await GuestNamespace.create(options);
+  const cleanup = () => ns.close();
+  try {
+    const argv = values.dhcp
+      ? ['sh', '-c', 'busybox udhcpc -q -n -i tap0 -t 5 >/dev/null 2>&1; exec "$@"', 'sh', ...command]
+      : command;
+    const child = ns.spawn(argv, { stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    return await new Promise<number>((resolve) => {
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  } finally {
+    await cleanup();
+  }
+}
+
+function report(err: unknown): void {
+  const message = err instanceof VpnkitError ? err.message : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`vpnkit: ${message}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const isRun = argv[0] === 'run';
+  const rest = isRun ? argv.slice(1) : argv;
+  const dashDash = rest.indexOf('--');
+  const optionArgs = dashDash >= 0 ? rest.slice(0, dashDash) : rest;
+  const command = dashDash >= 0 ? rest.slice(dashDash + 1) : [];
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: optionArgs, options: OPTIONS, allowPositionals: false }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (isRun) process.exitCode = await run(values, command);
+  else await serve(values);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  report(err);
+  process.exit(1);
+});
