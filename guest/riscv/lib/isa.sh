@@ -1,0 +1,35 @@
+# ISA test step (sourced by build.sh): isa/NAME.{c,S} + isa/common/ -> NAME.elf, run once on
+# qemu-system-riscv64 to record NAME.expected (its UART output, the reference).
+# build_isa OUT_DIR WORK_DIR.
+
+# The CPU HyperKit implements: QEMU 7.2's rv64 reduced to RV64GC (no H, Sstc or bit-manipulation).
+ISA_QEMU_CPU=rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,zbs=false
+ISA_QEMU_TIMEOUT=30
+ISA_CFLAGS=(-march=rv64gc -mabi=lp64d -mcmodel=medany -static -nostdlib -nostartfiles -ffreestanding
+  -fno-builtin -fno-stack-protector -fno-pie -no-pie -fno-asynchronous-unwind-tables -fno-ident -O2
+  -Wall -Wextra -Werror -Wl,--build-id=none -Wl,--no-warn-rwx-segments)
+
+build_isa() {
+  local out=$1 work=$2 src name count=0 common=$KITSET_GUEST_DIR/isa/common
+  mkdir -p "$out" "$work"
+  command -v qemu-system-riscv64 >/dev/null || die "qemu-system-riscv64 not found (apt-get install qemu-system-misc)"
+  for src in "$KITSET_GUEST_DIR"/isa/*.c "$KITSET_GUEST_DIR"/isa/*.S; do
+    [ -e "$src" ] || continue
+    name=$(basename "${src%.*}")
+    "${CROSS_COMPILE}gcc" "${ISA_CFLAGS[@]}" -I"$common" -T "$common/link.ld" -o "$out/$name.elf" \
+      "$common/crt.S" "$common/runtime.c" "$src" || die "isa: $name does not build"
+    local status=0
+    timeout "$ISA_QEMU_TIMEOUT" qemu-system-riscv64 -M virt -cpu "$ISA_QEMU_CPU" -smp 1 -m 128M \
+      -nographic -bios none -kernel "$out/$name.elf" </dev/null >"$out/$name.expected" 2>"$work/$name.stderr" ||
+      status=$?
+    if [ "$status" -ne 0 ] || [ "$(tail -n 1 "$out/$name.expected")" != END ] ||
+      grep -q UNEXPECTED-TRAP "$out/$name.expected"; then
+      tail -n 20 "$out/$name.expected" "$work/$name.stderr" >&2
+      die "isa: $name did not run to its END line on QEMU (exit $status)"
+    fi
+    count=$((count + 1))
+    say "isa: $name.elf ($(wc -l <"$out/$name.expected") result lines on QEMU)"
+  done
+  [ "$count" -gt 0 ] || die "isa: no tests found in $KITSET_GUEST_DIR/isa"
+  rm -rf "$work"
+}
