@@ -1,0 +1,268 @@
+/**
+ * DataKit benchmark: single-file transactions committed per second over 9P (1 and 8 writers) and
+ * ro/ read throughput, against `git fast-import` and git plumbing writing the same commits on the
+ * same file system, and diod serving the same files from a plain directory.
+ * `npm run bench -- datakit [--commits N] [--dir PATH]`
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DataKitClient } from '@kitset/datakit';
+import { NinePClient, OpenFlags } from '@kitset/ninep';
+import { findRepoRoot } from '@kitset/testkit';
+import { type BenchRow, printTable } from './_table.js';
+
+const { values } = parseArgs({
+  options: { commits: { type: 'string' }, dir: { type: 'string' }, files: { type: 'string' } },
+});
+const COMMITS = Number(values.commits ?? 400);
+const READ_FILES = Number(values.files ?? 200);
+const FILE_SIZE = 64 * 1024;
+const base = mkdtempSync(join(values.dir ?? tmpdir(), 'kitset-bench-datakit-'));
+const children: ChildProcess[] = [];
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.com',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.com',
+};
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitConnect(url: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const c = await NinePClient.connect(url, { version: '9P2000.u' });
+      c.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`server at ${url} did not come up`);
+}
+
+async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const url = `tcp://127.0.0.1:${port}`;
+  const cli = join(findRepoRoot(), 'packages', 'datakit', 'dist', 'src', 'cli.js');
+  const proc = spawn(process.execPath, [cli, '--git', dir, '--listen', url], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(proc);
+  await waitConnect(url);
+  return { url, proc };
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const done = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await done;
+}
+
+async function datakitCommits(writers: number, total: number): Promise<number> {
+  const dir = join(base, `dk-${writers}`);
+  const { url, proc } = await startDataKit(dir);
+  const clients = await Promise.all(Array.from({ length: writers }, () => DataKitClient.connect(url)));
+  const per = Math.floor(total / writers);
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (c, w) => {
+      for (let i = 0; i < per; i++) {
+        const t = await c.branch('master').transaction(`w${w}`);
+        await t.write(`w${w}-${i}`, `writer ${w} commit ${i}\n`);
+        await t.commit(`w${w} ${i}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  for (const c of clients) c.close();
+  await stop(proc);
+  const count = Number(
+    execFileSync('git', ['-C', dir, 'rev-list', '--count', 'master'], { encoding: 'utf8' }),
+  );
+  if (count < per * writers) throw new Error(`lost commits: ${count} < ${per * writers}`);
+  execFileSync('git', ['-C', dir, 'fsck', '--strict', '--no-dangling'], { stdio: 'pipe' });
+  return (per * writers) / seconds;
+}
+
+function fastImport(total: number): number {
+  const dir = join(base, 'fast-import');
+  execFileSync('git', ['init', '-q', dir]);
+  let stream = '';
+  for (let i = 0; i < total; i++) {
+    const data = `writer 0 commit ${i}\n`;
+    const msg = `w0 ${i}`;
+    stream += `commit refs/heads/master\ncommitter bench <bench@example.com> ${1700000000 + i} +0000\n`;
+    stream += `data ${Buffer.byteLength(msg)}\n${msg}\n`;
+    stream += `M 100644 inline w0-${i}\ndata ${Buffer.byteLength(data)}\n${data}\n`;
+  }
+  const started = performance.now();
+  execFileSync('git', ['-C', dir, 'fast-import', '--quiet'], { input: stream, env: gitEnv });
+  return total / ((performance.now() - started) / 1000);
+}
+
+function plumbing(total: number): number {
+  const dir = join(base, 'plumbing');
+  execFileSync('git', ['init', '-q', dir]);
+  const git = (args: string[], input?: string) =>
+    execFileSync('git', ['-C', dir, ...args], { input, env: gitEnv, encoding: 'utf8' }).trim();
+  let listing = '';
+  let parent: string | undefined;
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const blob = git(['hash-object', '-w', '--stdin'], `writer 0 commit ${i}\n`);
+    listing += `100644 blob ${blob}\tw0-${i}\n`;
+    const tree = git(['mktree'], listing);
+    const commit = git(['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-m', `w0 ${i}`]);
+    git(['update-ref', 'refs/heads/master', commit]);
+    parent = commit;
+  }
+  return total / ((performance.now() - started) / 1000);
+}
+
+async function readThroughput(
+  url: string,
+  paths: string[][],
+  aname: string,
+  version: '9P2000.u' | '9P2000.L',
+) {
+  const c = await NinePClient.connect(url, { version });
+  const root = await c.attach(version === '9P2000.L' ? 'root' : 'bench', aname, 0);
+  let bytes = 0;
+  const started = performance.now();
+  for (let round = 0; round < 3; round++) {
+    for (const p of paths) {
+      const fid = await c.walk(root, p);
+      await c.open(fid, OpenFlags.O_RDONLY);
+      for (let off = 0; ; ) {
+        const d = await c.read(fid, off, c.maxIo);
+        if (d.length === 0) break;
+        off += d.length;
+        bytes += d.length;
+      }
+      await c.clunk(fid);
+    }
+  }
+  const mbs = bytes / 1e6 / ((performance.now() - started) / 1000);
+  c.close();
+  return mbs;
+}
+
+async function reads(): Promise<{ ours: number; diod: number }> {
+  const plain = join(base, 'plain');
+  mkdirSync(plain);
+  const dkDir = join(base, 'dk-read');
+  const { url, proc } = await startDataKit(dkDir);
+  const c = await DataKitClient.connect(url);
+  const t = await c.branch('master').transaction('load');
+  const content = new Uint8Array(FILE_SIZE);
+  for (let i = 0; i < FILE_SIZE; i++) content[i] = (i * 31) & 0xff;
+  for (let i = 0; i < READ_FILES; i++) {
+    await t.write(`f${i}`, content);
+    writeFileSync(join(plain, `f${i}`), content);
+  }
+  await t.commit('load');
+  c.close();
+  const names = Array.from({ length: READ_FILES }, (_, i) => `f${i}`);
+  const ours = await readThroughput(
+    url,
+    names.map((n) => ['branch', 'master', 'ro', n]),
+    '',
+    '9P2000.u',
+  );
+  await stop(proc);
+  const port = await freePort();
+  const diod = spawn(
+    'diod',
+    ['-f', '-n', '-N', '-S', '-U', 'root', '-l', `127.0.0.1:${port}`, '-e', plain, '-L', 'stderr'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  children.push(diod);
+  let diodRate = 0;
+  for (let i = 0; i < 100; i++) {
+    try {
+      diodRate = await readThroughput(
+        `tcp://127.0.0.1:${port}`,
+        names.map((n) => [n]),
+        plain,
+        '9P2000.L',
+      );
+      break;
+    } catch (err) {
+      if (i === 99) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await stop(diod);
+  return { ours, diod: diodRate };
+}
+
+async function main() {
+  console.log(`datakit bench: ${COMMITS} commits per run, in ${base}`);
+  const fi = fastImport(COMMITS);
+  const pl = plumbing(Math.min(COMMITS, 60));
+  const one = await datakitCommits(1, COMMITS);
+  const eight = await datakitCommits(8, COMMITS);
+  const r = await reads();
+  const rows: BenchRow[] = [
+    {
+      metric: 'commits/s, 1 writer over 9P',
+      unit: 'commits/s',
+      ours: one,
+      anchor: fi,
+      anchorName: 'git fast-import',
+      higherIsBetter: true,
+    },
+    {
+      metric: 'commits/s, 8 writers over 9P',
+      unit: 'commits/s',
+      ours: eight,
+      anchor: fi,
+      anchorName: 'git fast-import',
+      higherIsBetter: true,
+    },
+    {
+      metric: 'commits/s, 1 writer over 9P',
+      unit: 'commits/s',
+      ours: one,
+      anchor: pl,
+      anchorName: 'git plumbing one by one',
+      higherIsBetter: true,
+    },
+    {
+      metric: `ro/ read, ${READ_FILES} x 64 KiB x 3`,
+      unit: 'MB/s',
+      ours: r.ours,
+      anchor: r.diod,
+      anchorName: 'diod, plain directory',
+      higherIsBetter: true,
+    },
+  ];
+  printTable('DataKit: durable single-file transactions and reads', rows);
+}
+
+main()
+  .catch((err) => {
+    console.error(`bench datakit: ${(err as Error).stack ?? err}`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    rmSync(base, { recursive: true, force: true });
+  });
