@@ -1,5 +1,5 @@
 import { type FSWatcher, existsSync, watch } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StoreError } from './errors.js';
 import { type Commit, type Signature, encodeCommit, isHash, parseCommit } from './objects.js';
@@ -76,6 +76,7 @@ export class Repository {
       await initGitDir(gitDir);
     }
     const fsync = options.fsync ?? true;
+    await removeCrashLeftovers(gitDir);
     return new Repository(
       new GitObjectDb(gitDir, { fsync }),
       new GitRefStore(gitDir, { fsync }),
@@ -267,6 +268,34 @@ export class Repository {
     });
     return this.scanning;
   }
+}
+
+/**
+ * A process killed mid-update leaves `*.lock` files (which would block every later update of that
+ * ref) and half-written `tmp_obj_*` files. Git holds a lock for milliseconds, so ones older than
+ * a second are leftovers.
+ */
+async function removeCrashLeftovers(gitDir: string): Promise<void> {
+  const cutoff = Date.now() - 1000;
+  const sweep = async (dir: string, match: (name: string) => boolean, depth: number): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory() && depth > 0) await sweep(path, match, depth - 1);
+      else if (e.isFile() && match(e.name)) {
+        const st = await stat(path).catch(() => undefined);
+        if (st && st.mtimeMs < cutoff) await unlink(path).catch(() => {});
+      }
+    }
+  };
+  await sweep(join(gitDir, 'refs'), (n) => n.endsWith('.lock'), 8);
+  await sweep(gitDir, (n) => n === 'packed-refs.lock', 0);
+  await sweep(join(gitDir, 'objects'), (n) => n.startsWith('tmp_obj_'), 1);
 }
 
 async function initGitDir(gitDir: string): Promise<void> {
