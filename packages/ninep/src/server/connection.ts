@@ -450,7 +450,8 @@ export class ServerConnection {
       case 'Tattach':
         return this.attach(req, msg);
       case 'Tauth':
-        return Promise.reject(new NinePError(Errno.EOPNOTSUPP, 'authentication not required'));
+        // ENOENT is how 9P servers say "no authentication needed" (diod's client relies on it).
+        return Promise.reject(new NinePError(Errno.ENOENT, 'authentication not required'));
       case 'Tremove':
         return this.remove(req, msg);
       case 'Tgetattr':
@@ -573,8 +574,9 @@ export class ServerConnection {
 
   private async walk(req: Request, msg: MessageOf<'Twalk'>): Promise<Reply> {
     const f = this.fid(req, msg.fid);
-    this.unopened(f);
-    if (msg.newfid !== msg.fid) this.newFidCheck(msg.newfid);
+    // Walking from an open fid to a new one is harmless and diod's tools do it (diodls).
+    if (msg.newfid === msg.fid) this.unopened(f);
+    else this.newFidCheck(msg.newfid);
     const nodes = f.nodes.slice();
     const names = f.names.slice();
     const qids = [];

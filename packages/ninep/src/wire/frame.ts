@@ -48,7 +48,7 @@ export class FrameSplitter {
         while (this.sizeFilled < 4 && pos < len) this.sizeBytes[this.sizeFilled++] = chunk[pos++]!;
         if (this.sizeFilled < 4) return;
         const size = this.checkSize(this.sizeBytes, 0);
-        this.partial = new Uint8Array(size);
+        this.partial = Buffer.allocUnsafeSlow(size);
         this.partial.set(this.sizeBytes, 0);
         this.partialFilled = 4;
         this.sizeFilled = 0;
@@ -60,7 +60,7 @@ export class FrameSplitter {
         pos += size;
         onFrame(frame);
       } else {
-        this.partial = new Uint8Array(size);
+        this.partial = Buffer.allocUnsafeSlow(size);
         this.partialFilled = len - pos;
         this.partial.set(chunk.subarray(pos), 0);
         pos = len;
