@@ -9,7 +9,9 @@ import { DataKitClient } from './client.js';
 import { DataKitServer } from './server.js';
 
 const usage = `usage:
-  datakit [--git PATH] [--listen URL]...        serve (default --listen tcp://127.0.0.1:5640, in-memory store)
+  datakit [--git PATH] [--listen URL]... [--auto-push URL]
+                                                serve (default --listen tcp://127.0.0.1:5640, in-memory store);
+                                                --auto-push pushes every changed branch to URL
   datakit ls PATH                               list a directory of the DataKit tree (e.g. branch/master/ro)
   datakit cat PATH                              print a file of the DataKit tree
   datakit write BRANCH FILE [TEXT] [-m MSG]     commit FILE with TEXT (or stdin) on BRANCH
@@ -23,9 +25,12 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function serve(values: { git?: string; listen?: string[] }): Promise<void> {
+async function serve(values: { git?: string; listen?: string[]; 'auto-push'?: string }): Promise<void> {
+  if (values['auto-push'] && !values.git)
+    fail('--auto-push needs --git PATH (the in-memory store cannot push)');
   const server = await DataKitServer.start({
     ...(values.git ? { git: values.git } : {}),
+    ...(values['auto-push'] ? { autoPush: values['auto-push'] } : {}),
     listen: values.listen && values.listen.length > 0 ? values.listen : ['tcp://127.0.0.1:5640'],
   });
   console.log(
@@ -55,6 +60,7 @@ async function main(argv: string[]): Promise<void> {
     options: {
       git: { type: 'string' },
       listen: { type: 'string', multiple: true },
+      'auto-push': { type: 'string' },
       addr: { type: 'string' },
       message: { type: 'string', short: 'm' },
       n: { type: 'string', short: 'n' },

@@ -66,6 +66,25 @@ function comparePaths(a: string, b: string): number {
   return x.length - y.length;
 }
 
+/** Runs git on the store; resolves undefined on success, else git's last error line. */
+export function runGit(gitDir: string, args: string[], timeoutMs = 120_000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      'git',
+      ['--git-dir', gitDir, ...args],
+      { timeout: timeoutMs, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } },
+      (err, _out, stderr) => {
+        if (!err) resolve(undefined);
+        else resolve(stderr.trim().split('\n').pop() || err.message);
+      },
+    );
+  });
+}
+
+export function pushBranch(gitDir: string, url: string, branch: string): Promise<string | undefined> {
+  return runGit(gitDir, ['push', '--quiet', url, `+refs/heads/${branch}:refs/heads/${branch}`]);
+}
+
 /**
  * DataKit's file system over a repository, as the original lays it out:
  * /branch, /trees, /commits, /snapshots, /remotes, /debug. State shared by every connection
@@ -712,23 +731,44 @@ export class DataKit {
     const url = rwString('');
     const head = new Session<string | undefined>(undefined);
     const gitDir = this.repo.gitDir;
-    const fetch = commandFile(async (branch) => {
+    const remoteUrl = () => {
       const u = url.get().trim();
       if (u === '') throw VfsError.other('error: remote url is not defined');
-      if (!gitDir || !isValidBranchName(branch)) throw VfsError.other(`error: cannot fetch ${u}`);
-      const target = `refs/remotes/${name}/${branch}`;
-      const ok = await new Promise<boolean>((resolve) => {
-        execFile(
-          'git',
-          ['--git-dir', gitDir, 'fetch', '--quiet', '--no-tags', u, `+refs/heads/${branch}:${target}`],
-          { timeout: 120_000 },
-          (err) => resolve(!err),
+      return u;
+    };
+    const fetch = commandFile(async (branch) => {
+      const u = remoteUrl();
+      if (!gitDir)
+        throw VfsError.other(
+          `error: cannot fetch ${u} (the in-memory store has no git transport; use --git)`,
         );
-      });
-      if (!ok) throw VfsError.other(`error: cannot fetch ${u}`);
+      if (!isValidBranchName(branch))
+        throw VfsError.other(`error: cannot fetch ${u}: bad branch name ${quote(branch)}`);
+      const target = `refs/remotes/${name}/${branch}`;
+      const failure = await runGit(gitDir, [
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        u,
+        `+refs/heads/${branch}:${target}`,
+      ]);
+      if (failure !== undefined) throw VfsError.other(`error: cannot fetch ${u}: ${failure}`);
       const fetched = await this.repo.refs.read(target);
       if (!fetched) throw VfsError.other('error: no head to fetch');
       head.publish(fetched);
+      return '';
+    });
+    // Beyond the original: push a local branch to the remote's branch of the same name.
+    const push = commandFile(async (branch) => {
+      const u = remoteUrl();
+      if (!gitDir)
+        throw VfsError.other(
+          `error: cannot push to ${u} (the in-memory store has no git transport; use --git)`,
+        );
+      if (!isValidBranchName(branch) || (await this.repo.head(branch)) === undefined)
+        throw VfsError.other(`error: no local branch ${quote(branch)} to push`);
+      const failure = await pushBranch(gitDir, u, branch);
+      if (failure !== undefined) throw VfsError.other(`error: cannot push to ${u}: ${failure}`);
       return '';
     });
     return Inode.dir(
@@ -740,6 +780,7 @@ export class DataKit {
           streamFile(async () => ({ stream: sessionStream(head, (h) => (h ? `${h}\n` : '')) })),
         ),
         Inode.file('fetch', fetch),
+        Inode.file('push', push),
       ]),
     );
   }
