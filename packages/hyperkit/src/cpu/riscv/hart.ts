@@ -1,0 +1,1753 @@
+import { type CpuBackend, type Privilege, StopReason } from '../../machine/backend.js';
+import type { MmioBus } from '../../machine/bus.js';
+import type { GuestMemory } from '../../machine/memory.js';
+import { expandCompressed } from './compressed.js';
+import {
+  CAUSE,
+  CSR,
+  MEDELEG_WRITABLE,
+  MIDELEG_WRITABLE,
+  MIE_WRITABLE,
+  MISA_HI,
+  MISA_LO,
+  MSTATUS_FS,
+  MSTATUS_MIE,
+  MSTATUS_MPIE,
+  MSTATUS_MPP,
+  MSTATUS_MPP_SHIFT,
+  MSTATUS_MPRV,
+  MSTATUS_MXR,
+  MSTATUS_SIE,
+  MSTATUS_SPIE,
+  MSTATUS_SPP,
+  MSTATUS_SUM,
+  MSTATUS_TSR,
+  MSTATUS_TVM,
+  MSTATUS_TW,
+  MSTATUS_WRITABLE,
+  SSTATUS_MASK,
+} from './csr-numbers.js';
+import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
+
+/**
+ * One RV64IMAFDC hart (Zicsr, Zifencei, Zihintpause; M/S/U; Sv39/Sv48), interpreted.
+ *
+ * 64-bit integers are kept as pairs of int32 halves (x[2r] low, x[2r+1] high) because Number arithmetic on
+ * int32 is what V8 compiles best; BigInt appears only in rare paths (MULH*, wide division, FP). Traps unwind
+ * by throwing one preallocated sentinel, so the hot loop allocates nothing.
+ */
+
+/** Called for ECALL from S-mode when the machine runs the built-in SBI instead of M-mode firmware. */
+export interface SbiHandler {
+  handleEcall(hart: RiscvHart): void;
+}
+
+export interface HartPlatform {
+  memory: GuestMemory;
+  bus: MmioBus;
+  /** Current mtime in ticks. */
+  readTime(): number;
+}
+
+const TRAP = { trap: true } as const;
+const TLB_BITS = 10;
+const TLB_SIZE = 1 << TLB_BITS;
+const TLB_MASK = TLB_SIZE - 1;
+const ACCESS_READ = 0;
+const ACCESS_WRITE = 1;
+const ACCESS_EXEC = 2;
+const TWO32 = 0x1_0000_0000;
+
+const PRIV_U = 0;
+const PRIV_S = 1;
+const PRIV_M = 3;
+
+/** Interrupt priority order (MEI, MSI, MTI, SEI, SSI, STI). */
+const IRQ_ORDER = [11, 3, 7, 9, 1, 5];
+
+function toBig(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+function toBigSigned(lo: number, hi: number): bigint {
+  return (BigInt(hi | 0) << 32n) | BigInt(lo >>> 0);
+}
+
+export class RiscvHart implements CpuBackend {
+  readonly x = new Int32Array(64);
+  pcLo = 0;
+  pcHi = 0;
+  priv = PRIV_M;
+
+  /** FP registers as raw bits: f[2r] low word, f[2r+1] high word (0xffffffff when NaN-boxing a binary32). */
+  readonly f = new Int32Array(64);
+  fflags = 0;
+  frm = 0;
+  private readonly soft = new SoftFloat();
+
+  // CSR state
+  mstatus = 0;
+  medeleg = 0;
+  mideleg = 0;
+  mie = 0;
+  /** mip bits driven by devices (MSIP, MTIP, MEIP, SEIP) and by software (SSIP, STIP, SEIP). */
+  mipHw = 0;
+  mipSw = 0;
+  mtvecLo = 0;
+  mtvecHi = 0;
+  stvecLo = 0;
+  stvecHi = 0;
+  mepcLo = 0;
+  mepcHi = 0;
+  sepcLo = 0;
+  sepcHi = 0;
+  mcauseLo = 0;
+  mcauseHi = 0;
+  scauseLo = 0;
+  scauseHi = 0;
+  mtvalLo = 0;
+  mtvalHi = 0;
+  stvalLo = 0;
+  stvalHi = 0;
+  mscratchLo = 0;
+  mscratchHi = 0;
+  sscratchLo = 0;
+  sscratchHi = 0;
+  mcounteren = 0;
+  scounteren = 0;
+  menvcfgLo = 0;
+  menvcfgHi = 0;
+  senvcfg = 0;
+  mcountinhibit = 0;
+  satpMode = 0;
+  satpPpn = 0;
+  readonly pmpcfg = new Uint8Array(16);
+  readonly pmpaddr = new Float64Array(16);
+  /** Instructions retired (exact); cycle reads the same count. */
+  retired = 0;
+  private counterOffset = 0;
+
+  // LR/SC reservation
+  private resvValid = false;
+  private resvLo = 0;
+  private resvHi = 0;
+
+  // MMU state derived from priv/mstatus/satp
+  private dataPaging = false;
+  private fetchPaging = false;
+  private dataPriv = PRIV_M;
+  private readonly tlbReadTag = new Float64Array(TLB_SIZE).fill(-1);
+  private readonly tlbReadPhys = new Float64Array(TLB_SIZE);
+  private readonly tlbWriteTag = new Float64Array(TLB_SIZE).fill(-1);
+  private readonly tlbWritePhys = new Float64Array(TLB_SIZE);
+  private readonly tlbExecTag = new Float64Array(TLB_SIZE).fill(-1);
+  private readonly tlbExecPhys = new Float64Array(TLB_SIZE);
+  private fetchVpn = -1;
+  private fetchHi = 0;
+  private fetchOff = 0;
+
+  // trap being raised
+  private trapCause = 0;
+  private trapTvalLo = 0;
+  private trapTvalHi = 0;
+  /** Scratch high word for 64-bit results returned through a number. */
+  private hi = 0;
+  private insRaw = 0;
+
+  private irqCheck = true;
+  private stopRequested = false;
+  private idle = false;
+
+  private readonly ramBase: number;
+  private readonly ramSize: number;
+  private readonly ram8: Uint8Array;
+  private readonly ram16: Uint16Array;
+  private readonly ram32: Int32Array;
+  private readonly ramView: DataView;
+  private readonly bus: MmioBus;
+  private readonly readTime: () => number;
+  private readonly scratch = new DataView(new ArrayBuffer(8));
+  sbi: SbiHandler | undefined;
+  hartId = 0;
+
+  constructor(platform: HartPlatform) {
+    const mem = platform.memory;
+    this.ramBase = mem.base;
+    this.ramSize = mem.size;
+    this.ram8 = mem.bytes;
+    this.ram16 = new Uint16Array(mem.buffer);
+    this.ram32 = new Int32Array(mem.buffer);
+    this.ramView = mem.view;
+    this.bus = platform.bus;
+    this.readTime = platform.readTime;
+  }
+
+  get instructionsRetired(): number {
+    return this.retired;
+  }
+
+  reset(pc: number, privilege: Privilege, a0: number, a1: number): void {
+    this.x.fill(0);
+    this.f.fill(0);
+    this.pcLo = pc | 0;
+    this.pcHi = Math.floor(pc / TWO32) | 0;
+    this.priv = privilege === 'M' ? PRIV_M : privilege === 'S' ? PRIV_S : PRIV_U;
+    this.setX(10, a0);
+    this.setX(11, a1);
+    this.mstatus = 0;
+    this.satpMode = 0;
+    this.mipSw = 0;
+    this.mie = 0;
+    this.updateMmu();
+  }
+
+  /** Sets x[r] from a non-negative Number below 2^53 (boot arguments). */
+  setX(r: number, value: number): void {
+    this.x[2 * r] = value | 0;
+    this.x[2 * r + 1] = Math.floor(value / TWO32) | 0;
+  }
+
+  /** x[r] as a Number (exact below 2^53; used by the SBI). */
+  getX(r: number): number {
+    return (this.x[2 * r + 1]! >>> 0) * TWO32 + (this.x[2 * r]! >>> 0);
+  }
+
+  /** x[r] as a signed 64-bit BigInt. */
+  getXBig(r: number): bigint {
+    return toBigSigned(this.x[2 * r]!, this.x[2 * r + 1]!);
+  }
+
+  setXBig(r: number, value: bigint): void {
+    this.x[2 * r] = Number(BigInt.asIntN(32, value));
+    this.x[2 * r + 1] = Number(BigInt.asIntN(32, value >> 32n));
+  }
+
+  get pc(): bigint {
+    return toBig(this.pcLo, this.pcHi);
+  }
+
+  setPending(mask: number, level: boolean): void {
+    if (level) this.mipHw |= mask;
+    else this.mipHw &= ~mask;
+    this.irqCheck = true;
+    if (level && (mask & this.mie) !== 0) this.idle = false;
+  }
+
+  /** mip as the guest sees it. */
+  get mip(): number {
+    return this.mipHw | this.mipSw;
+  }
+
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /** True when an enabled-in-mie interrupt is pending (WFI wakes on these regardless of global enables). */
+  hasWakeup(): boolean {
+    return ((this.mipHw | this.mipSw) & this.mie) !== 0;
+  }
+
+  /** Flushes every cached translation (satp, SFENCE.VMA, privilege or MXR/SUM changes). */
+  flushTlb(): void {
+    this.tlbReadTag.fill(-1);
+    this.tlbWriteTag.fill(-1);
+    this.tlbExecTag.fill(-1);
+    this.fetchVpn = -1;
+  }
+
+  private updateMmu(): void {
+    const mprv = (this.mstatus & MSTATUS_MPRV) !== 0 && this.priv === PRIV_M;
+    this.dataPriv = mprv ? (this.mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT : this.priv;
+    this.dataPaging = this.satpMode !== 0 && this.dataPriv !== PRIV_M;
+    this.fetchPaging = this.satpMode !== 0 && this.priv !== PRIV_M;
+    this.flushTlb();
+    this.irqCheck = true;
+  }
+
+  run(budget: number): StopReason {
+    this.stopRequested = false;
+    this.idle = false;
+    const start = this.retired;
+    const end = start + budget;
+    while (this.retired < end) {
+      try {
+        while (this.retired < end) {
+          if (this.irqCheck) {
+            this.irqCheck = false;
+            if (this.takeInterrupt()) continue;
+          }
+          this.step();
+          this.retired++;
+          if (this.idle || this.stopRequested) break;
+        }
+      } catch (e) {
+        if (e !== TRAP) throw e;
+        this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
+      }
+      if (this.stopRequested) return StopReason.Halt;
+      if (this.idle) {
+        if (!this.hasWakeup()) return StopReason.Idle;
+        this.idle = false;
+      }
+    }
+    return StopReason.Budget;
+  }
+
+  private fault(cause: number, tvalLo: number, tvalHi: number): never {
+    this.trapCause = cause;
+    this.trapTvalLo = tvalLo;
+    this.trapTvalHi = tvalHi;
+    throw TRAP;
+  }
+
+  /** Illegal instruction; tval holds the instruction bits (as QEMU reports them). */
+  private illegal(): never {
+    return this.fault(CAUSE.illegalInstruction, this.insRaw, 0);
+  }
+
+  /** Takes the highest-priority enabled pending interrupt, if any. */
+  private takeInterrupt(): boolean {
+    const pending = (this.mipHw | this.mipSw) & this.mie;
+    if (pending === 0) return false;
+    const mEnabled = this.priv < PRIV_M || (this.mstatus & MSTATUS_MIE) !== 0;
+    const sEnabled = this.priv < PRIV_S || (this.priv === PRIV_S && (this.mstatus & MSTATUS_SIE) !== 0);
+    const mPending = mEnabled ? pending & ~this.mideleg : 0;
+    const sPending = sEnabled ? pending & this.mideleg : 0;
+    const candidates = mPending !== 0 ? mPending : sPending;
+    if (candidates === 0) return false;
+    for (const irq of IRQ_ORDER) {
+      if (candidates & (1 << irq)) {
+        this.enterTrap(irq, true, 0, 0);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Trap entry: delegation, status stacking and vectoring per the privileged spec. */
+  enterTrap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): void {
+    const deleg = interrupt ? this.mideleg : this.medeleg;
+    this.resvValid = false;
+    if (this.priv <= PRIV_S && ((deleg >>> cause) & 1) === 1) {
+      this.scauseLo = cause;
+      this.scauseHi = interrupt ? 0x80000000 | 0 : 0;
+      this.sepcLo = this.pcLo;
+      this.sepcHi = this.pcHi;
+      this.stvalLo = tvalLo;
+      this.stvalHi = tvalHi;
+      let s = this.mstatus & ~(MSTATUS_SPP | MSTATUS_SPIE | MSTATUS_SIE);
+      if (this.priv === PRIV_S) s |= MSTATUS_SPP;
+      if (this.mstatus & MSTATUS_SIE) s |= MSTATUS_SPIE;
+      this.mstatus = s;
+      this.priv = PRIV_S;
+      this.setPcVector(this.stvecLo, this.stvecHi, cause, interrupt);
+    } else {
+      this.mcauseLo = cause;
+      this.mcauseHi = interrupt ? 0x80000000 | 0 : 0;
+      this.mepcLo = this.pcLo;
+      this.mepcHi = this.pcHi;
+      this.mtvalLo = tvalLo;
+      this.mtvalHi = tvalHi;
+      let s = this.mstatus & ~(MSTATUS_MPP | MSTATUS_MPIE | MSTATUS_MIE);
+      s |= this.priv << MSTATUS_MPP_SHIFT;
+      if (this.mstatus & MSTATUS_MIE) s |= MSTATUS_MPIE;
+      this.mstatus = s;
+      this.priv = PRIV_M;
+      this.setPcVector(this.mtvecLo, this.mtvecHi, cause, interrupt);
+    }
+    this.updateMmu();
+  }
+
+  private setPcVector(tvecLo: number, tvecHi: number, cause: number, interrupt: boolean): void {
+    const base = tvecLo & ~3;
+    const offset = interrupt && (tvecLo & 3) === 1 ? cause * 4 : 0;
+    const lo = (base + offset) | 0;
+    this.pcLo = lo;
+    this.pcHi = lo >>> 0 < base >>> 0 ? (tvecHi + 1) | 0 : tvecHi;
+  }
+
+  // ---------------------------------------------------------------- address translation
+
+  private accessFaultCause(access: number): number {
+    return access === ACCESS_READ
+      ? CAUSE.loadAccess
+      : access === ACCESS_WRITE
+        ? CAUSE.storeAccess
+        : CAUSE.fetchAccess;
+  }
+  private pageFaultCause(access: number): number {
+    return access === ACCESS_READ
+      ? CAUSE.loadPageFault
+      : access === ACCESS_WRITE
+        ? CAUSE.storePageFault
+        : CAUSE.fetchPageFault;
+  }
+
+  /** Walks the page table; fills the TLB; returns the physical address or raises a page/access fault. */
+  private translateSlow(lo: number, hi: number, access: number): number {
+    const paging = access === ACCESS_EXEC ? this.fetchPaging : this.dataPaging;
+    if (!paging) {
+      if (hi !== 0) this.fault(this.accessFaultCause(access), lo, hi);
+      return lo >>> 0;
+    }
+    const priv = access === ACCESS_EXEC ? this.priv : this.dataPriv;
+    const levels = this.satpMode === 8 ? 3 : 4;
+    const top = levels === 3 ? hi >> 6 : hi >> 15;
+    if (top !== 0 && top !== -1) this.fault(this.pageFaultCause(access), lo, hi);
+    const vpn0 = (lo >>> 12) & 0x1ff;
+    const vpn1 = (lo >>> 21) & 0x1ff;
+    const vpn2 = ((lo >>> 30) | (hi << 2)) & 0x1ff;
+    const vpn3 = (hi >>> 7) & 0x1ff;
+    let table = this.satpPpn * 4096;
+    for (let level = levels - 1; level >= 0; level--) {
+      const vpn = level === 0 ? vpn0 : level === 1 ? vpn1 : level === 2 ? vpn2 : vpn3;
+      const pteAddr = table + vpn * 8;
+      const off = pteAddr - this.ramBase;
+      if (off < 0 || off + 8 > this.ramSize) this.fault(this.accessFaultCause(access), lo, hi);
+      const pteLo = this.ram32[off >> 2]!;
+      const pteHi = this.ram32[(off >> 2) + 1]!;
+      if ((pteLo & 1) === 0 || (pteLo & 6) === 4 || pteHi >>> 22 !== 0) {
+        this.fault(this.pageFaultCause(access), lo, hi);
+      }
+      const ppn = (pteHi & 0x3fffff) * 4194304 + (pteLo >>> 10);
+      if ((pteLo & 0xa) === 0) {
+        // pointer to the next level
+        if (level === 0 || (pteLo & 0xd0) !== 0) this.fault(this.pageFaultCause(access), lo, hi);
+        table = ppn * 4096;
+        continue;
+      }
+      // leaf: permission checks
+      const r = (pteLo & 2) !== 0;
+      const w = (pteLo & 4) !== 0;
+      const xb = (pteLo & 8) !== 0;
+      const u = (pteLo & 16) !== 0;
+      let ok: boolean;
+      if (access === ACCESS_EXEC) ok = xb;
+      else if (access === ACCESS_READ) ok = r || (xb && (this.mstatus & MSTATUS_MXR) !== 0);
+      else ok = w;
+      if (priv === PRIV_U && !u) ok = false;
+      if (priv === PRIV_S && u && (access === ACCESS_EXEC || (this.mstatus & MSTATUS_SUM) === 0)) ok = false;
+      if (!ok) this.fault(this.pageFaultCause(access), lo, hi);
+      const lowMask = level === 0 ? 0 : 2 ** (9 * level) - 1;
+      if (level > 0 && ppn % (lowMask + 1) !== 0) this.fault(this.pageFaultCause(access), lo, hi);
+      // hardware A/D update (as QEMU does)
+      let newPte = pteLo | 0x40;
+      if (access === ACCESS_WRITE) newPte |= 0x80;
+      if (newPte !== pteLo) this.ram32[off >> 2] = newPte;
+      const vpnLow =
+        level === 0
+          ? 0
+          : level === 1
+            ? vpn0
+            : level === 2
+              ? vpn1 * 512 + vpn0
+              : (vpn2 * 512 + vpn1) * 512 + vpn0;
+      const pagePhys = (ppn + vpnLow) * 4096;
+      const vpnKey = hi * 1048576 + (lo >>> 12);
+      const idx = (lo >>> 12) & TLB_MASK;
+      if (access === ACCESS_EXEC) {
+        this.tlbExecTag[idx] = vpnKey;
+        this.tlbExecPhys[idx] = pagePhys;
+      } else if (access === ACCESS_READ) {
+        this.tlbReadTag[idx] = vpnKey;
+        this.tlbReadPhys[idx] = pagePhys;
+      } else {
+        this.tlbWriteTag[idx] = vpnKey;
+        this.tlbWritePhys[idx] = pagePhys;
+        // a write implies the page is also readable for our purposes only if R is set
+        if (r) {
+          this.tlbReadTag[idx] = vpnKey;
+          this.tlbReadPhys[idx] = pagePhys;
+        }
+      }
+      return pagePhys + (lo & 4095);
+    }
+    return this.fault(this.pageFaultCause(access), lo, hi);
+  }
+
+  private readAddr(lo: number, hi: number): number {
+    if (!this.dataPaging) {
+      if (hi !== 0) this.fault(CAUSE.loadAccess, lo, hi);
+      return lo >>> 0;
+    }
+    const vpn = lo >>> 12;
+    const idx = vpn & TLB_MASK;
+    if (this.tlbReadTag[idx] === hi * 1048576 + vpn) return this.tlbReadPhys[idx]! + (lo & 4095);
+    return this.translateSlow(lo, hi, ACCESS_READ);
+  }
+
+  private writeAddr(lo: number, hi: number): number {
+    if (!this.dataPaging) {
+      if (hi !== 0) this.fault(CAUSE.storeAccess, lo, hi);
+      return lo >>> 0;
+    }
+    const vpn = lo >>> 12;
+    const idx = vpn & TLB_MASK;
+    if (this.tlbWriteTag[idx] === hi * 1048576 + vpn) return this.tlbWritePhys[idx]! + (lo & 4095);
+    return this.translateSlow(lo, hi, ACCESS_WRITE);
+  }
+
+  // ---------------------------------------------------------------- physical access
+
+  private mmioRead(pa: number, size: number, lo: number, hi: number): number {
+    if (size === 8) {
+      const a = this.bus.read(pa, 4);
+      const b = this.bus.read(pa + 4, 4);
+      if (a < 0 || b < 0) this.fault(CAUSE.loadAccess, lo, hi);
+      this.hi = b | 0;
+      return a | 0;
+    }
+    const v = this.bus.read(pa, size);
+    if (v < 0) this.fault(CAUSE.loadAccess, lo, hi);
+    return v;
+  }
+
+  private mmioWrite(pa: number, size: number, vLo: number, vHi: number, lo: number, hi: number): void {
+    if (size === 8) {
+      if (!this.bus.write(pa, 4, vLo) || !this.bus.write(pa + 4, 4, vHi))
+        this.fault(CAUSE.storeAccess, lo, hi);
+      return;
+    }
+    if (!this.bus.write(pa, size, size === 4 ? vLo : vLo & ((1 << (size * 8)) - 1))) {
+      this.fault(CAUSE.storeAccess, lo, hi);
+    }
+  }
+
+  /** Loads `size` bytes (1/2/4/8) at virtual lo:hi, zero-extended (64-bit: high word in this.hi). */
+  private load(lo: number, hi: number, size: number): number {
+    if ((lo & 4095) > 4096 - size) return this.loadSplit(lo, hi, size);
+    const pa = this.readAddr(lo, hi);
+    const off = pa - this.ramBase;
+    if (off >= 0 && off <= this.ramSize - size) {
+      switch (size) {
+        case 1:
+          return this.ram8[off]!;
+        case 2:
+          return off & 1 ? this.ramView.getUint16(off, true) : this.ram16[off >> 1]!;
+        case 4:
+          return off & 3 ? this.ramView.getInt32(off, true) : this.ram32[off >> 2]!;
+        default:
+          if (off & 7) {
+            this.hi = this.ramView.getInt32(off + 4, true);
+            return this.ramView.getInt32(off, true);
+          }
+          this.hi = this.ram32[(off >> 2) + 1]!;
+          return this.ram32[off >> 2]!;
+      }
+    }
+    return this.mmioRead(pa, size, lo, hi);
+  }
+
+  /** A misaligned load that crosses a page: byte by byte, each byte translated. */
+  private loadSplit(lo: number, hi: number, size: number): number {
+    let vLo = 0;
+    let vHi = 0;
+    for (let i = 0; i < size; i++) {
+      const aLo = (lo + i) | 0;
+      const aHi = aLo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi;
+      const b = this.load(aLo, aHi, 1);
+      if (i < 4) vLo |= b << (8 * i);
+      else vHi |= b << (8 * (i - 4));
+    }
+    this.hi = vHi;
+    return vLo;
+  }
+
+  private store(lo: number, hi: number, size: number, vLo: number, vHi: number): void {
+    if ((lo & 4095) > 4096 - size) {
+      // translate every byte first so a fault leaves memory untouched
+      for (let i = 0; i < size; i++) {
+        const aLo = (lo + i) | 0;
+        this.writeAddr(aLo, aLo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi);
+      }
+      for (let i = 0; i < size; i++) {
+        const aLo = (lo + i) | 0;
+        const b = i < 4 ? vLo >>> (8 * i) : vHi >>> (8 * (i - 4));
+        this.store(aLo, aLo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi, 1, b & 0xff, 0);
+      }
+      return;
+    }
+    const pa = this.writeAddr(lo, hi);
+    const off = pa - this.ramBase;
+    if (off >= 0 && off <= this.ramSize - size) {
+      switch (size) {
+        case 1:
+          this.ram8[off] = vLo;
+          return;
+        case 2:
+          if (off & 1) this.ramView.setUint16(off, vLo, true);
+          else this.ram16[off >> 1] = vLo;
+          return;
+        case 4:
+          if (off & 3) this.ramView.setInt32(off, vLo, true);
+          else this.ram32[off >> 2] = vLo;
+          return;
+        default:
+          if (off & 7) {
+            this.ramView.setInt32(off, vLo, true);
+            this.ramView.setInt32(off + 4, vHi, true);
+          } else {
+            this.ram32[off >> 2] = vLo;
+            this.ram32[(off >> 2) + 1] = vHi;
+          }
+          return;
+      }
+    }
+    this.mmioWrite(pa, size, vLo, vHi, lo, hi);
+  }
+
+  // ---------------------------------------------------------------- fetch
+
+  private fetchOffset(lo: number, hi: number): number {
+    let pa: number;
+    if (!this.fetchPaging) {
+      if (hi !== 0) this.fault(CAUSE.fetchAccess, lo, hi);
+      pa = lo >>> 0;
+    } else {
+      const vpn = lo >>> 12;
+      const idx = vpn & TLB_MASK;
+      pa =
+        this.tlbExecTag[idx] === hi * 1048576 + vpn
+          ? this.tlbExecPhys[idx]! + (lo & 4095)
+          : this.translateSlow(lo, hi, ACCESS_EXEC);
+    }
+    const off = pa - this.ramBase;
+    if (off < 0 || off >= this.ramSize) this.fault(CAUSE.fetchAccess, lo, hi);
+    return off;
+  }
+
+  private step(): void {
+    const lo = this.pcLo;
+    let off: number;
+    if (lo >>> 12 === this.fetchVpn && this.pcHi === this.fetchHi) {
+      off = this.fetchOff + (lo & 4095);
+    } else {
+      off = this.fetchOffset(lo, this.pcHi);
+      this.fetchVpn = lo >>> 12;
+      this.fetchHi = this.pcHi;
+      this.fetchOff = off - (lo & 4095);
+    }
+    const half = this.ram16[off >> 1]!;
+    if ((half & 3) !== 3) {
+      this.insRaw = half;
+      const ins = expandCompressed(half);
+      if (ins === 0) this.illegal();
+      this.execute(ins, 2);
+      return;
+    }
+    let ins: number;
+    if ((lo & 4095) === 4094) {
+      const nLo = (lo + 2) | 0;
+      const nHi = nLo >>> 0 < lo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
+      const upperOff = this.fetchOffset(nLo, nHi);
+      ins = half | (this.ram16[upperOff >> 1]! << 16);
+    } else {
+      ins = half | (this.ram16[(off >> 1) + 1]! << 16);
+    }
+    this.insRaw = ins >>> 0;
+    this.execute(ins, 4);
+  }
+
+  // ---------------------------------------------------------------- execute
+
+  private execute(ins: number, len: number): void {
+    const x = this.x;
+    const pcLo = this.pcLo;
+    const pcHi = this.pcHi;
+    let nLo = (pcLo + len) | 0;
+    let nHi = nLo >>> 0 < pcLo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+    const rd = (ins >> 7) & 0x1f;
+    const rs1 = (ins >> 15) & 0x1f;
+    const rs2 = (ins >> 20) & 0x1f;
+    const f3 = (ins >> 12) & 7;
+    switch (ins & 0x7f) {
+      case 0x37: // LUI
+        x[2 * rd] = ins & 0xfffff000;
+        x[2 * rd + 1] = ins >> 31;
+        break;
+      case 0x17: {
+        // AUIPC
+        const imm = ins & 0xfffff000;
+        const rlo = (pcLo + imm) | 0;
+        x[2 * rd + 1] = (pcHi + (imm >> 31) + (rlo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
+        x[2 * rd] = rlo;
+        break;
+      }
+      case 0x6f: {
+        // JAL
+        const imm =
+          ((ins >> 31) << 20) |
+          (((ins >> 12) & 0xff) << 12) |
+          (((ins >> 20) & 1) << 11) |
+          (((ins >> 21) & 0x3ff) << 1);
+        x[2 * rd] = nLo;
+        x[2 * rd + 1] = nHi;
+        nLo = (pcLo + imm) | 0;
+        nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
+        break;
+      }
+      case 0x67: {
+        // JALR
+        if (f3 !== 0) this.illegal();
+        const imm = ins >> 20;
+        const blo = x[2 * rs1]!;
+        const tLo = ((blo + imm) | 0) & ~1;
+        const tHi = (x[2 * rs1 + 1]! + (imm >> 31) + (((blo + imm) | 0) >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+        x[2 * rd] = nLo;
+        x[2 * rd + 1] = nHi;
+        nLo = tLo;
+        nHi = tHi;
+        break;
+      }
+      case 0x63: {
+        // branches
+        const alo = x[2 * rs1]!;
+        const ahi = x[2 * rs1 + 1]!;
+        const blo = x[2 * rs2]!;
+        const bhi = x[2 * rs2 + 1]!;
+        let taken: boolean;
+        switch (f3) {
+          case 0:
+            taken = alo === blo && ahi === bhi;
+            break;
+          case 1:
+            taken = alo !== blo || ahi !== bhi;
+            break;
+          case 4:
+            taken = ahi < bhi || (ahi === bhi && alo >>> 0 < blo >>> 0);
+            break;
+          case 5:
+            taken = ahi > bhi || (ahi === bhi && alo >>> 0 >= blo >>> 0);
+            break;
+          case 6:
+            taken = ahi >>> 0 < bhi >>> 0 || (ahi === bhi && alo >>> 0 < blo >>> 0);
+            break;
+          case 7:
+            taken = ahi >>> 0 > bhi >>> 0 || (ahi === bhi && alo >>> 0 >= blo >>> 0);
+            break;
+          default:
+            this.illegal();
+        }
+        if (taken) {
+          const imm =
+            ((ins >> 31) << 12) |
+            (((ins >> 7) & 1) << 11) |
+            (((ins >> 25) & 0x3f) << 5) |
+            (((ins >> 8) & 0xf) << 1);
+          nLo = (pcLo + imm) | 0;
+          nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < pcLo >>> 0 ? 1 : 0)) | 0;
+        }
+        break;
+      }
+      case 0x03: {
+        // loads
+        const imm = ins >> 20;
+        const blo = x[2 * rs1]!;
+        const aLo = (blo + imm) | 0;
+        const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+        let vlo: number;
+        let vhi: number;
+        switch (f3) {
+          case 0:
+            vlo = (this.load(aLo, aHi, 1) << 24) >> 24;
+            vhi = vlo >> 31;
+            break;
+          case 1:
+            vlo = (this.load(aLo, aHi, 2) << 16) >> 16;
+            vhi = vlo >> 31;
+            break;
+          case 2:
+            vlo = this.load(aLo, aHi, 4) | 0;
+            vhi = vlo >> 31;
+            break;
+          case 3:
+            vlo = this.load(aLo, aHi, 8) | 0;
+            vhi = this.hi;
+            break;
+          case 4:
+            vlo = this.load(aLo, aHi, 1) & 0xff;
+            vhi = 0;
+            break;
+          case 5:
+            vlo = this.load(aLo, aHi, 2) & 0xffff;
+            vhi = 0;
+            break;
+          case 6:
+            vlo = this.load(aLo, aHi, 4) | 0;
+            vhi = 0;
+            break;
+          default:
+            this.illegal();
+        }
+        x[2 * rd] = vlo;
+        x[2 * rd + 1] = vhi;
+        break;
+      }
+      case 0x23: {
+        // stores
+        if (f3 > 3) this.illegal();
+        const imm = ((ins >> 25) << 5) | ((ins >> 7) & 0x1f);
+        const blo = x[2 * rs1]!;
+        const aLo = (blo + imm) | 0;
+        const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+        this.store(aLo, aHi, 1 << f3, x[2 * rs2]!, x[2 * rs2 + 1]!);
+        break;
+      }
+      case 0x13: {
+        // OP-IMM
+        const imm = ins >> 20;
+        const alo = x[2 * rs1]!;
+        const ahi = x[2 * rs1 + 1]!;
+        switch (f3) {
+          case 0: {
+            const r = (alo + imm) | 0;
+            x[2 * rd + 1] = (ahi + (imm >> 31) + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+            x[2 * rd] = r;
+            break;
+          }
+          case 1:
+            if (imm >>> 6 !== 0) this.illegal();
+            this.shiftLeft(rd, alo, ahi, imm & 63);
+            break;
+          case 2: {
+            const ihi = imm >> 31;
+            x[2 * rd] = ahi < ihi || (ahi === ihi && alo >>> 0 < imm >>> 0) ? 1 : 0;
+            x[2 * rd + 1] = 0;
+            break;
+          }
+          case 3: {
+            const ihi = imm >> 31;
+            x[2 * rd] = ahi >>> 0 < ihi >>> 0 || (ahi === ihi && alo >>> 0 < imm >>> 0) ? 1 : 0;
+            x[2 * rd + 1] = 0;
+            break;
+          }
+          case 4:
+            x[2 * rd] = alo ^ imm;
+            x[2 * rd + 1] = ahi ^ (imm >> 31);
+            break;
+          case 5: {
+            const top = imm >>> 6;
+            if (top === 0) this.shiftRightLogical(rd, alo, ahi, imm & 63);
+            else if (top === 0x10) this.shiftRightArith(rd, alo, ahi, imm & 63);
+            else this.illegal();
+            break;
+          }
+          case 6:
+            x[2 * rd] = alo | imm;
+            x[2 * rd + 1] = ahi | (imm >> 31);
+            break;
+          default:
+            x[2 * rd] = alo & imm;
+            x[2 * rd + 1] = ahi & (imm >> 31);
+        }
+        break;
+      }
+      case 0x1b: {
+        // OP-IMM-32
+        const imm = ins >> 20;
+        const a = x[2 * rs1]!;
+        let r: number;
+        if (f3 === 0) r = (a + imm) | 0;
+        else if (f3 === 1 && imm >>> 5 === 0) r = a << (imm & 31);
+        else if (f3 === 5 && imm >>> 5 === 0) r = a >>> (imm & 31);
+        else if (f3 === 5 && imm >>> 5 === 0x20) r = a >> (imm & 31);
+        else this.illegal();
+        x[2 * rd] = r;
+        x[2 * rd + 1] = r >> 31;
+        break;
+      }
+      case 0x33:
+        this.executeOp(ins, rd, rs1, rs2, f3);
+        break;
+      case 0x3b:
+        this.executeOp32(ins, rd, rs1, rs2, f3);
+        break;
+      case 0x0f:
+        // FENCE (incl. PAUSE) and FENCE.I: memory is coherent and we keep no decoded code
+        if (f3 === 1) this.fetchVpn = -1;
+        else if (f3 !== 0) this.illegal();
+        break;
+      case 0x73:
+        if (this.executeSystem(ins, rd, rs1, f3)) return; // pc already set
+        break;
+      case 0x2f:
+        this.executeAtomic(ins, rd, rs1, rs2, f3);
+        break;
+      case 0x07:
+      case 0x27:
+      case 0x43:
+      case 0x47:
+      case 0x4b:
+      case 0x4f:
+      case 0x53:
+        this.executeFloat(ins, rd, rs1, rs2, f3);
+        break;
+      default:
+        this.illegal();
+    }
+    x[0] = 0;
+    x[1] = 0;
+    this.pcLo = nLo;
+    this.pcHi = nHi;
+  }
+
+  private shiftLeft(rd: number, lo: number, hi: number, s: number): void {
+    const x = this.x;
+    if (s === 0) {
+      x[2 * rd] = lo;
+      x[2 * rd + 1] = hi;
+    } else if (s < 32) {
+      x[2 * rd + 1] = (hi << s) | (lo >>> (32 - s));
+      x[2 * rd] = lo << s;
+    } else {
+      x[2 * rd + 1] = lo << (s - 32);
+      x[2 * rd] = 0;
+    }
+  }
+
+  private shiftRightLogical(rd: number, lo: number, hi: number, s: number): void {
+    const x = this.x;
+    if (s === 0) {
+      x[2 * rd] = lo;
+      x[2 * rd + 1] = hi;
+    } else if (s < 32) {
+      x[2 * rd] = (lo >>> s) | (hi << (32 - s));
+      x[2 * rd + 1] = hi >>> s;
+    } else {
+      x[2 * rd] = hi >>> (s - 32);
+      x[2 * rd + 1] = 0;
+    }
+  }
+
+  private shiftRightArith(rd: number, lo: number, hi: number, s: number): void {
+    const x = this.x;
+    if (s === 0) {
+      x[2 * rd] = lo;
+      x[2 * rd + 1] = hi;
+    } else if (s < 32) {
+      x[2 * rd] = (lo >>> s) | (hi << (32 - s));
+      x[2 * rd + 1] = hi >> s;
+    } else {
+      x[2 * rd] = hi >> (s - 32);
+      x[2 * rd + 1] = hi >> 31;
+    }
+  }
+
+  private executeOp(ins: number, rd: number, rs1: number, rs2: number, f3: number): void {
+    const x = this.x;
+    const alo = x[2 * rs1]!;
+    const ahi = x[2 * rs1 + 1]!;
+    const blo = x[2 * rs2]!;
+    const bhi = x[2 * rs2 + 1]!;
+    const f7 = ins >>> 25;
+    if (f7 === 0) {
+      switch (f3) {
+        case 0: {
+          const r = (alo + blo) | 0;
+          x[2 * rd + 1] = (ahi + bhi + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+          x[2 * rd] = r;
+          return;
+        }
+        case 1:
+          this.shiftLeft(rd, alo, ahi, blo & 63);
+          return;
+        case 2:
+          x[2 * rd] = ahi < bhi || (ahi === bhi && alo >>> 0 < blo >>> 0) ? 1 : 0;
+          x[2 * rd + 1] = 0;
+          return;
+        case 3:
+          x[2 * rd] = ahi >>> 0 < bhi >>> 0 || (ahi === bhi && alo >>> 0 < blo >>> 0) ? 1 : 0;
+          x[2 * rd + 1] = 0;
+          return;
+        case 4:
+          x[2 * rd] = alo ^ blo;
+          x[2 * rd + 1] = ahi ^ bhi;
+          return;
+        case 5:
+          this.shiftRightLogical(rd, alo, ahi, blo & 63);
+          return;
+        case 6:
+          x[2 * rd] = alo | blo;
+          x[2 * rd + 1] = ahi | bhi;
+          return;
+        default:
+          x[2 * rd] = alo & blo;
+          x[2 * rd + 1] = ahi & bhi;
+          return;
+      }
+    }
+    if (f7 === 0x20) {
+      if (f3 === 0) {
+        const r = (alo - blo) | 0;
+        x[2 * rd + 1] = (ahi - bhi - (alo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+        x[2 * rd] = r;
+        return;
+      }
+      if (f3 === 5) {
+        this.shiftRightArith(rd, alo, ahi, blo & 63);
+        return;
+      }
+      this.illegal();
+    }
+    if (f7 !== 1) this.illegal();
+    // M extension
+    switch (f3) {
+      case 0: {
+        // MUL: low 64 bits of the product
+        const lo = Math.imul(alo, blo);
+        const hi = (mulHiU32(alo, blo) + Math.imul(alo, bhi) + Math.imul(ahi, blo)) | 0;
+        x[2 * rd] = lo;
+        x[2 * rd + 1] = hi;
+        return;
+      }
+      case 1:
+        this.setXBig(rd, (toBigSigned(alo, ahi) * toBigSigned(blo, bhi)) >> 64n);
+        return;
+      case 2:
+        this.setXBig(rd, (toBigSigned(alo, ahi) * toBig(blo, bhi)) >> 64n);
+        return;
+      case 3:
+        this.setXBig(rd, (toBig(alo, ahi) * toBig(blo, bhi)) >> 64n);
+        return;
+      case 4: // DIV
+        if (blo === 0 && bhi === 0) {
+          x[2 * rd] = -1;
+          x[2 * rd + 1] = -1;
+        } else if (ahi === alo >> 31 && bhi === blo >> 31) {
+          const q = Math.trunc(alo / blo); // 2^31 / -1 needs 33 bits: still exact as a Number
+          this.setSmall(rd, q);
+        } else if (alo === 0 && ahi === (0x80000000 | 0) && blo === -1 && bhi === -1) {
+          x[2 * rd] = alo;
+          x[2 * rd + 1] = ahi;
+        } else {
+          this.setXBig(rd, toBigSigned(alo, ahi) / toBigSigned(blo, bhi));
+        }
+        return;
+      case 5: // DIVU
+        if (blo === 0 && bhi === 0) {
+          x[2 * rd] = -1;
+          x[2 * rd + 1] = -1;
+        } else if (ahi === 0 && bhi === 0) {
+          x[2 * rd] = Math.floor((alo >>> 0) / (blo >>> 0)) | 0;
+          x[2 * rd + 1] = 0;
+        } else {
+          this.setXBig(rd, toBig(alo, ahi) / toBig(blo, bhi));
+        }
+        return;
+      case 6: // REM
+        if (blo === 0 && bhi === 0) {
+          x[2 * rd] = alo;
+          x[2 * rd + 1] = ahi;
+        } else if (ahi === alo >> 31 && bhi === blo >> 31) {
+          const r = alo % blo;
+          x[2 * rd] = r | 0;
+          x[2 * rd + 1] = r < 0 || Object.is(r, -0) ? (r === 0 ? 0 : -1) : 0;
+        } else if (alo === 0 && ahi === (0x80000000 | 0) && blo === -1 && bhi === -1) {
+          x[2 * rd] = 0;
+          x[2 * rd + 1] = 0;
+        } else {
+          this.setXBig(rd, toBigSigned(alo, ahi) % toBigSigned(blo, bhi));
+        }
+        return;
+      default: // REMU
+        if (blo === 0 && bhi === 0) {
+          x[2 * rd] = alo;
+          x[2 * rd + 1] = ahi;
+        } else if (ahi === 0 && bhi === 0) {
+          x[2 * rd] = ((alo >>> 0) % (blo >>> 0)) | 0;
+          x[2 * rd + 1] = 0;
+        } else {
+          this.setXBig(rd, toBig(alo, ahi) % toBig(blo, bhi));
+        }
+        return;
+    }
+  }
+
+  /** Writes a signed integer Number (|v| < 2^53) to x[rd]. */
+  private setSmall(rd: number, v: number): void {
+    this.x[2 * rd] = v | 0;
+    this.x[2 * rd + 1] = Math.floor(v / TWO32) | 0;
+  }
+
+  private executeOp32(ins: number, rd: number, rs1: number, rs2: number, f3: number): void {
+    const x = this.x;
+    const a = x[2 * rs1]!;
+    const b = x[2 * rs2]!;
+    const f7 = ins >>> 25;
+    let r: number;
+    if (f7 === 0) {
+      if (f3 === 0) r = (a + b) | 0;
+      else if (f3 === 1) r = a << (b & 31);
+      else if (f3 === 5) r = a >>> (b & 31);
+      else this.illegal();
+    } else if (f7 === 0x20) {
+      if (f3 === 0) r = (a - b) | 0;
+      else if (f3 === 5) r = a >> (b & 31);
+      else this.illegal();
+    } else if (f7 === 1) {
+      switch (f3) {
+        case 0:
+          r = Math.imul(a, b);
+          break;
+        case 4:
+          r = b === 0 ? -1 : a === (0x80000000 | 0) && b === -1 ? a : Math.trunc(a / b) | 0;
+          break;
+        case 5:
+          r = b === 0 ? -1 : Math.floor((a >>> 0) / (b >>> 0)) | 0;
+          break;
+        case 6:
+          r = b === 0 ? a : b === -1 ? 0 : (a % b) | 0;
+          break;
+        case 7:
+          r = b === 0 ? a : ((a >>> 0) % (b >>> 0)) | 0;
+          break;
+        default:
+          this.illegal();
+      }
+    } else {
+      this.illegal();
+    }
+    x[2 * rd] = r;
+    x[2 * rd + 1] = r >> 31;
+  }
+
+  // ---------------------------------------------------------------- atomics
+
+  private executeAtomic(ins: number, rd: number, rs1: number, rs2: number, f3: number): void {
+    if (f3 !== 2 && f3 !== 3) this.illegal();
+    const x = this.x;
+    const size = f3 === 2 ? 4 : 8;
+    const aLo = x[2 * rs1]!;
+    const aHi = x[2 * rs1 + 1]!;
+    const funct5 = ins >>> 27;
+    if (funct5 === 2) {
+      // LR
+      if (rs2 !== 0) this.illegal();
+      if (aLo & (size - 1)) this.fault(CAUSE.misalignedLoad, aLo, aHi);
+      const v = this.load(aLo, aHi, size);
+      x[2 * rd] = v;
+      x[2 * rd + 1] = size === 4 ? v >> 31 : this.hi;
+      this.resvValid = true;
+      this.resvLo = aLo;
+      this.resvHi = aHi;
+      return;
+    }
+    if (funct5 === 3) {
+      // SC: a failing SC performs no access, so (as on QEMU) it raises nothing
+      const ok = this.resvValid && this.resvLo === aLo && this.resvHi === aHi;
+      this.resvValid = false;
+      if (ok) {
+        if (aLo & (size - 1)) this.fault(CAUSE.misalignedStore, aLo, aHi);
+        this.store(aLo, aHi, size, x[2 * rs2]!, x[2 * rs2 + 1]!);
+        x[2 * rd] = 0;
+      } else {
+        x[2 * rd] = 1;
+      }
+      x[2 * rd + 1] = 0;
+      return;
+    }
+    // AMO: misaligned is a store/AMO fault per the spec (QEMU 7.2 reports a load fault here)
+    if (aLo & (size - 1)) this.fault(CAUSE.misalignedStore, aLo, aHi);
+    // check writability first so a page fault is a store/AMO fault
+    this.writeAddr(aLo, aHi);
+    const oldLo = this.load(aLo, aHi, size) | 0;
+    const oldHi = size === 4 ? oldLo >> 31 : this.hi;
+    const bLo = x[2 * rs2]!;
+    const bHi = size === 4 ? bLo >> 31 : x[2 * rs2 + 1]!;
+    let nLo: number;
+    let nHi: number;
+    switch (funct5) {
+      case 1: // AMOSWAP
+        nLo = bLo;
+        nHi = bHi;
+        break;
+      case 0: {
+        // AMOADD
+        nLo = (oldLo + bLo) | 0;
+        nHi = (oldHi + bHi + (nLo >>> 0 < oldLo >>> 0 ? 1 : 0)) | 0;
+        break;
+      }
+      case 4:
+        nLo = oldLo ^ bLo;
+        nHi = oldHi ^ bHi;
+        break;
+      case 12:
+        nLo = oldLo & bLo;
+        nHi = oldHi & bHi;
+        break;
+      case 8:
+        nLo = oldLo | bLo;
+        nHi = oldHi | bHi;
+        break;
+      case 16:
+      case 20:
+      case 24:
+      case 28: {
+        const signed = funct5 === 16 || funct5 === 20;
+        const wantMin = funct5 === 16 || funct5 === 24;
+        const less = signed
+          ? oldHi < bHi || (oldHi === bHi && oldLo >>> 0 < bLo >>> 0)
+          : oldHi >>> 0 < bHi >>> 0 || (oldHi === bHi && oldLo >>> 0 < bLo >>> 0);
+        const pickOld = wantMin ? less : !less;
+        nLo = pickOld ? oldLo : bLo;
+        nHi = pickOld ? oldHi : bHi;
+        break;
+      }
+      default:
+        this.illegal();
+    }
+    this.store(aLo, aHi, size, nLo, nHi);
+    x[2 * rd] = oldLo;
+    x[2 * rd + 1] = oldHi;
+  }
+
+  // ---------------------------------------------------------------- system
+
+  /** Returns true when it set the pc itself (xRET, ECALL handled by the SBI, ...). */
+  private executeSystem(ins: number, rd: number, rs1: number, f3: number): boolean {
+    const x = this.x;
+    if (f3 === 0) {
+      if (rd !== 0) this.illegal();
+      if (ins === 0x00000073) {
+        if (this.priv === PRIV_S && this.sbi) {
+          this.sbi.handleEcall(this);
+          return false;
+        }
+        this.fault(
+          this.priv === PRIV_U ? CAUSE.ecallU : this.priv === PRIV_S ? CAUSE.ecallS : CAUSE.ecallM,
+          0,
+          0,
+        );
+      }
+      if (ins === 0x00100073) this.fault(CAUSE.breakpoint, 0, 0);
+      if (ins === 0x30200073) {
+        if (this.priv < PRIV_M) this.illegal();
+        const mpp = (this.mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT;
+        let s = this.mstatus & ~(MSTATUS_MPP | MSTATUS_MIE);
+        if (this.mstatus & MSTATUS_MPIE) s |= MSTATUS_MIE;
+        s |= MSTATUS_MPIE;
+        if (mpp !== PRIV_M) s &= ~MSTATUS_MPRV;
+        this.mstatus = s;
+        this.priv = mpp;
+        this.pcLo = this.mepcLo;
+        this.pcHi = this.mepcHi;
+        this.updateMmu();
+        return true;
+      }
+      if (ins === 0x10200073) {
+        if (this.priv < PRIV_S || (this.priv === PRIV_S && this.mstatus & MSTATUS_TSR)) this.illegal();
+        const spp = this.mstatus & MSTATUS_SPP ? PRIV_S : PRIV_U;
+        let s = this.mstatus & ~(MSTATUS_SPP | MSTATUS_SIE | MSTATUS_MPRV);
+        if (this.mstatus & MSTATUS_SPIE) s |= MSTATUS_SIE;
+        s |= MSTATUS_SPIE;
+        this.mstatus = s;
+        this.priv = spp;
+        this.pcLo = this.sepcLo;
+        this.pcHi = this.sepcHi;
+        this.updateMmu();
+        return true;
+      }
+      if (ins === 0x10500073) {
+        // WFI
+        if (this.priv === PRIV_U || (this.priv === PRIV_S && this.mstatus & MSTATUS_TW)) this.illegal();
+        if (!this.hasWakeup()) this.idle = true;
+        return false;
+      }
+      if (ins >>> 25 === 0x09) {
+        // SFENCE.VMA
+        if (this.priv === PRIV_U || (this.priv === PRIV_S && this.mstatus & MSTATUS_TVM)) this.illegal();
+        this.flushTlb();
+        return false;
+      }
+      this.illegal();
+    }
+    if (f3 === 4) this.illegal();
+    const csr = ins >>> 20;
+    const imm = f3 >= 5;
+    const srcLo = imm ? rs1 : x[2 * rs1]!;
+    const srcHi = imm ? 0 : x[2 * rs1 + 1]!;
+    const op = f3 & 3;
+    const writes = op === 1 || rs1 !== 0;
+    this.checkCsrAccess(csr, writes);
+    const oldLo = this.csrRead(csr);
+    const oldHi = this.hi;
+    if (writes) {
+      let vLo = srcLo;
+      let vHi = srcHi;
+      if (op === 2) {
+        vLo = oldLo | srcLo;
+        vHi = oldHi | srcHi;
+      } else if (op === 3) {
+        vLo = oldLo & ~srcLo;
+        vHi = oldHi & ~srcHi;
+      }
+      this.csrWrite(csr, vLo, vHi);
+    }
+    x[2 * rd] = oldLo;
+    x[2 * rd + 1] = oldHi;
+    return false;
+  }
+
+  private checkCsrAccess(csr: number, writes: boolean): void {
+    if (((csr >> 8) & 3) > this.priv) this.illegal();
+    if (writes && csr >>> 10 === 3) this.illegal();
+    if (csr === CSR.satp && this.priv === PRIV_S && this.mstatus & MSTATUS_TVM) this.illegal();
+    if (csr >= 0xc00 && csr <= 0xc1f) {
+      const bit = 1 << (csr & 31);
+      if (this.priv < PRIV_M && (this.mcounteren & bit) === 0) this.illegal();
+      if (this.priv === PRIV_U && (this.scounteren & bit) === 0) this.illegal();
+    }
+    if (csr <= 3 && (this.mstatus & MSTATUS_FS) === 0) this.illegal();
+  }
+
+  private mstatusHi(): number {
+    // UXL = SXL = 2 (64-bit); SD summarises FS dirty
+    return 0xa | ((this.mstatus & MSTATUS_FS) === MSTATUS_FS ? 0x80000000 | 0 : 0);
+  }
+
+  /** Reads a CSR (access already checked): low word returned, high word in this.hi. */
+  private csrRead(csr: number): number {
+    this.hi = 0;
+    switch (csr) {
+      case CSR.fflags:
+        return this.fflags;
+      case CSR.frm:
+        return this.frm;
+      case CSR.fcsr:
+        return (this.frm << 5) | this.fflags;
+      case CSR.cycle:
+      case CSR.instret:
+      case CSR.mcycle:
+      case CSR.minstret: {
+        const v = this.retired + this.counterOffset;
+        this.hi = Math.floor(v / TWO32) | 0;
+        return v | 0;
+      }
+      case CSR.time: {
+        const t = this.readTime();
+        this.hi = Math.floor(t / TWO32) | 0;
+        return t | 0;
+      }
+      case CSR.sstatus:
+        this.hi = (this.mstatusHi() & 0x80000000) | 2;
+        return this.mstatus & SSTATUS_MASK;
+      case CSR.sie:
+        return this.mie & this.mideleg;
+      case CSR.stvec:
+        this.hi = this.stvecHi;
+        return this.stvecLo;
+      case CSR.scounteren:
+        return this.scounteren;
+      case CSR.senvcfg:
+        return this.senvcfg;
+      case CSR.sscratch:
+        this.hi = this.sscratchHi;
+        return this.sscratchLo;
+      case CSR.sepc:
+        this.hi = this.sepcHi;
+        return this.sepcLo;
+      case CSR.scause:
+        this.hi = this.scauseHi;
+        return this.scauseLo;
+      case CSR.stval:
+        this.hi = this.stvalHi;
+        return this.stvalLo;
+      case CSR.sip:
+        return (this.mipHw | this.mipSw) & this.mideleg;
+      case CSR.satp:
+        this.hi = (this.satpMode << 28) | (Math.floor(this.satpPpn / TWO32) & 0xfff);
+        return this.satpPpn | 0;
+      case CSR.mvendorid:
+      case CSR.marchid:
+      case CSR.mimpid:
+      case CSR.mconfigptr:
+        return 0;
+      case CSR.mhartid:
+        return this.hartId;
+      case CSR.mstatus:
+        this.hi = this.mstatusHi();
+        return this.mstatus;
+      case CSR.misa:
+        this.hi = MISA_HI;
+        return MISA_LO;
+      case CSR.medeleg:
+        return this.medeleg;
+      case CSR.mideleg:
+        return this.mideleg;
+      case CSR.mie:
+        return this.mie;
+      case CSR.mtvec:
+        this.hi = this.mtvecHi;
+        return this.mtvecLo;
+      case CSR.mcounteren:
+        return this.mcounteren;
+      case CSR.menvcfg:
+        this.hi = this.menvcfgHi;
+        return this.menvcfgLo;
+      case CSR.mcountinhibit:
+        return this.mcountinhibit;
+      case CSR.mscratch:
+        this.hi = this.mscratchHi;
+        return this.mscratchLo;
+      case CSR.mepc:
+        this.hi = this.mepcHi;
+        return this.mepcLo;
+      case CSR.mcause:
+        this.hi = this.mcauseHi;
+        return this.mcauseLo;
+      case CSR.mtval:
+        this.hi = this.mtvalHi;
+        return this.mtvalLo;
+      case CSR.mip:
+        return this.mipHw | this.mipSw;
+    }
+    if (csr >= 0x3a0 && csr <= 0x3af) {
+      if (csr & 1) this.illegal(); // odd pmpcfg registers exist only on RV32
+      const base = (csr - 0x3a0) * 4;
+      const c = this.pmpcfg;
+      this.hi = c[base + 4]! | (c[base + 5]! << 8) | (c[base + 6]! << 16) | (c[base + 7]! << 24);
+      return c[base]! | (c[base + 1]! << 8) | (c[base + 2]! << 16) | (c[base + 3]! << 24);
+    }
+    if (csr >= 0x3b0 && csr <= 0x3bf) {
+      const v = this.pmpaddr[csr - 0x3b0]!;
+      this.hi = Math.floor(v / TWO32) | 0;
+      return v | 0;
+    }
+    // unimplemented hardware performance counters and their event selectors read as zero
+    if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0x323 && csr <= 0x33f)) {
+      return 0;
+    }
+    this.illegal();
+  }
+
+  private csrWrite(csr: number, lo: number, hi: number): void {
+    switch (csr) {
+      case CSR.fflags:
+        this.fflags = lo & 0x1f;
+        this.mstatus |= MSTATUS_FS;
+        return;
+      case CSR.frm:
+        this.frm = lo & 7;
+        this.mstatus |= MSTATUS_FS;
+        return;
+      case CSR.fcsr:
+        this.fflags = lo & 0x1f;
+        this.frm = (lo >> 5) & 7;
+        this.mstatus |= MSTATUS_FS;
+        return;
+      case CSR.mcycle:
+      case CSR.minstret:
+        this.counterOffset = (hi >>> 0) * TWO32 + (lo >>> 0) - this.retired - 1;
+        return;
+      case CSR.sstatus:
+        this.writeMstatus((this.mstatus & ~SSTATUS_MASK) | (lo & SSTATUS_MASK));
+        return;
+      case CSR.sie:
+        this.mie = (this.mie & ~this.mideleg) | (lo & this.mideleg & MIE_WRITABLE);
+        this.irqCheck = true;
+        return;
+      case CSR.stvec:
+        this.stvecLo = lo & ~2;
+        this.stvecHi = hi;
+        return;
+      case CSR.scounteren:
+        this.scounteren = lo;
+        return;
+      case CSR.senvcfg:
+        this.senvcfg = lo & 1;
+        return;
+      case CSR.sscratch:
+        this.sscratchLo = lo;
+        this.sscratchHi = hi;
+        return;
+      case CSR.sepc:
+        this.sepcLo = lo & ~1;
+        this.sepcHi = hi;
+        return;
+      case CSR.scause:
+        this.scauseLo = lo;
+        this.scauseHi = hi;
+        return;
+      case CSR.stval:
+        this.stvalLo = lo;
+        this.stvalHi = hi;
+        return;
+      case CSR.sip: {
+        const mask = this.mideleg & 2; // only SSIP is writable through sip
+        this.mipSw = (this.mipSw & ~mask) | (lo & mask);
+        this.irqCheck = true;
+        return;
+      }
+      case CSR.satp: {
+        const mode = hi >>> 28;
+        if (mode !== 0 && mode !== 8 && mode !== 9) return; // unsupported mode: the write has no effect
+        this.satpMode = mode;
+        this.satpPpn = (hi & 0xfff) * TWO32 + (lo >>> 0);
+        this.updateMmu();
+        return;
+      }
+      case CSR.mstatus:
+        this.writeMstatus(lo);
+        return;
+      case CSR.misa:
+        return;
+      case CSR.medeleg:
+        this.medeleg = lo & MEDELEG_WRITABLE;
+        return;
+      case CSR.mideleg:
+        this.mideleg = lo & MIDELEG_WRITABLE;
+        this.irqCheck = true;
+        return;
+      case CSR.mie:
+        this.mie = lo & MIE_WRITABLE;
+        this.irqCheck = true;
+        return;
+      case CSR.mtvec:
+        this.mtvecLo = lo & ~2;
+        this.mtvecHi = hi;
+        return;
+      case CSR.mcounteren:
+        this.mcounteren = lo;
+        return;
+      case CSR.menvcfg:
+        this.menvcfgLo = lo & 1;
+        this.menvcfgHi = 0;
+        return;
+      case CSR.mcountinhibit:
+        this.mcountinhibit = lo & ~2;
+        return;
+      case CSR.mscratch:
+        this.mscratchLo = lo;
+        this.mscratchHi = hi;
+        return;
+      case CSR.mepc:
+        this.mepcLo = lo & ~1;
+        this.mepcHi = hi;
+        return;
+      case CSR.mcause:
+        this.mcauseLo = lo;
+        this.mcauseHi = hi;
+        return;
+      case CSR.mtval:
+        this.mtvalLo = lo;
+        this.mtvalHi = hi;
+        return;
+      case CSR.mip: {
+        const mask = (1 << 1) | (1 << 5) | (1 << 9); // SSIP, STIP, SEIP are software-writable
+        this.mipSw = (this.mipSw & ~mask) | (lo & mask);
+        this.irqCheck = true;
+        return;
+      }
+    }
+    if (csr >= 0x3a0 && csr <= 0x3af) {
+      const base = (csr - 0x3a0) * 4;
+      for (let i = 0; i < 8; i++) {
+        const b = (i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4))) & 0xff;
+        const cur = this.pmpcfg[base + i]!;
+        if (cur & 0x80) continue; // locked
+        // W without R is reserved: keep the entry's old value
+        if ((b & 3) === 2) continue;
+        this.pmpcfg[base + i] = b & 0x9f;
+      }
+      return;
+    }
+    if (csr >= 0x3b0 && csr <= 0x3bf) {
+      const i = csr - 0x3b0;
+      if (this.pmpcfg[i]! & 0x80) return;
+      this.pmpaddr[i] = (hi & 0x3fffff) * TWO32 + (lo >>> 0);
+      return;
+    }
+    // hpm counters/events: writes ignored
+  }
+
+  private writeMstatus(v: number): void {
+    let s = (this.mstatus & ~MSTATUS_WRITABLE) | (v & MSTATUS_WRITABLE);
+    if ((s & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT === 2) s = (s & ~MSTATUS_MPP) | (this.mstatus & MSTATUS_MPP);
+    const changed = s ^ this.mstatus;
+    this.mstatus = s;
+    if (changed & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR)) this.updateMmu();
+    if (changed & (MSTATUS_MIE | MSTATUS_SIE)) this.irqCheck = true;
+  }
+
+  // ---------------------------------------------------------------- floating point
+
+  private fBits64(r: number): bigint {
+    return toBig(this.f[2 * r]!, this.f[2 * r + 1]!);
+  }
+  /** A binary32 operand: an improperly NaN-boxed value reads as the canonical NaN. */
+  private fBits32(r: number): bigint {
+    if (this.f[2 * r + 1] !== -1) return 0x7fc00000n;
+    return BigInt(this.f[2 * r]! >>> 0);
+  }
+  private setF64(r: number, bits: bigint): void {
+    this.f[2 * r] = Number(BigInt.asIntN(32, bits));
+    this.f[2 * r + 1] = Number(BigInt.asIntN(32, bits >> 32n));
+    this.mstatus |= MSTATUS_FS;
+  }
+  private setF32(r: number, bits: bigint): void {
+    this.f[2 * r] = Number(BigInt.asIntN(32, bits));
+    this.f[2 * r + 1] = -1;
+    this.mstatus |= MSTATUS_FS;
+  }
+
+  private roundingMode(f3: number): number {
+    const rm = f3 === 7 ? this.frm : f3;
+    if (rm > 4) this.illegal();
+    return rm;
+  }
+
+  private executeFloat(ins: number, rd: number, rs1: number, rs2: number, f3: number): void {
+    if ((this.mstatus & MSTATUS_FS) === 0) this.illegal();
+    const x = this.x;
+    const op = ins & 0x7f;
+    if (op === 0x07 || op === 0x27) {
+      const imm = op === 0x07 ? ins >> 20 : ((ins >> 25) << 5) | ((ins >> 7) & 0x1f);
+      const blo = x[2 * rs1]!;
+      const aLo = (blo + imm) | 0;
+      const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+      if (f3 !== 2 && f3 !== 3) this.illegal();
+      if (op === 0x07) {
+        const v = this.load(aLo, aHi, f3 === 2 ? 4 : 8);
+        this.f[2 * rd] = v;
+        this.f[2 * rd + 1] = f3 === 2 ? -1 : this.hi;
+        this.mstatus |= MSTATUS_FS;
+      } else {
+        this.store(aLo, aHi, f3 === 2 ? 4 : 8, this.f[2 * rs2]!, this.f[2 * rs2 + 1]!);
+      }
+      return;
+    }
+    const fmt = (ins >> 25) & 3;
+    if (fmt > 1) this.illegal();
+    const double = fmt === 1;
+    const F = double ? F64 : F32;
+    const read = (r: number) => (double ? this.fBits64(r) : this.fBits32(r));
+    const write = (r: number, v: bigint) => (double ? this.setF64(r, v) : this.setF32(r, v));
+    const sf = this.soft;
+    sf.flags = 0;
+    if (op !== 0x53) {
+      // fused multiply-add family
+      const rm = this.roundingMode(f3);
+      const rs3 = ins >>> 27;
+      const negProduct = op === 0x4b || op === 0x4f;
+      const negAddend = op === 0x47 || op === 0x4f;
+      write(rd, sf.fma(read(rs1), read(rs2), read(rs3), negProduct, negAddend, rm, F));
+      this.fflags |= sf.flags;
+      return;
+    }
+    const funct5 = ins >>> 27;
+    switch (funct5) {
+      case 0x00:
+      case 0x01:
+        write(rd, sf.add(read(rs1), read(rs2), funct5 === 1, this.roundingMode(f3), F));
+        break;
+      case 0x02:
+        write(rd, sf.mul(read(rs1), read(rs2), this.roundingMode(f3), F));
+        break;
+      case 0x03:
+        write(rd, sf.div(read(rs1), read(rs2), this.roundingMode(f3), F));
+        break;
+      case 0x0b:
+        if (rs2 !== 0) this.illegal();
+        write(rd, sf.sqrt(read(rs1), this.roundingMode(f3), F));
+        break;
+      case 0x04: {
+        // FSGNJ / FSGNJN / FSGNJX: pure bit operations
+        const a = read(rs1);
+        const b = read(rs2);
+        const signBit = 1n << BigInt(F.width - 1);
+        let sign: bigint;
+        if (f3 === 0) sign = b & signBit;
+        else if (f3 === 1) sign = (b & signBit) ^ signBit;
+        else if (f3 === 2) sign = (a ^ b) & signBit;
+        else this.illegal();
+        write(rd, (a & ~signBit) | sign);
+        break;
+      }
+      case 0x05:
+        if (f3 > 1) this.illegal();
+        write(rd, sf.minMax(read(rs1), read(rs2), f3 === 1, F));
+        break;
+      case 0x08: {
+        // FCVT.S.D / FCVT.D.S
+        const rm = this.roundingMode(f3);
+        if (double && rs2 === 0) write(rd, sf.convert(this.fBits32(rs1), F32, F64, rm));
+        else if (!double && rs2 === 1) write(rd, sf.convert(this.fBits64(rs1), F64, F32, rm));
+        else this.illegal();
+        break;
+      }
+      case 0x14: {
+        if (f3 > 2) this.illegal();
+        const r = sf.compare(read(rs1), read(rs2), f3, F);
+        x[2 * rd] = r ? 1 : 0;
+        x[2 * rd + 1] = 0;
+        break;
+      }
+      case 0x18: {
+        // FCVT.{W,WU,L,LU}.{S,D}
+        const rm = this.roundingMode(f3);
+        const a = read(rs1);
+        let v: bigint;
+        if (rs2 === 0) v = sf.toInteger(a, F, rm, -(1n << 31n), (1n << 31n) - 1n);
+        else if (rs2 === 1) v = BigInt.asIntN(32, sf.toInteger(a, F, rm, 0n, (1n << 32n) - 1n));
+        else if (rs2 === 2) v = sf.toInteger(a, F, rm, -(1n << 63n), (1n << 63n) - 1n);
+        else if (rs2 === 3) v = sf.toInteger(a, F, rm, 0n, (1n << 64n) - 1n);
+        else this.illegal();
+        this.setXBig(rd, v);
+        break;
+      }
+      case 0x1a: {
+        // FCVT.{S,D}.{W,WU,L,LU}
+        const rm = this.roundingMode(f3);
+        const lo = x[2 * rs1]!;
+        let v: bigint;
+        if (rs2 === 0) v = BigInt(lo | 0);
+        else if (rs2 === 1) v = BigInt(lo >>> 0);
+        else if (rs2 === 2) v = this.getXBig(rs1);
+        else if (rs2 === 3) v = BigInt.asUintN(64, this.getXBig(rs1));
+        else this.illegal();
+        write(rd, sf.fromInteger(v, rm, F));
+        break;
+      }
+      case 0x1c:
+        if (rs2 !== 0) this.illegal();
+        if (f3 === 0) {
+          // FMV.X.W / FMV.X.D
+          if (double) {
+            x[2 * rd] = this.f[2 * rs1]!;
+            x[2 * rd + 1] = this.f[2 * rs1 + 1]!;
+          } else {
+            x[2 * rd] = this.f[2 * rs1]!;
+            x[2 * rd + 1] = this.f[2 * rs1]! >> 31;
+          }
+        } else if (f3 === 1) {
+          x[2 * rd] = classify(read(rs1), F);
+          x[2 * rd + 1] = 0;
+        } else {
+          this.illegal();
+        }
+        break;
+      case 0x1e:
+        if (rs2 !== 0 || f3 !== 0) this.illegal();
+        this.f[2 * rd] = x[2 * rs1]!;
+        this.f[2 * rd + 1] = double ? x[2 * rs1 + 1]! : -1;
+        this.mstatus |= MSTATUS_FS;
+        break;
+      default:
+        this.illegal();
+    }
+    this.fflags |= sf.flags;
+    if (sf.flags !== 0) this.mstatus |= MSTATUS_FS;
+  }
+}
+
+/** High 32 bits of the unsigned 64-bit product of two uint32s. */
+function mulHiU32(a: number, b: number): number {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const lo = a0 * b0;
+  const m1 = a1 * b0;
+  const m2 = a0 * b1;
+  const mid = (lo >>> 16) + (m1 & 0xffff) + (m2 & 0xffff);
+  return (a1 * b1 + (m1 >>> 16) + (m2 >>> 16) + (mid >>> 16)) | 0;
+}

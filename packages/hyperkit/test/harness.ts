@@ -1,0 +1,126 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadElf } from '../src/boot/elf.js';
+import { type MachineExit, VirtMachine } from '../src/machine/virt.js';
+
+/** The repository root: the nearest ancestor holding `.ci/`. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, '.ci'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('repository root (.ci/) not found');
+    dir = up;
+  }
+  return dir;
+}
+
+export const TEST_SRC = join(repoRoot(), 'packages/hyperkit/test/riscv');
+
+export function haveCommand(cmd: string, args: string[] = ['--version']): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+export const HAVE_TOOLCHAIN = haveCommand('riscv64-linux-gnu-gcc');
+export const HAVE_QEMU = haveCommand('qemu-system-riscv64');
+
+let buildDir: string | undefined;
+/** Compiles a bare-metal test program (C or assembly plus crt.S) into a temp dir; returns the ELF path. */
+export function buildProgram(source: string): string {
+  buildDir ??= mkdtempSync(join(tmpdir(), 'hk-isa-'));
+  const out = join(buildDir, `${source.replace(/\.[cS]$/, '')}.elf`);
+  const r = spawnSync(
+    'riscv64-linux-gnu-gcc',
+    [
+      '-nostdlib',
+      '-nostartfiles',
+      '-ffreestanding',
+      '-fno-pic',
+      '-static',
+      '-Wl,--build-id=none',
+      '-Wl,--no-warn-rwx-segments',
+      '-march=rv64gc',
+      '-mabi=lp64d',
+      '-mcmodel=medany',
+      '-O1',
+      '-T',
+      join(TEST_SRC, 'link.ld'),
+      '-I',
+      TEST_SRC,
+      join(TEST_SRC, 'crt.S'),
+      join(TEST_SRC, source),
+      '-o',
+      out,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`building ${source} failed:\n${r.stderr}`);
+  return out;
+}
+
+export interface RunResult {
+  output: string;
+  exit: MachineExit | { kind: 'timeout' };
+  instructions: number;
+}
+
+/** Runs a bare-metal ELF on our machine (M-mode at its entry) with a wall-clock limit. */
+export async function runOurs(elf: string, timeoutMs = 20_000, memorySize = 128 << 20): Promise<RunResult> {
+  let output = '';
+  const vm = new VirtMachine({
+    memorySize,
+    onConsoleOutput: (b) => {
+      output += String.fromCharCode(b);
+    },
+  });
+  const image = loadElf(readFileSync(elf), vm.memory);
+  vm.hart.reset(image.entry, 'M', 0, 0);
+  const timer = setTimeout(() => vm.stop(), timeoutMs);
+  const exit = await vm.run();
+  clearTimeout(timer);
+  return {
+    output,
+    exit: exit.kind === 'stopped' ? { kind: 'timeout' } : exit,
+    instructions: vm.hart.instructionsRetired,
+  };
+}
+
+/**
+ * Runs the same ELF on qemu-system-riscv64 (the reference) and resolves with its UART output. The UART goes
+ * to a file: QEMU drops serial output written to a full non-blocking stdout pipe.
+ */
+export function runQemu(elf: string, timeoutMs = 20_000): Promise<{ output: string; code: number | null }> {
+  const outFile = join(mkdtempSync(join(tmpdir(), 'hk-qemu-')), 'uart.txt');
+  return new Promise((resolve) => {
+    const child = execFile(
+      'qemu-system-riscv64',
+      [
+        '-M',
+        'virt',
+        '-cpu',
+        'rv64,h=false,sstc=false',
+        '-bios',
+        'none',
+        '-kernel',
+        elf,
+        '-display',
+        'none',
+        '-serial',
+        `file:${outFile}`,
+        '-monitor',
+        'none',
+        '-m',
+        '128M',
+      ],
+      { timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (error) => {
+        const output = existsSync(outFile) ? readFileSync(outFile, 'latin1') : '';
+        rmSync(dirname(outFile), { recursive: true, force: true });
+        resolve({ output, code: error ? (typeof error.code === 'number' ? error.code : null) : 0 });
+      },
+    );
+    child.stdin?.end();
+  });
+}
