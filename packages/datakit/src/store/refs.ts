@@ -194,22 +194,13 @@ export class GitRefStore implements RefStore {
       await mkdir(dirname(logPath), { recursive: true });
       const line = `${current ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
       await appendFile(logPath, line);
-      if (this.fsync) await this.syncDir(dirname(join(this.gitDir, name)));
+      // Like git with core.fsync=reference: the ref's contents are fsynced before the rename.
       return true;
     } finally {
       if (!renamed) {
         await fh.close().catch(() => {});
         await unlink(lockPath).catch(() => {});
       }
-    }
-  }
-
-  private async syncDir(dir: string): Promise<void> {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
     }
   }
 

@@ -36,6 +36,10 @@ export class Repository {
   private poll: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanWanted = false;
+  /** Bumped by our own head updates, so a scan that raced with one is not applied. */
+  private generation = 0;
+  /** `known` mirrors the refs on disk (watching, and scanned since our last update). */
+  private knownValid = false;
   private readonly author: { name: string; email: string };
   private readonly clock: () => number;
   private readonly pollMs: number;
@@ -90,6 +94,7 @@ export class Repository {
     this.watcher = undefined;
     if (this.poll) clearInterval(this.poll);
     this.poll = undefined;
+    this.knownValid = false;
     this.listeners.clear();
     await this.scanning;
     await this.db.close();
@@ -190,7 +195,9 @@ export class Repository {
     return out;
   }
 
+  /** The branch head; served from the watched mirror when it is valid (refs are re-read on every change event). */
   async head(branch: string): Promise<string | undefined> {
+    if (this.knownValid) return this.known.get(branch);
     return this.refs.read(HEADS + branch);
   }
 
@@ -201,8 +208,11 @@ export class Repository {
     expected: string | undefined,
     message: string,
   ): Promise<boolean> {
+    this.generation++;
     const ok = await this.refs.update(HEADS + branch, value, expected, this.signature(), message);
+    this.generation++;
     if (ok) this.noteHead(branch, value);
+    else this.knownValid = false; // someone else moved it: read the disk until the next scan
     return ok;
   }
 
@@ -256,9 +266,16 @@ export class Repository {
       do {
         this.rescanWanted = false;
         try {
+          const gen = this.generation;
           const now = await this.branches();
+          if (gen !== this.generation) {
+            // One of our own updates ran meanwhile: this listing may predate it. Look again.
+            this.rescanWanted = true;
+            continue;
+          }
           for (const [b, h] of now) this.noteHead(b, h);
           for (const b of [...this.known.keys()]) if (!now.has(b)) this.noteHead(b, undefined);
+          this.knownValid = this.poll !== undefined;
         } catch {
           // A half-written ref: the next event or poll tick will see it whole.
         }

@@ -48,6 +48,10 @@ export function modeOfPerm(perm: Perm): number {
 /** Reads and writes tree values through an object database, with a bounded cache of parsed trees. */
 export class TreeStore {
   private readonly treeCache = new Map<string, ReadonlyMap<string, TreeValue>>();
+  /** Recently read blobs (immutable), bounded by total bytes. */
+  private readonly blobCache = new Map<string, Uint8Array>();
+  private blobCacheBytes = 0;
+  private static readonly BLOB_CACHE_LIMIT = 64 << 20;
 
   constructor(readonly db: ObjectDb) {}
 
