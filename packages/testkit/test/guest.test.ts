@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { TestkitError, guestImagesReady, runX86Guest } from '../src/index.js';
 
@@ -63,5 +65,41 @@ test(
         return true;
       },
     );
+  },
+);
+
+test(
+  "with DHCP on an e1000 NIC the guest leases an address and reaches the host's loopback",
+  { skip, timeout: 90_000 },
+  async () => {
+    const requests: string[] = [];
+    const http = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.end('served by the host\n');
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const port = (http.address() as AddressInfo).port;
+      const result = await runX86Guest({
+        script: [
+          'ip -4 addr show dev eth0 | grep -o "inet [0-9./]*"',
+          'ip route | grep default',
+          'cat /etc/resolv.conf',
+          `wget -q -O - http://10.0.2.2:${port}/from-guest`,
+        ].join('\n'),
+        network: 'dhcp',
+        nic: 'e1000',
+        timeoutMs: 80_000,
+      });
+      assert.equal(result.exitCode, 0, result.console);
+      // QEMU's user network hands out 10.0.2.15 with 10.0.2.2 as router and 10.0.2.3 as DNS.
+      assert.deepEqual(
+        result.output.split('\n').map((l) => l.trimEnd()),
+        ['inet 10.0.2.15/24', 'default via 10.0.2.2 dev eth0', 'nameserver 10.0.2.3', 'served by the host'],
+      );
+      assert.deepEqual(requests, ['/from-guest']);
+    } finally {
+      http.close();
+    }
   },
 );
