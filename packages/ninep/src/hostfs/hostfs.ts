@@ -149,7 +149,7 @@ class PathEntry {
     if (existing) return existing;
     const entry = new PathEntry(name, this);
     this.children.set(name, new WeakRef(entry));
-    if (this.children.size > 64) this.prune();
+    if (this.children.size > this.pruneAt) this.prune();
     return entry;
   }
 
@@ -172,8 +172,12 @@ class PathEntry {
     newParent.children.set(newName, new WeakRef(this));
   }
 
+  /** Dead WeakRefs are swept when the map doubles, so a big directory costs amortised O(1) per walk. */
+  private pruneAt = 64;
+
   private prune(): void {
     for (const [k, v] of this.children!) if (!v.deref()) this.children!.delete(k);
+    this.pruneAt = Math.max(64, this.children!.size * 2);
   }
 }
 
@@ -419,6 +423,9 @@ async function openFd(path: string, flags: number, mode: number): Promise<number
   }
 }
 
+/** Reads up to this size run inline (see the note on metadata calls above). */
+const INLINE_READ_MAX = 256 * 1024;
+
 /** An open regular file: reads and writes go straight to its fd at the requested offset. */
 class HostFile implements FsOpenFile {
   private closed = false;
@@ -428,6 +435,14 @@ class HostFile implements FsOpenFile {
   ) {}
 
   readInto(offset: number, target: Uint8Array): Promise<number> {
+    if (target.length <= INLINE_READ_MAX) {
+      // One pread from the page cache costs less than a hop through the thread pool.
+      try {
+        return Promise.resolve(fs.readSync(this.fd, target, 0, target.length, offset));
+      } catch (e) {
+        return Promise.reject(toNinePError(e));
+      }
+    }
     return new Promise((resolve, reject) => {
       fs.read(this.fd, target, 0, target.length, offset, (err, n) =>
         err ? reject(toNinePError(err)) : resolve(n),
