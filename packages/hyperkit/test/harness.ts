@@ -124,3 +124,10 @@ export function runQemu(elf: string, timeoutMs = 20_000): Promise<{ output: stri
     child.stdin?.end();
   });
 }
+
+/** The guest artefacts built by guest/riscv/build.sh, or undefined when they are not built. */
+export function guestDir(): string | undefined {
+  const cache = process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache');
+  const dir = join(cache, 'kitset', 'guest-riscv', 'current');
+  return existsSync(join(dir, '.complete')) || existsSync(join(dir, 'Image')) ? dir : undefined;
+}

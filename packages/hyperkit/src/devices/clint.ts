@@ -4,8 +4,8 @@ import { type HartInterruptInputs, MIP_MSIP, MIP_MTIP } from '../machine/interru
 /** SiFive CLINT for one hart: msip at 0x0, mtimecmp at 0x4000, mtime at 0xbff8 (10 MHz from the clock). */
 export class Clint implements MmioDevice {
   readonly name = 'clint';
-  /** mtimecmp as a Number; reset value is "never". */
-  mtimecmp = Number.MAX_SAFE_INTEGER;
+  /** mtimecmp as a Number; 0 at reset (as on QEMU), so MTIP is pending until the first write. */
+  mtimecmp = 0;
   private msip = 0;
 
   constructor(

@@ -121,7 +121,9 @@ export class RiscvHart implements CpuBackend {
   satpMode = 0;
   satpPpn = 0;
   readonly pmpcfg = new Uint8Array(16);
-  readonly pmpaddr = new Float64Array(16);
+  /** pmpaddr as low 32 bits and high 22 bits (54-bit values do not fit a double exactly). */
+  readonly pmpaddrLo = new Uint32Array(16);
+  readonly pmpaddrHi = new Uint32Array(16);
   /** Instructions retired (exact); cycle reads the same count. */
   retired = 0;
   private counterOffset = 0;
@@ -144,6 +146,16 @@ export class RiscvHart implements CpuBackend {
   private fetchVpn = -1;
   private fetchHi = 0;
   private fetchOff = 0;
+  /** False when PMP does not cover the fetched page uniformly: then every fetch is checked. */
+  private fetchCacheable = true;
+
+  // PMP: decoded regions [pmpStart, pmpEnd) per entry; checks only when some entry is active
+  private readonly pmpStart = new Float64Array(16);
+  private readonly pmpEnd = new Float64Array(16);
+  private pmpActive = false;
+  private pmpAnyLocked = false;
+  private pmpData = false;
+  private pmpFetch = false;
 
   // trap being raised
   private trapCause = 0;
@@ -259,6 +271,8 @@ export class RiscvHart implements CpuBackend {
     this.dataPriv = mprv ? (this.mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT : this.priv;
     this.dataPaging = this.satpMode !== 0 && this.dataPriv !== PRIV_M;
     this.fetchPaging = this.satpMode !== 0 && this.priv !== PRIV_M;
+    this.pmpData = this.pmpActive && (this.dataPriv !== PRIV_M || this.pmpAnyLocked);
+    this.pmpFetch = this.pmpActive && (this.priv !== PRIV_M || this.pmpAnyLocked);
     this.flushTlb();
     this.irqCheck = true;
   }
@@ -442,6 +456,15 @@ export class RiscvHart implements CpuBackend {
               ? vpn1 * 512 + vpn0
               : (vpn2 * 512 + vpn1) * 512 + vpn0;
       const pagePhys = (ppn + vpnLow) * 4096;
+      if (access === ACCESS_EXEC ? this.pmpFetch : this.pmpData) {
+        if (!this.pmpAllows(pagePhys + (lo & 4095), 1, access, priv)) {
+          this.fault(this.accessFaultCause(access), lo, hi);
+        }
+        if (!this.pmpPageUniform(pagePhys)) {
+          if (access === ACCESS_EXEC) this.fetchCacheable = false;
+          return pagePhys + (lo & 4095);
+        }
+      }
       const vpnKey = hi * 1048576 + (lo >>> 12);
       const idx = (lo >>> 12) & TLB_MASK;
       if (access === ACCESS_EXEC) {
@@ -464,9 +487,76 @@ export class RiscvHart implements CpuBackend {
     return this.fault(this.pageFaultCause(access), lo, hi);
   }
 
-  private readAddr(lo: number, hi: number): number {
+  /** Decodes pmpcfg/pmpaddr into address ranges (after any PMP CSR write). */
+  private recomputePmp(): void {
+    this.pmpActive = false;
+    this.pmpAnyLocked = false;
+    for (let i = 0; i < 16; i++) {
+      const cfg = this.pmpcfg[i]!;
+      const mode = (cfg >> 3) & 3;
+      const lo = this.pmpaddrLo[i]!;
+      const hi = this.pmpaddrHi[i]!;
+      const addr = hi * TWO32 + lo;
+      let start = 0;
+      let end = 0;
+      if (mode === 1) {
+        start = i === 0 ? 0 : (this.pmpaddrHi[i - 1]! * TWO32 + this.pmpaddrLo[i - 1]!) * 4;
+        end = addr * 4;
+      } else if (mode === 2) {
+        start = addr * 4;
+        end = start + 4;
+      } else if (mode === 3) {
+        // NAPOT: trailing ones t give a 2^(t+3)-byte region
+        let ones = 0;
+        while (ones < 32 && ((lo >>> ones) & 1) === 1) ones++;
+        if (ones === 32) while (ones < 54 && ((hi >>> (ones - 32)) & 1) === 1) ones++;
+        const loCleared = ones >= 32 ? 0 : (lo & ~((2 ** ones - 1) | 0)) >>> 0;
+        const hiCleared = ones <= 32 ? hi : (hi & ~((2 ** (ones - 32) - 1) | 0)) >>> 0;
+        start = (hiCleared * TWO32 + loCleared) * 4;
+        end = start + 2 ** (ones + 3);
+      }
+      this.pmpStart[i] = start;
+      this.pmpEnd[i] = end;
+      if (mode !== 0 && end > start) this.pmpActive = true;
+      if (cfg & 0x80) this.pmpAnyLocked = true;
+    }
+    this.updateMmu();
+  }
+
+  /** PMP check of [pa, pa+size) for an access at privilege `priv` (R=1, W=2, X=4 in pmpcfg). */
+  private pmpAllows(pa: number, size: number, access: number, priv: number): boolean {
+    const need = access === ACCESS_READ ? 1 : access === ACCESS_WRITE ? 2 : 4;
+    for (let i = 0; i < 16; i++) {
+      const start = this.pmpStart[i]!;
+      const end = this.pmpEnd[i]!;
+      const cfg = this.pmpcfg[i]!;
+      if ((cfg & 0x18) === 0 || end <= start) continue;
+      if (pa + size <= start || pa >= end) continue;
+      if (pa < start || pa + size > end) return false; // partial match fails
+      if (priv === PRIV_M && (cfg & 0x80) === 0) return true;
+      return (cfg & need) !== 0;
+    }
+    return priv === PRIV_M;
+  }
+
+  /** True when one PMP decision covers the whole 4 KiB page, so a translation may be cached. */
+  private pmpPageUniform(page: number): boolean {
+    for (let i = 0; i < 16; i++) {
+      const start = this.pmpStart[i]!;
+      const end = this.pmpEnd[i]!;
+      if ((this.pmpcfg[i]! & 0x18) === 0 || end <= start) continue;
+      if (page + 4096 <= start || page >= end) continue;
+      return page >= start && page + 4096 <= end;
+    }
+    return true;
+  }
+
+  private readAddr(lo: number, hi: number, size: number): number {
     if (!this.dataPaging) {
       if (hi !== 0) this.fault(CAUSE.loadAccess, lo, hi);
+      if (this.pmpData && !this.pmpAllows(lo >>> 0, size, ACCESS_READ, this.dataPriv)) {
+        this.fault(CAUSE.loadAccess, lo, hi);
+      }
       return lo >>> 0;
     }
     const vpn = lo >>> 12;
@@ -475,9 +565,12 @@ export class RiscvHart implements CpuBackend {
     return this.translateSlow(lo, hi, ACCESS_READ);
   }
 
-  private writeAddr(lo: number, hi: number): number {
+  private writeAddr(lo: number, hi: number, size: number): number {
     if (!this.dataPaging) {
       if (hi !== 0) this.fault(CAUSE.storeAccess, lo, hi);
+      if (this.pmpData && !this.pmpAllows(lo >>> 0, size, ACCESS_WRITE, this.dataPriv)) {
+        this.fault(CAUSE.storeAccess, lo, hi);
+      }
       return lo >>> 0;
     }
     const vpn = lo >>> 12;
@@ -515,7 +608,7 @@ export class RiscvHart implements CpuBackend {
   /** Loads `size` bytes (1/2/4/8) at virtual lo:hi, zero-extended (64-bit: high word in this.hi). */
   private load(lo: number, hi: number, size: number): number {
     if ((lo & 4095) > 4096 - size) return this.loadSplit(lo, hi, size);
-    const pa = this.readAddr(lo, hi);
+    const pa = this.readAddr(lo, hi, size);
     const off = pa - this.ramBase;
     if (off >= 0 && off <= this.ramSize - size) {
       switch (size) {
@@ -557,7 +650,7 @@ export class RiscvHart implements CpuBackend {
       // translate every byte first so a fault leaves memory untouched
       for (let i = 0; i < size; i++) {
         const aLo = (lo + i) | 0;
-        this.writeAddr(aLo, aLo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi);
+        this.writeAddr(aLo, aLo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi, 1);
       }
       for (let i = 0; i < size; i++) {
         const aLo = (lo + i) | 0;
@@ -566,7 +659,7 @@ export class RiscvHart implements CpuBackend {
       }
       return;
     }
-    const pa = this.writeAddr(lo, hi);
+    const pa = this.writeAddr(lo, hi, size);
     const off = pa - this.ramBase;
     if (off >= 0 && off <= this.ramSize - size) {
       switch (size) {
@@ -599,9 +692,14 @@ export class RiscvHart implements CpuBackend {
 
   private fetchOffset(lo: number, hi: number): number {
     let pa: number;
+    this.fetchCacheable = true;
     if (!this.fetchPaging) {
       if (hi !== 0) this.fault(CAUSE.fetchAccess, lo, hi);
       pa = lo >>> 0;
+      if (this.pmpFetch) {
+        if (!this.pmpAllows(pa, 2, ACCESS_EXEC, this.priv)) this.fault(CAUSE.fetchAccess, lo, hi);
+        if (!this.pmpPageUniform(pa - (pa % 4096))) this.fetchCacheable = false;
+      }
     } else {
       const vpn = lo >>> 12;
       const idx = vpn & TLB_MASK;
@@ -622,7 +720,7 @@ export class RiscvHart implements CpuBackend {
       off = this.fetchOff + (lo & 4095);
     } else {
       off = this.fetchOffset(lo, this.pcHi);
-      this.fetchVpn = lo >>> 12;
+      this.fetchVpn = this.fetchCacheable ? lo >>> 12 : -1;
       this.fetchHi = this.pcHi;
       this.fetchOff = off - (lo & 4095);
     }
@@ -1148,7 +1246,7 @@ export class RiscvHart implements CpuBackend {
     // AMO: misaligned is a store/AMO fault per the spec (QEMU 7.2 reports a load fault here)
     if (aLo & (size - 1)) this.fault(CAUSE.misalignedStore, aLo, aHi);
     // check writability first so a page fault is a store/AMO fault
-    this.writeAddr(aLo, aHi);
+    this.writeAddr(aLo, aHi, size);
     const oldLo = this.load(aLo, aHi, size) | 0;
     const oldHi = size === 4 ? oldLo >> 31 : this.hi;
     const bLo = x[2 * rs2]!;
@@ -1408,9 +1506,8 @@ export class RiscvHart implements CpuBackend {
       return c[base]! | (c[base + 1]! << 8) | (c[base + 2]! << 16) | (c[base + 3]! << 24);
     }
     if (csr >= 0x3b0 && csr <= 0x3bf) {
-      const v = this.pmpaddr[csr - 0x3b0]!;
-      this.hi = Math.floor(v / TWO32) | 0;
-      return v | 0;
+      this.hi = this.pmpaddrHi[csr - 0x3b0]! | 0;
+      return this.pmpaddrLo[csr - 0x3b0]! | 0;
     }
     // unimplemented hardware performance counters and their event selectors read as zero
     if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0x323 && csr <= 0x33f)) {
@@ -1446,7 +1543,8 @@ export class RiscvHart implements CpuBackend {
         this.irqCheck = true;
         return;
       case CSR.stvec:
-        this.stvecLo = lo & ~2;
+        if ((lo & 3) >= 2) return; // reserved mode: the write is ignored (as QEMU does)
+        this.stvecLo = lo;
         this.stvecHi = hi;
         return;
       case CSR.scounteren:
@@ -1502,7 +1600,8 @@ export class RiscvHart implements CpuBackend {
         this.irqCheck = true;
         return;
       case CSR.mtvec:
-        this.mtvecLo = lo & ~2;
+        if ((lo & 3) >= 2) return;
+        this.mtvecLo = lo;
         this.mtvecHi = hi;
         return;
       case CSR.mcounteren:
@@ -1548,12 +1647,18 @@ export class RiscvHart implements CpuBackend {
         if ((b & 3) === 2) continue;
         this.pmpcfg[base + i] = b & 0x9f;
       }
+      this.recomputePmp();
       return;
     }
     if (csr >= 0x3b0 && csr <= 0x3bf) {
       const i = csr - 0x3b0;
       if (this.pmpcfg[i]! & 0x80) return;
-      this.pmpaddr[i] = (hi & 0x3fffff) * TWO32 + (lo >>> 0);
+      // locked TOR successors also lock this address
+      const next = this.pmpcfg[i + 1];
+      if (next !== undefined && next & 0x80 && ((next >> 3) & 3) === 1) return;
+      this.pmpaddrLo[i] = lo;
+      this.pmpaddrHi[i] = hi & 0x3fffff;
+      this.recomputePmp();
       return;
     }
     // hpm counters/events: writes ignored
