@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket, createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { TestkitError, guestImagesReady, runX86Guest } from '../src/index.js';
 
@@ -100,6 +103,54 @@ test(
       assert.deepEqual(requests, ['/from-guest']);
     } finally {
       http.close();
+    }
+  },
+);
+
+test(
+  'a netdev override attaches the NIC to a stream socket that carries its Ethernet frames',
+  { skip, timeout: 90_000 },
+  async () => {
+    // What VPNKit's tests do: QEMU's `-netdev stream` connects to a Unix socket and sends each frame
+    // with a 4-byte big-endian length in front. Here the host side only collects frames.
+    const dir = await mkdtemp(join(tmpdir(), 'kitset-stream-'));
+    const frames: Buffer[] = [];
+    const sockets: Socket[] = [];
+    const server = createNetServer((socket) => {
+      sockets.push(socket);
+      let pending = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
+          const length = pending.readUInt32BE(0);
+          if (frames.length < 1000) frames.push(pending.subarray(4, 4 + length));
+          pending = pending.subarray(4 + length);
+        }
+      });
+      socket.on('error', () => {});
+    });
+    const path = join(dir, 'net.sock');
+    await new Promise<void>((r) => server.listen(path, r));
+    try {
+      const result = await runX86Guest({
+        script:
+          'ip addr add 192.0.2.2/24 dev eth0\nip link set eth0 up\nping -c 1 -W 1 192.0.2.1 >/dev/null\necho done',
+        network: 'none',
+        netdev: ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${path}`],
+        timeoutMs: 80_000,
+      });
+      assert.equal(result.output, 'done', result.console);
+      // The guest asked who has 192.0.2.1: an ARP request (ethertype 0x0806, opcode 1) from 52:54:00:12:34:56.
+      const arp = frames.find(
+        (f) => f.length >= 42 && f.readUInt16BE(12) === 0x0806 && f.readUInt16BE(20) === 1,
+      );
+      assert.ok(arp, `no ARP request among ${frames.length} frames`);
+      assert.equal(arp.subarray(6, 12).toString('hex'), '525400123456');
+      assert.equal([...arp.subarray(38, 42)].join('.'), '192.0.2.1');
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await rm(dir, { recursive: true, force: true });
     }
   },
 );
