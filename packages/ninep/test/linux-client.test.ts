@@ -4,7 +4,7 @@
  * results on the host side. Also checks that nothing outside the export is reachable from the guest.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ const DIALECTS = [
 ] as const;
 
 const HELLO = 'hello from the host\n';
+const HOST_BIG = randomBytes(3 * 1024 * 1024 + 77);
+const md5 = (data: Uint8Array) => createHash('md5').update(data).digest('hex');
 const secret = `kitset-secret-${randomBytes(8).toString('hex')}`;
 let top = '';
 let exportDir = '';
@@ -56,7 +58,14 @@ function guestScript(port: number): string {
       `  step rmdir rmdir ${w}/empty-dir`,
       `  step stat stat -c '%s %F' ${w}/hello.txt ${w}/made-dir`,
       `  step ls-after ls -1 ${w}/made-dir`,
+      `  step chmod chmod 600 ${w}/seed-dir/two.txt`,
+      `  step truncate truncate -s 3 ${w}/seed-dir/two.txt`,
+      // Larger than any msize, so reads and writes span many messages.
+      `  step md5-host-file md5sum ${w}/host-big.bin`,
+      `  step write-big dd if=/dev/urandom of=${w}/guest-big.bin bs=65536 count=40 2>/dev/null`,
+      `  step md5-guest-file md5sum ${w}/guest-big.bin`,
     );
+    if (d.version === '9p2000.L') lines.push(`  step hardlink ln ${w}/hello.txt ${w}/hard-link`);
     if (d.symlinks) {
       lines.push(
         `  step symlink ln -s hello.txt ${w}/link-to-hello`,
@@ -100,6 +109,7 @@ before(
       await mkdir(join(w, 'empty-dir'));
       await writeFile(join(w, 'hello.txt'), HELLO);
       await writeFile(join(w, 'to-delete.txt'), 'bye\n');
+      await writeFile(join(w, 'host-big.bin'), HOST_BIG);
       await writeFile(join(w, 'seed-dir', 'one.txt'), 'one\n');
       await writeFile(join(w, 'seed-dir', 'two.txt'), 'two\n');
       await symlink(join(outsideDir, 'secret.txt'), join(w, 'host-abs-link'));
@@ -143,7 +153,7 @@ test('the guest ran every step of every dialect', { skip, timeout: 5000 }, () =>
 
 for (const d of DIALECTS) {
   test(
-    `Linux mounts it with version=${d.version}: ls, cat, write, append, mkdir, mv, rm, rmdir, stat`,
+    `Linux mounts it with version=${d.version}: ls, cat, write, append, mkdir, mv, rm, rmdir, stat, chmod, truncate, large files`,
     { skip, timeout: 5000 },
     () => {
       assert.ok(run);
@@ -165,6 +175,16 @@ for (const d of DIALECTS) {
       assert.ok(!existsSync(join(w, 'new.txt')) && !existsSync(join(w, 'renamed.txt')));
       assert.ok(!existsSync(join(w, 'to-delete.txt')));
       assert.ok(!existsSync(join(w, 'empty-dir')));
+      assert.equal(lstatSync(join(w, 'seed-dir', 'two.txt')).mode & 0o777, 0o600);
+      assert.equal(readFileSync(join(w, 'seed-dir', 'two.txt'), 'utf8'), 'two');
+      assert.equal(out('md5-host-file').split(' ')[0], md5(HOST_BIG));
+      const guestBig = readFileSync(join(w, 'guest-big.bin'));
+      assert.equal(guestBig.length, 40 * 65536);
+      assert.equal(out('md5-guest-file').split(' ')[0], md5(guestBig));
+      if (d.version === '9p2000.L') {
+        assert.equal(lstatSync(join(w, 'hard-link')).ino, lstatSync(join(w, 'hello.txt')).ino);
+        assert.equal(lstatSync(join(w, 'hello.txt')).nlink, 2);
+      }
     },
   );
 }
