@@ -1,10 +1,12 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { basename, join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { StoreError } from './errors.js';
-import { type ObjectType, type RawObject, hashObject, objectHeader, parseLooseObject } from './objects.js';
+import { type ObjectType, type RawObject, hashObject, parseLooseObject } from './objects.js';
 import { PackFile, PackIndex } from './pack.js';
+import { encodePack } from './packwriter.js';
 
 /** Content-addressed object storage. Objects are immutable, so readers may cache freely. */
 export interface ObjectDb {
@@ -35,22 +37,37 @@ export class MemoryObjectDb implements ObjectDb {
 }
 
 export interface GitObjectDbOptions {
-  /** fsync each loose object before it is renamed into place (default true). */
+  /** fsync new packs before `sync` resolves (default true). */
   fsync?: boolean;
+  /** Consolidate packs (`git repack --geometric=2 -d`) once there are more than this many (default 64). */
+  maxPacks?: number;
 }
 
-/** Loose objects and packs of a git directory (`.git` or a bare repository). */
+/**
+ * Loose objects and packs of a git directory (`.git` or a bare repository).
+ *
+ * New objects are held in memory until `sync()`, which writes everything pending as one pack and
+ * its index (fsynced) before resolving: a group commit, so concurrent transactions share the
+ * fsyncs. Nothing on disk refers to an object before its pack is durable, because refs are only
+ * updated after `sync()`.
+ */
 export class GitObjectDb implements ObjectDb {
   private packs: PackFile[] = [];
   private packNames = new Set<string>();
   private readonly fsync: boolean;
-  private readonly dirsMade = new Set<string>();
+  private readonly maxPacks: number;
+  private readonly pending = new Map<string, RawObject & { seq: number }>();
+  private writeSeq = 0;
+  private durableSeq = 0;
+  private flushing: Promise<void> | undefined;
+  private repacking: Promise<void> | undefined;
 
   constructor(
     readonly gitDir: string,
     options: GitObjectDbOptions = {},
   ) {
     this.fsync = options.fsync ?? true;
+    this.maxPacks = options.maxPacks ?? 64;
   }
 
   private loosePath(hash: string): string {
@@ -58,6 +75,7 @@ export class GitObjectDb implements ObjectDb {
   }
 
   async has(hash: string): Promise<boolean> {
+    if (this.pending.has(hash)) return true;
     try {
       await stat(this.loosePath(hash));
       return true;
@@ -67,6 +85,8 @@ export class GitObjectDb implements ObjectDb {
   }
 
   async read(hash: string): Promise<RawObject | undefined> {
+    const p = this.pending.get(hash);
+    if (p) return p;
     let compressed: Buffer | undefined;
     try {
       compressed = await readFile(this.loosePath(hash));
@@ -89,7 +109,7 @@ export class GitObjectDb implements ObjectDb {
     return undefined;
   }
 
-  /** Opens packs not seen before; true when any was added. */
+  /** Opens packs not seen before and drops ones that are gone (repacked); true when any was added. */
   private async rescanPacks(): Promise<boolean> {
     const dir = join(this.gitDir, 'objects', 'pack');
     let names: string[];
@@ -97,6 +117,15 @@ export class GitObjectDb implements ObjectDb {
       names = await readdir(dir);
     } catch {
       return false;
+    }
+    const present = new Set(names);
+    for (const pack of [...this.packs]) {
+      const idxName = basename(pack.index.path);
+      if (present.has(idxName)) continue;
+      this.packs = this.packs.filter((p) => p !== pack);
+      this.packNames.delete(idxName);
+      // A read may still be using it: close a little later.
+      setTimeout(() => void pack.close().catch(() => {}), 5000).unref();
     }
     let added = false;
     for (const name of names) {
@@ -117,39 +146,78 @@ export class GitObjectDb implements ObjectDb {
 
   async write(type: ObjectType, data: Uint8Array): Promise<string> {
     const hash = hashObject(type, data);
-    const path = this.loosePath(hash);
-    try {
-      await stat(path);
-      return hash;
-    } catch {
-      // not there yet
+    if (this.pending.has(hash)) return hash;
+    if (this.packs.some((p) => p.index.find(hash) >= 0)) return hash;
+    this.pending.set(hash, { type, data: Uint8Array.from(data), seq: ++this.writeSeq });
+    return hash;
+  }
+
+  /** Resolves once every object written before the call is in a durable pack. */
+  async sync(): Promise<void> {
+    const target = this.writeSeq;
+    while (this.durableSeq < target) {
+      if (!this.flushing) {
+        this.flushing = this.flush().finally(() => {
+          this.flushing = undefined;
+        });
+      }
+      await this.flushing;
     }
-    const dir = join(this.gitDir, 'objects', hash.slice(0, 2));
-    if (!this.dirsMade.has(dir)) {
+  }
+
+  private async flush(): Promise<void> {
+    const upTo = this.writeSeq;
+    const batch = [...this.pending].filter(([, o]) => o.seq <= upTo).map(([hash, o]) => ({ hash, ...o }));
+    if (batch.length > 0) {
+      const { pack, idx, name } = encodePack(batch);
+      const dir = join(this.gitDir, 'objects', 'pack');
       await mkdir(dir, { recursive: true });
-      this.dirsMade.add(dir);
+      const tag = randomBytes(6).toString('hex');
+      const tmpPack = join(dir, `tmp_pack_${tag}`);
+      const tmpIdx = join(dir, `tmp_idx_${tag}`);
+      await this.writeDurably(tmpPack, pack);
+      await this.writeDurably(tmpIdx, idx);
+      // Like git: the .pack first, then the .idx that makes it visible.
+      await rename(tmpPack, join(dir, `${name}.pack`));
+      await rename(tmpIdx, join(dir, `${name}.idx`));
+      if (!this.packNames.has(`${name}.idx`)) {
+        const index = new PackIndex(idx, join(dir, `${name}.idx`));
+        this.packs.unshift(await PackFile.open(join(dir, `${name}.pack`), index));
+        this.packNames.add(`${name}.idx`);
+      }
+      for (const o of batch) if (this.pending.get(o.hash)?.seq === o.seq) this.pending.delete(o.hash);
     }
-    const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
-    const bytes = deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 });
-    const fh = await open(tmp, 'wx', 0o444);
+    this.durableSeq = Math.max(this.durableSeq, upTo);
+    if (this.packs.length > this.maxPacks && !this.repacking) this.repacking = this.repack();
+  }
+
+  private async writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+    const fh = await open(path, 'wx', 0o444);
     try {
       await fh.writeFile(bytes);
       if (this.fsync) await fh.sync();
     } finally {
       await fh.close();
     }
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    return hash;
   }
 
-  async sync(): Promise<void> {}
+  /** Many small packs slow lookups and hold file descriptors: let git merge them in the background. */
+  private async repack(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      execFile(
+        'git',
+        ['--git-dir', this.gitDir, 'repack', '-q', '-d', '--geometric=2'],
+        { timeout: 300_000 },
+        () => resolve(),
+      );
+    });
+    await this.rescanPacks().catch(() => false);
+    this.repacking = undefined;
+  }
 
   async close(): Promise<void> {
+    await this.sync().catch(() => {});
+    await this.repacking;
     for (const p of this.packs) await p.close();
     this.packs = [];
     this.packNames.clear();

@@ -208,6 +208,8 @@ export class Repository {
     expected: string | undefined,
     message: string,
   ): Promise<boolean> {
+    // Every object the new head reaches must be durable before the ref points at it.
+    if (value !== undefined) await this.db.sync();
     this.generation++;
     const ok = await this.refs.update(HEADS + branch, value, expected, this.signature(), message);
     this.generation++;
@@ -312,7 +314,7 @@ async function removeCrashLeftovers(gitDir: string): Promise<void> {
   };
   await sweep(join(gitDir, 'refs'), (n) => n.endsWith('.lock'), 8);
   await sweep(gitDir, (n) => n === 'packed-refs.lock', 0);
-  await sweep(join(gitDir, 'objects'), (n) => n.startsWith('tmp_obj_'), 1);
+  await sweep(join(gitDir, 'objects'), (n) => /^tmp_(obj|pack|idx)_/.test(n), 1);
 }
 
 async function initGitDir(gitDir: string): Promise<void> {

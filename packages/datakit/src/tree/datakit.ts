@@ -41,6 +41,14 @@ const encoder = new TextEncoder();
 const text = (s: string) => encoder.encode(s);
 const utf8 = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
+interface MergeRequest {
+  commit: string;
+  message: string;
+  resolve: (head: string) => void;
+  reject: (err: Error) => void;
+  attempts: number;
+}
+
 export interface DataKitOptions {
   /** Largest file a transaction may hold, in bytes (default 256 MiB). */
   maxFileSize?: number;
@@ -138,32 +146,90 @@ export class DataKit {
     return h;
   }
 
-  /** Merges `commit` into the branch head (fast-forward when possible) and moves the head: no commit is lost. */
-  async mergeIntoBranch(branch: string, commit: string, message: string): Promise<string> {
-    return this.lock(branch).run(async () => {
-      for (let attempt = 0; attempt < 100; attempt++) {
-        const current = await this.repo.head(branch);
-        let next: string;
-        if (current === undefined) next = commit;
-        else if (current === commit || (await this.repo.isAncestor(commit, current))) return current;
-        else if (await this.repo.isAncestor(current, commit)) next = commit;
-        else {
-          const [base] = await this.repo.mergeBases(current, commit);
-          const result = await mergeTrees(
-            this.repo.trees,
-            await this.repo.commitTree(current),
-            await this.repo.commitTree(commit),
-            base ? await this.repo.commitTree(base) : undefined,
-          );
-          const first = result.conflicts[0];
-          if (first) throw VfsError.other(`Merge conflict: ${first.path}: ${first.reason}`, Errno.EIO);
-          next = await this.repo.commit(result.tree, [current, commit], message);
-        }
-        if (await this.repo.setHead(branch, next, current, `commit: ${message.split('\n')[0]}`)) return next;
-        // Someone else (maybe git itself) moved the head: merge again against the new head.
+  /**
+   * Merges `commit` into the branch head (fast-forward when possible) and moves the head; no
+   * acknowledged commit is ever lost. Concurrent requests on a branch are group-committed: the
+   * leader merges every queued commit in turn, then one compare-and-swap (and one fsync) moves
+   * the head for the whole batch.
+   */
+  mergeIntoBranch(branch: string, commit: string, message: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(branch);
+      if (!queue) {
+        queue = [];
+        this.queues.set(branch, queue);
       }
-      throw VfsError.other('Merge conflict: branch head keeps changing', Errno.EAGAIN);
+      queue.push({ commit, message, resolve, reject, attempts: 0 });
+      if (queue.length === 1 && !this.leaders.has(branch)) void this.lead(branch);
     });
+  }
+
+  private readonly queues = new Map<string, MergeRequest[]>();
+  private readonly leaders = new Set<string>();
+
+  private async lead(branch: string): Promise<void> {
+    this.leaders.add(branch);
+    try {
+      for (;;) {
+        const queue = this.queues.get(branch) ?? [];
+        const batch = queue.splice(0);
+        if (batch.length === 0) break;
+        await this.lock(branch).run(async () => {
+          const current = await this.repo.head(branch);
+          let tip = current;
+          const merged: MergeRequest[] = [];
+          for (const req of batch) {
+            try {
+              tip = await this.mergeOne(tip, req.commit, req.message);
+              merged.push(req);
+            } catch (err) {
+              req.reject(err as Error);
+            }
+          }
+          if (merged.length === 0) return;
+          const first = merged[0]?.message.split('\n')[0] ?? '';
+          const moved =
+            tip === current ||
+            (tip !== undefined &&
+              (await this.repo.setHead(
+                branch,
+                tip,
+                current,
+                `commit: ${first}${merged.length > 1 ? ` (+${merged.length - 1})` : ''}`,
+              )));
+          if (moved) {
+            for (const req of merged) req.resolve(tip ?? req.commit);
+            return;
+          }
+          // Someone else (maybe git itself) moved the head: merge these again against the new head.
+          for (const req of merged) {
+            if (++req.attempts >= 100)
+              req.reject(VfsError.other('Merge conflict: branch head keeps changing', Errno.EAGAIN));
+            else queue.push(req);
+          }
+        });
+      }
+    } finally {
+      this.leaders.delete(branch);
+      if ((this.queues.get(branch)?.length ?? 0) > 0) void this.lead(branch);
+    }
+  }
+
+  /** The head after merging `commit` into `tip` (objects written, nothing published). */
+  private async mergeOne(tip: string | undefined, commit: string, message: string): Promise<string> {
+    if (tip === undefined || tip === commit) return commit;
+    if (await this.repo.isAncestor(commit, tip)) return tip;
+    if (await this.repo.isAncestor(tip, commit)) return commit;
+    const [base] = await this.repo.mergeBases(tip, commit);
+    const result = await mergeTrees(
+      this.repo.trees,
+      await this.repo.commitTree(tip),
+      await this.repo.commitTree(commit),
+      base ? await this.repo.commitTree(base) : undefined,
+    );
+    const conflict = result.conflicts[0];
+    if (conflict) throw VfsError.other(`Merge conflict: ${conflict.path}: ${conflict.reason}`, Errno.EIO);
+    return this.repo.commit(result.tree, [tip, commit], message);
   }
 
   async fastForward(branch: string, commit: string): Promise<void> {

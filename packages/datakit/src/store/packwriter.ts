@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
+import type { ObjectType } from './objects.js';
+
+const typeCodes: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+
+export interface PackInput {
+  readonly hash: string;
+  readonly type: ObjectType;
+  readonly data: Uint8Array;
+}
+
+/**
+ * Encodes objects as a version-2 pack (no deltas) and its version-2 index: what `git index-pack`
+ * would produce for them, so git and our reader both read it.
+ */
+export function encodePack(objects: readonly PackInput[]): {
+  pack: Uint8Array;
+  idx: Uint8Array;
+  name: string;
+} {
+  const parts: Uint8Array[] = [];
+  const header = new Uint8Array(12);
+  const hv = new DataView(header.buffer);
+  header.set([0x50, 0x41, 0x43, 0x4b]); // "PACK"
+  hv.setUint32(4, 2);
+  hv.setUint32(8, objects.length);
+  parts.push(header);
+  let offset = 12;
+  const entries: Array<{ name: Buffer; offset: number; crc: number }> = [];
+  for (const o of objects) {
+    const head: number[] = [];
+    let size = o.data.length;
+    let byte = (typeCodes[o.type] << 4) | (size & 0x0f);
+    size = Math.floor(size / 16);
+    while (size > 0) {
+      head.push(byte | 0x80);
+      byte = size & 0x7f;
+      size = Math.floor(size / 128);
+    }
+    head.push(byte);
+    const headBytes = Uint8Array.from(head);
+    const body = deflateSync(o.data, { level: 1 });
+    const crc = crc32(body, crc32(headBytes));
+    entries.push({ name: Buffer.from(o.hash, 'hex'), offset, crc });
+    parts.push(headBytes, body);
+    offset += headBytes.length + body.length;
+  }
+  const packBody = Buffer.concat(parts);
+  const packSum = createHash('sha1').update(packBody).digest();
+  const pack = Buffer.concat([packBody, packSum]);
+
+  entries.sort((a, b) => Buffer.compare(a.name, b.name));
+  const n = entries.length;
+  const idx = Buffer.alloc(8 + 1024 + n * 28 + 40);
+  idx.writeUInt32BE(0xff744f63, 0);
+  idx.writeUInt32BE(2, 4);
+  const fanout = new Uint32Array(256);
+  for (const e of entries) fanout[e.name[0] ?? 0] = (fanout[e.name[0] ?? 0] ?? 0) + 1;
+  let running = 0;
+  for (let i = 0; i < 256; i++) {
+    running += fanout[i] ?? 0;
+    idx.writeUInt32BE(running, 8 + i * 4);
+  }
+  let p = 8 + 1024;
+  for (const e of entries) {
+    e.name.copy(idx, p);
+    p += 20;
+  }
+  for (const e of entries) {
+    idx.writeUInt32BE(e.crc >>> 0, p);
+    p += 4;
+  }
+  for (const e of entries) {
+    // Packs we write are small; offsets past 2 GiB would need the large-offset table.
+    idx.writeUInt32BE(e.offset, p);
+    p += 4;
+  }
+  packSum.copy(idx, p);
+  p += 20;
+  createHash('sha1').update(idx.subarray(0, p)).digest().copy(idx, p);
+  return { pack, idx, name: `pack-${packSum.toString('hex')}` };
+}
