@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   type Dialect,
@@ -292,6 +293,122 @@ test(
     } finally {
       c.close();
       await server.close();
+    }
+  },
+);
+
+/** Two in-process streams joined back to back, like a virtio-9p transport would be. */
+function duplexPair(): [Duplex, Duplex] {
+  const sides: Duplex[] = [];
+  const make = (other: () => Duplex) =>
+    new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        other().push(chunk);
+        callback();
+      },
+      final(callback) {
+        other().push(null);
+        callback();
+      },
+    });
+  sides.push(
+    make(() => sides[1]!),
+    make(() => sides[0]!),
+  );
+  return [sides[0]!, sides[1]!];
+}
+
+test(
+  'handleStream serves any Duplex; replies are never recycled while the reader holds them',
+  { timeout: 10000 },
+  async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-duplex-'));
+    try {
+      // Every chunk differs, so a reply buffer reused too early shows up as wrong bytes.
+      const a = Uint8Array.from({ length: 300_000 }, (_, i) => (i >> 10) & 0xff);
+      const b = Uint8Array.from({ length: 300_000 }, (_, i) => ((i >> 10) + 128) & 0xff);
+      fs.writeFileSync(join(dir, 'a'), a);
+      fs.writeFileSync(join(dir, 'b'), b);
+      const server = new NinePServer(new HostFsBackend(dir), { logger: () => {} });
+      const [serverSide, clientSide] = duplexPair();
+      server.handleStream(serverSide);
+      const c = await NinePClient.connect(clientSide, { msize: 65536 });
+      await c.attach();
+      // Read views are kept while more reads arrive; a recycled buffer would change them.
+      const first = await c.readFile('a');
+      const second = await c.readFile('b');
+      assert.equal(Buffer.compare(Buffer.from(first), Buffer.from(a)), 0);
+      assert.equal(Buffer.compare(Buffer.from(second), Buffer.from(b)), 0);
+      // Single-message reads return views; earlier ones must not change as later replies arrive.
+      const f = await c.walk(c.root!, ['a']);
+      await c.open(f, OpenFlags.O_RDONLY);
+      const views = [];
+      for (let off = 0; off < a.length; off += 30_000) {
+        views.push({ off, data: await c.read(f, off, 30_000) });
+        // Let write callbacks run, as they would between requests on a real transport.
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      for (const v of views)
+        assert.equal(Buffer.compare(Buffer.from(v.data), Buffer.from(a.subarray(v.off, v.off + 30_000))), 0);
+      await c.clunk(f);
+      await c.writeFile('c', enc.encode('via duplex'));
+      assert.equal(fs.readFileSync(join(dir, 'c'), 'utf8'), 'via duplex');
+      c.close();
+      await server.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  '9P2000.u Tcreate makes hard links (DMLINK) and refuses devices in the host backend',
+  { timeout: 10000 },
+  async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-dotu-'));
+    const server = new NinePServer(new HostFsBackend(dir), { logger: () => {} });
+    const l = await server.listen('tcp://127.0.0.1:0');
+    const c = await NinePClient.connect(l.address, { version: '9P2000.u' });
+    try {
+      fs.writeFileSync(join(dir, 'target'), 'T');
+      const root = await c.attach();
+      const target = await c.walk(root, ['target']);
+      const d = await c.walk(root, []);
+      await c.rpc(
+        {
+          type: 'Tcreate',
+          tag: 0,
+          fid: d.id,
+          name: 'hard',
+          perm: 0x01000000,
+          mode: 0,
+          extension: String(target.id),
+        },
+        'Rcreate',
+      );
+      assert.equal(fs.statSync(join(dir, 'hard')).ino, fs.statSync(join(dir, 'target')).ino);
+      const d2 = await c.walk(root, []);
+      await assert.rejects(
+        c.rpc(
+          {
+            type: 'Tcreate',
+            tag: 0,
+            fid: d2.id,
+            name: 'dev',
+            perm: 0x00800000 | 0o600,
+            mode: 0,
+            extension: 'c 1 3',
+          },
+          'Rcreate',
+        ),
+        (e: unknown) => errno(e) === Errno.EPERM,
+      );
+      assert.ok(!fs.existsSync(join(dir, 'dev')));
+    } finally {
+      c.close();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   },
 );

@@ -226,3 +226,39 @@ test(
     assert.equal(e.errno, Errno.EINVAL);
   },
 );
+
+test(
+  'walks from an open fid make a new fid (diod tools do this); the open fid itself cannot move',
+  { timeout: 5000 },
+  async () => {
+    const { h } = await attached();
+    await h.rpc({ type: 'Twalk', tag: 2, fid: 1, newfid: 2, names: [] }, 'Rwalk');
+    await h.rpc({ type: 'Tlopen', tag: 3, fid: 2, flags: 0 }, 'Rlopen');
+    const w = await h.rpc({ type: 'Twalk', tag: 4, fid: 2, newfid: 3, names: ['data'] }, 'Rwalk');
+    assert.equal(w.qids.length, 1);
+    const e = await h.rpc({ type: 'Twalk', tag: 5, fid: 2, newfid: 2, names: ['data'] }, 'Rlerror');
+    assert.equal(e.ecode, Errno.EBADF);
+    // No authentication: Tauth answers ENOENT, which clients take as "not required".
+    const a = await h.rpc({ type: 'Tauth', tag: 6, afid: 9, uname: 'u', aname: '', nUname: 0 }, 'Rlerror');
+    assert.equal(a.ecode, Errno.ENOENT);
+  },
+);
+
+test(
+  '9P2000 ORCLOSE removes the file on clunk; open modes map to Linux flags',
+  { timeout: 5000 },
+  async () => {
+    const { openModeToFlags, flagsToOpenMode, OpenMode, OpenFlags } = await import('../src/index.js');
+    assert.equal(openModeToFlags(OpenMode.OREAD), OpenFlags.O_RDONLY);
+    assert.equal(openModeToFlags(OpenMode.OEXEC), OpenFlags.O_RDONLY);
+    assert.equal(openModeToFlags(OpenMode.OWRITE | OpenMode.OTRUNC), OpenFlags.O_WRONLY | OpenFlags.O_TRUNC);
+    assert.equal(openModeToFlags(OpenMode.ORDWR | OpenMode.OAPPEND), OpenFlags.O_RDWR | OpenFlags.O_APPEND);
+    assert.equal(flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC), OpenMode.OWRITE | OpenMode.OTRUNC);
+    const { h, backend } = await attached('9P2000');
+    await h.rpc({ type: 'Twalk', tag: 2, fid: 1, newfid: 2, names: ['data'] }, 'Rwalk');
+    await h.rpc({ type: 'Topen', tag: 3, fid: 2, mode: OpenMode.OREAD | OpenMode.ORCLOSE }, 'Ropen');
+    assert.ok(backend.files.has('data'));
+    await h.rpc({ type: 'Tclunk', tag: 4, fid: 2 }, 'Rclunk');
+    assert.ok(!backend.files.has('data'));
+  },
+);

@@ -12,7 +12,7 @@ import {
   type RequestContext,
   type SetAttr,
 } from '../backend.js';
-import { NinePDecodeError, WireWriter } from '../wire/buffer.js';
+import { NinePDecodeError, NinePEncodeError, WireWriter } from '../wire/buffer.js';
 import {
   AT_REMOVEDIR,
   DirMode,
@@ -132,8 +132,10 @@ function unsupported(what: string): NinePError {
 
 /**
  * One 9P connection as a sans-I/O state machine: feed it the client's bytes with `receive`, and it
- * calls `onSend` with reply bytes (several parts form one write; call `release` once they are sent so
- * the buffer can be reused). Transports (TCP, Unix sockets, virtio-9p) sit outside.
+ * calls `onSend` with reply bytes (the parts form one write). `release`, when given, may be called
+ * once the bytes have been copied out or written to the kernel, so the buffer is reused for a later
+ * reply; never call it while anything still refers to the parts. Transports (TCP, Unix sockets,
+ * virtio-9p) sit outside.
  *
  * `receive` takes ownership of the bytes: the caller must not reuse the buffer (Twrite data is passed
  * to the backend as a view of it).
@@ -172,7 +174,8 @@ export class ServerConnection {
     this.log = options.logger ?? defaultLogger;
     this.msize = this.maxMsize;
     this.splitter = new FrameSplitter(this.maxMsize);
-    this.scratch = new Uint8Array(this.maxMsize);
+    // Most replies are tiny; grown to msize only if one does not fit.
+    this.scratch = new Uint8Array(8192);
   }
 
   get closed(): boolean {
@@ -323,12 +326,22 @@ export class ServerConnection {
   }
 
   private sendMessage(msg: Message, dialect: Dialect): void {
-    let n: number;
-    try {
-      n = encodeMessageInto(msg, dialect, this.scratch);
-    } catch (e) {
-      this.log(`cannot encode ${msg.type}: ${e instanceof Error ? e.message : String(e)}`);
-      this.sendError(msg.tag, dialect, new NinePError(Errno.EIO, 'reply too large'));
+    let n = -1;
+    for (let attempt = 0; attempt < 2 && n < 0; attempt++) {
+      try {
+        n = encodeMessageInto(msg, dialect, this.scratch);
+      } catch (e) {
+        if (attempt === 0 && e instanceof NinePEncodeError && this.scratch.length < this.msize) {
+          this.scratch = new Uint8Array(this.msize);
+          continue;
+        }
+        this.log(`cannot encode ${msg.type}: ${e instanceof Error ? e.message : String(e)}`);
+        break;
+      }
+    }
+    if (n < 0 || n > this.msize) {
+      if (msg.type !== 'Rerror' && msg.type !== 'Rlerror')
+        this.sendError(msg.tag, dialect, new NinePError(Errno.EIO, 'reply too large'));
       return;
     }
     this.onSend([this.scratch.slice(0, n)]);
@@ -745,6 +758,7 @@ export class ServerConnection {
   }
 
   private encodeStat(stat: Stat, dialect: Dialect): Uint8Array {
+    if (this.scratch.length < this.msize) this.scratch = new Uint8Array(this.msize);
     const w = new WireWriter(this.scratch);
     writeStat(w, stat, dialect);
     return this.scratch.slice(0, w.pos);

@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
+import { type Server, Socket, createServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FsBackend } from '../backend.js';
 import { ServerConnection, type ServerOptions } from './connection.js';
@@ -62,12 +62,15 @@ export class NinePServer {
       if (pausedByServer || pausedByWrites) stream.pause();
       else stream.resume();
     };
+    // A socket's write callback means the kernel has the bytes, so the buffer may be reused. An
+    // in-process stream hands the very buffer to its reader, so it must never be recycled.
+    const recyclable = stream instanceof Socket;
     conn.onSend = (parts, release) => {
       if (stream.destroyed) {
         release?.();
         return;
       }
-      const done = release ? () => release() : undefined;
+      const done = release && recyclable ? () => release() : undefined;
       let ok: boolean;
       if (parts.length === 1) ok = stream.write(parts[0]!, done);
       else {
