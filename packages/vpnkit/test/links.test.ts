@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { guestImagesReady, runX86Guest } from '@kitset/testkit';
+import {
+  ARP_REPLY,
+  ArpPacket,
+  ETHERTYPE_ARP,
+  EthernetFrame,
+  FaultLink,
+  GuestNamespace,
+  StreamLink,
+  Vpnkit,
+  connectVmnet,
+  emitArp,
+  formatMac,
+  listenQemu,
+  listenVmnet,
+  macForUuid,
+  parseIpv4,
+  silentLogger,
+  tapAddonPath,
+} from '../src/index.js';
+import { writeEthernetHeader } from '../src/wire/ethernet.js';
+
+function arpRequestFor(mac: number, target: string): Uint8Array {
+  const frame = new Uint8Array(42);
+  writeEthernetHeader(frame, 0xffff_ffff_ffff, mac, ETHERTYPE_ARP);
+  emitArp(frame, 14, {
+    operation: 1,
+    senderMac: mac,
+    senderIp: parseIpv4('192.168.65.3'),
+    targetMac: 0,
+    targetIp: parseIpv4(target),
+  });
+  return frame;
+}
+
+describe('link: hyperkit vpnkit protocol (vmnet) over a Unix socket', () => {
+  let dir: string;
+  let server: net.Server;
+  const kits: Vpnkit[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vpnkit-vmnet-'));
+    server = await listenVmnet(
+      join(dir, 'vmnet.sock'),
+      1500,
+      (client) => kits.push(new Vpnkit(client.link, {}, silentLogger)),
+      silentLogger,
+    );
+  });
+  after(() => {
+    for (const k of kits) k.close();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(
+    'negotiates a VIF with a MAC stable per UUID and carries u16-framed Ethernet',
+    { timeout: 10_000 },
+    async () => {
+      const uuid = randomUUID();
+      const first = await connectVmnet(join(dir, 'vmnet.sock'), uuid);
+      assert.equal(first.mtu, 1500);
+      assert.equal(first.maxPacketSize, 1514);
+      assert.equal(first.mac, macForUuid(uuid));
+      assert.equal(
+        Number.parseInt(formatMac(first.mac).slice(0, 2), 16) & 0x03,
+        0x02,
+        'unicast, locally administered',
+      );
+      // The reply to an ARP request for the gateway comes back framed with a u16 LE length.
+      const link = new StreamLink(first.socket, 'u16le', 'test client', 65535, first.leftover);
+      const reply = await new Promise<Uint8Array>((resolve) => {
+        link.onFrame = (f) => resolve(f.slice());
+        link.send(arpRequestFor(first.mac, '192.168.65.1'));
+      });
+      const eth = new EthernetFrame(reply);
+      assert.equal(eth.etherType, ETHERTYPE_ARP);
+      assert.equal(eth.destination, first.mac);
+      const arp = new ArpPacket(eth.payload());
+      assert.equal(arp.operation, ARP_REPLY);
+      assert.equal(arp.senderIp, parseIpv4('192.168.65.1'));
+      link.close();
+
+      const again = await connectVmnet(join(dir, 'vmnet.sock'), uuid);
+      assert.equal(again.mac, first.mac, 'same UUID, same MAC');
+      again.socket.destroy();
+      const other = await connectVmnet(join(dir, 'vmnet.sock'), randomUUID());
+      assert.notEqual(other.mac, first.mac);
+      other.socket.destroy();
+    },
+  );
+});
+
+const guest = guestImagesReady();
+const asRoot = process.getuid?.() === 0;
+
+describe(
+  'link: QEMU -netdev stream with the x86 Linux guest',
+  { skip: guest.ready ? false : guest.reason },
+  () => {
+    it(
+      'the guest gets a DHCP lease and downloads a file through the host alias',
+      { timeout: 120_000 },
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'vpnkit-qemu-'));
+        const body = randomBytes(4 << 20);
+        const expected = createHash('sha256').update(body).digest('hex');
+        const web = http.createServer((_req, res) => res.end(body));
+        await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+        const port = (web.address() as net.AddressInfo).port;
+        const kits: Vpnkit[] = [];
+        const socketPath = join(dir, 'qemu.sock');
+        const server = await listenQemu({ path: socketPath }, (link) =>
+          kits.push(new Vpnkit(link, {}, silentLogger)),
+        );
+        try {
+          const result = await runX86Guest({
+            timeoutMs: 100_000,
+            network: 'dhcp',
+            netdev: ['-netdev', `stream,id=net0,server=off,addr.type=unix,addr.path=${socketPath}`],
+            script: [
+              'ip -4 addr show dev eth0 | grep -o "inet [0-9.]*"',
+              'cat /etc/resolv.conf | grep nameserver',
+              `wget -q -O /tmp/f http://192.168.65.254:${port}/file`,
+              'sha256sum /tmp/f',
+              'nslookup host.kitset.internal 2>&1 | grep -A1 host.kitset.internal | tail -1',
+            ].join('\n'),
+          });
+          assert.equal(result.exitCode, 0, result.console.slice(-3000));
+          assert.match(result.output, /inet 192\.168\.65\.\d+/);
+          assert.match(result.output, /nameserver 192\.168\.65\.1/);
+          assert.ok(result.output.includes(expected), result.output);
+          assert.match(result.output, /192\.168\.65\.254/);
+        } finally {
+          for (const k of kits) k.close();
+          server.close();
+          web.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
+  },
+);
+
+describe(
+  'link: fault injection with Linux in a namespace',
+  {
+    skip: asRoot && existsSync(tapAddonPath()) ? false : 'needs root and the TAP addon',
+  },
+  () => {
+    it(
+      'TCP recovers from drops, duplicates, reordering and corruption in both directions',
+      { timeout: 90_000 },
+      async () => {
+        const body = randomBytes(3 << 20);
+        const expected = createHash('sha256').update(body).digest('hex');
+        const web = http.createServer((_req, res) => res.end(body));
+        await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+        const port = (web.address() as net.AddressInfo).port;
+        let fault: FaultLink | undefined;
+        const ns = await GuestNamespace.create({
+          log: silentLogger,
+          wrapLink: (link) => {
+            fault = new FaultLink(link, {
+              drop: 0.01,
+              duplicate: 0.01,
+              reorder: 0.02,
+              corrupt: 0.005,
+              seed: 7,
+            });
+            return fault;
+          },
+        });
+        try {
+          const r = await ns.exec(
+            ['sh', '-c', `curl -sS --max-time 60 http://192.168.65.254:${port}/ | sha256sum`],
+            70_000,
+          );
+          assert.equal(r.stdout.split(' ')[0], expected, r.stderr);
+          assert.ok(fault);
+          const c = fault.counts;
+          assert.ok(
+            c.dropped > 0 && c.duplicated > 0 && c.reordered > 0 && c.corrupted > 0,
+            JSON.stringify(c),
+          );
+        } finally {
+          await ns.close();
+          web.close();
+        }
+      },
+    );
+  },
+);
