@@ -1,5 +1,7 @@
 /* RV64I: register and immediate arithmetic, shifts (incl. W forms), compares, branches,
- * loads and stores of every width (sign extension, misaligned offsets), lui/auipc, jal/jalr. */
+ * loads and stores of every width (sign extension, misaligned offsets), lui/auipc, jal/jalr,
+ * fence/pause, and Zifencei: code rewritten in memory runs its new version after fence.i (what
+ * a decoded-instruction cache must honour). */
 #include "ops.h"
 #include "runtime.h"
 
@@ -215,6 +217,26 @@ static void test_upper_immediates_and_jumps(void) {
   check("x0.write", r);
 }
 
+/* "li a0, IMM; ret" */
+static uint32_t code_buffer[2] __attribute__((aligned(16)));
+
+static uint64_t run_code_buffer(void) {
+  uint64_t (*fn)(void) = (uint64_t(*)(void))(uintptr_t)code_buffer;
+  return fn();
+}
+
+static void test_fences(void) {
+  clear_traps();
+  __asm__ volatile("fence\n\tfence rw, rw\n\tfence r, w\n\tfence.tso\n\t.word 0x0100000f" ::: "memory");
+  check_m_trap("fence-and-pause");
+  code_buffer[1] = 0x00008067; /* ret */
+  for (uint32_t imm = 1; imm <= 8; imm++) {
+    code_buffer[0] = 0x00000513 | (imm << 20); /* addi a0, zero, imm */
+    __asm__ volatile("fence.i" ::: "memory");
+    check_indexed("fence.i.rewrite", (int)imm, run_code_buffer());
+  }
+}
+
 int main(void) {
   for (int op = 0; op < ARRAY_LEN(register_ops); op++)
     for (int i = 0; i < ARRAY_LEN(values); i++)
@@ -242,5 +264,6 @@ int main(void) {
   }
   test_loads_stores();
   test_upper_immediates_and_jumps();
+  test_fences();
   return 0;
 }

@@ -10,6 +10,15 @@
   .option norvc
   .global _start
 _start:
+  j 1f
+  /* At 0x80000008: a 64-bit little-endian parameter a loader may overwrite before starting the
+   * hart (on QEMU: an 8-byte file and -device loader,file=F,addr=0x80000008,force-raw=on; the
+   * data= form is overwritten by the ELF). cpubench reads it as its iteration count. */
+  .balign 8
+  .global kitset_parameter
+kitset_parameter:
+  .dword 1
+1:
   la sp, __stack_top
   .option push
   .option norelax

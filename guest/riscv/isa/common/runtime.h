@@ -89,5 +89,7 @@ void s_trap_c(uint64_t *frame);
 void s_trap_entry(void);
 void m_trap_entry(void);
 extern char __pages_start[], __pages_end[];
+/* The 64-bit word at 0x80000008 (see crt.S); 1 unless a loader changed it. */
+extern volatile uint64_t kitset_parameter;
 #endif
 #endif
