@@ -176,6 +176,22 @@ describe('git store', { timeout: 60_000 }, () => {
     await repo.close();
   });
 
+  test('a torn pack index (power loss before it reached the disk) is rebuilt on open', async () => {
+    const path = temp('torn');
+    const repo = await Repository.open(path);
+    const c = await repo.commit(await build(repo, { a: 'a', 'b/c': 'c' }), [], 'one');
+    await repo.setHead('master', c, undefined, 'one');
+    await repo.close();
+    const packDir = join(path, '.git', 'objects', 'pack');
+    const idx = readdirSync(packDir).find((n) => n.endsWith('.idx'));
+    assert.ok(idx);
+    writeFileSync(join(packDir, idx), new Uint8Array(0), { mode: 0o644 });
+    const again = await Repository.open(path);
+    assert.equal((await again.readCommit(c))?.message, 'one\n');
+    await again.close();
+    fsck(path);
+  });
+
   test('in-memory store', async () => {
     const repo = Repository.memory({ clock: () => 0 });
     const c = await repo.commit(await build(repo, { x: 'y' }), [], 'm');

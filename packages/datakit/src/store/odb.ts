@@ -175,8 +175,9 @@ export class GitObjectDb implements ObjectDb {
       const tag = randomBytes(6).toString('hex');
       const tmpPack = join(dir, `tmp_pack_${tag}`);
       const tmpIdx = join(dir, `tmp_idx_${tag}`);
-      await this.writeDurably(tmpPack, pack);
-      await this.writeDurably(tmpIdx, idx);
+      await this.writeFile(tmpPack, pack, this.fsync);
+      // The index is derived data: Repository.open rebuilds a torn one with `git index-pack`.
+      await this.writeFile(tmpIdx, idx, false);
       // Like git: the .pack first, then the .idx that makes it visible.
       await rename(tmpPack, join(dir, `${name}.pack`));
       await rename(tmpIdx, join(dir, `${name}.idx`));
@@ -191,11 +192,11 @@ export class GitObjectDb implements ObjectDb {
     if (this.packs.length > this.maxPacks && !this.repacking) this.repacking = this.repack();
   }
 
-  private async writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+  private async writeFile(path: string, bytes: Uint8Array, fsync: boolean): Promise<void> {
     const fh = await open(path, 'wx', 0o444);
     try {
       await fh.writeFile(bytes);
-      if (this.fsync) await fh.sync();
+      if (fsync) await fh.sync();
     } finally {
       await fh.close();
     }

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { type FSWatcher, existsSync, watch } from 'node:fs';
-import { mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StoreError } from './errors.js';
 import { type Commit, type Signature, encodeCommit, isHash, parseCommit } from './objects.js';
@@ -32,7 +34,7 @@ export class Repository {
   private readonly commitCache = new Map<string, Commit>();
   private readonly listeners = new Set<HeadListener>();
   private readonly known = new Map<string, string>();
-  private watcher: FSWatcher | undefined;
+  private watchers: FSWatcher[] = [];
   private poll: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private rescanWanted = false;
@@ -81,6 +83,7 @@ export class Repository {
     }
     const fsync = options.fsync ?? true;
     await removeCrashLeftovers(gitDir);
+    await repairPackIndexes(gitDir);
     return new Repository(
       new GitObjectDb(gitDir, { fsync }),
       new GitRefStore(gitDir, { fsync }),
@@ -90,8 +93,8 @@ export class Repository {
   }
 
   async close(): Promise<void> {
-    this.watcher?.close();
-    this.watcher = undefined;
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
     if (this.poll) clearInterval(this.poll);
     this.poll = undefined;
     this.knownValid = false;
@@ -244,15 +247,21 @@ export class Repository {
     if (this.poll || !this.gitDir) return;
     const gitDir = this.gitDir;
     void this.rescan();
-    try {
-      // Recursive watch sees refs/heads/a/b too; packed-refs changes show up at the top.
-      this.watcher = watch(gitDir, { recursive: true, persistent: false }, (_event, name) => {
-        const file = String(name ?? '');
-        if (file.startsWith('refs') || file.startsWith('packed-refs')) void this.rescan();
-      });
-      this.watcher.on('error', () => {});
-    } catch {
-      this.watcher = undefined;
+    // refs/ recursively (refs/heads/a/b too) and the git dir itself for packed-refs; never objects/,
+    // which changes on every commit.
+    const onEvent = () => void this.rescan();
+    this.watchers = [];
+    for (const [dir, recursive] of [
+      [join(gitDir, 'refs'), true],
+      [gitDir, false],
+    ] as const) {
+      try {
+        const w = watch(dir, { recursive, persistent: false }, onEvent);
+        w.on('error', () => {});
+        this.watchers.push(w);
+      } catch {
+        // The poll below still sees changes.
+      }
     }
     this.poll = setInterval(() => void this.rescan(), this.pollMs);
     this.poll.unref();
@@ -315,6 +324,44 @@ async function removeCrashLeftovers(gitDir: string): Promise<void> {
   await sweep(join(gitDir, 'refs'), (n) => n.endsWith('.lock'), 8);
   await sweep(gitDir, (n) => n === 'packed-refs.lock', 0);
   await sweep(join(gitDir, 'objects'), (n) => /^tmp_(obj|pack|idx)_/.test(n), 1);
+}
+
+/**
+ * We fsync a pack before publishing it but not its .idx (which `git index-pack` can always
+ * rebuild from the pack): after a power loss, rebuild any index that is missing or torn.
+ */
+async function repairPackIndexes(gitDir: string): Promise<void> {
+  const dir = join(gitDir, 'objects', 'pack');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.pack')) continue;
+    const idxPath = join(dir, `${name.slice(0, -5)}.idx`);
+    let ok = false;
+    try {
+      const idx = await readFile(idxPath);
+      const body = idx.subarray(0, idx.length - 20);
+      ok =
+        idx.length >= 1072 &&
+        createHash('sha1')
+          .update(body)
+          .digest()
+          .equals(idx.subarray(idx.length - 20));
+    } catch {
+      ok = false;
+    }
+    if (ok) continue;
+    await unlink(idxPath).catch(() => {});
+    await new Promise<void>((resolve) => {
+      execFile('git', ['--git-dir', gitDir, 'index-pack', join(dir, name)], { timeout: 600_000 }, () =>
+        resolve(),
+      );
+    });
+  }
 }
 
 async function initGitDir(gitDir: string): Promise<void> {
