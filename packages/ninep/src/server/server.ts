@@ -65,20 +65,26 @@ export class NinePServer {
     // A socket's write callback means the kernel has the bytes, so the buffer may be reused. An
     // in-process stream hands the very buffer to its reader, so it must never be recycled.
     const recyclable = stream instanceof Socket;
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      stream.uncork();
+    };
     conn.onSend = (parts, release) => {
       if (stream.destroyed) {
         release?.();
         return;
       }
       const done = release && recyclable ? () => release() : undefined;
-      let ok: boolean;
-      if (parts.length === 1) ok = stream.write(parts[0]!, done);
-      else {
+      // Replies finished in the same tick leave in one writev (many tags in flight make many at once).
+      if (!corked) {
+        corked = true;
         stream.cork();
-        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]!);
-        ok = stream.write(parts[parts.length - 1]!, done);
-        stream.uncork();
+        process.nextTick(uncork);
       }
+      let ok = true;
+      for (let i = 0; i < parts.length - 1; i++) ok = stream.write(parts[i]!);
+      ok = stream.write(parts[parts.length - 1]!, done) && ok;
       if (!ok && !pausedByWrites) {
         // The client is not reading its replies: stop reading its requests until it catches up.
         pausedByWrites = true;
