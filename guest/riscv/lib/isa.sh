@@ -13,11 +13,17 @@ build_isa() {
   local out=$1 work=$2 src name count=0 common=$KITSET_GUEST_DIR/isa/common
   mkdir -p "$out" "$work"
   command -v qemu-system-riscv64 >/dev/null || die "qemu-system-riscv64 not found (apt-get install qemu-system-misc)"
+  # Objects get fixed names (not gcc's random temporary ones, which would end up in the symbol
+  # table) so the ELFs are reproducible.
+  local cflags=("${ISA_CFLAGS[@]}" -I"$common" -ffile-prefix-map="$KITSET_GUEST_DIR/=")
+  "${CROSS_COMPILE}gcc" "${cflags[@]}" -c -o "$work/crt.o" "$common/crt.S"
+  "${CROSS_COMPILE}gcc" "${cflags[@]}" -c -o "$work/runtime.o" "$common/runtime.c"
   for src in "$KITSET_GUEST_DIR"/isa/*.c "$KITSET_GUEST_DIR"/isa/*.S; do
     [ -e "$src" ] || continue
     name=$(basename "${src%.*}")
-    "${CROSS_COMPILE}gcc" "${ISA_CFLAGS[@]}" -I"$common" -T "$common/link.ld" -o "$out/$name.elf" \
-      "$common/crt.S" "$common/runtime.c" "$src" || die "isa: $name does not build"
+    "${CROSS_COMPILE}gcc" "${cflags[@]}" -c -o "$work/$name.o" "$src" &&
+      "${CROSS_COMPILE}gcc" "${ISA_CFLAGS[@]}" -T "$common/link.ld" -o "$out/$name.elf" \
+        "$work/crt.o" "$work/runtime.o" "$work/$name.o" || die "isa: $name does not build"
     local status=0
     timeout "$ISA_QEMU_TIMEOUT" qemu-system-riscv64 -M virt -cpu "$ISA_QEMU_CPU" -smp 1 -m 128M \
       -nographic -bios none -kernel "$out/$name.elf" </dev/null >"$out/$name.expected" 2>"$work/$name.stderr" ||
