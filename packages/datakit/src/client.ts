@@ -67,8 +67,22 @@ export class DataKitClient {
     try {
       return await fn(fid);
     } finally {
-      await this.ninep.clunk(fid).catch(() => {});
+      // Not awaited: the clunk is pipelined behind the next request instead of costing a round trip.
+      this.ninep.clunk(fid).catch(() => {});
     }
+  }
+
+  private readonly createdBranches = new Set<string>();
+
+  forgetBranch(name: string): void {
+    this.createdBranches.delete(name);
+  }
+
+  /** mkdir of a branch once per connection (the server keeps it for the connection's life). */
+  async ensureBranch(name: string): Promise<void> {
+    if (this.createdBranches.has(name)) return;
+    await this.mkdir(['branch'], name);
+    this.createdBranches.add(name);
   }
 
   async read(path: PathLike): Promise<Uint8Array> {
@@ -238,11 +252,12 @@ export class Branch {
 
   /** Makes the branch visible on this connection (it is stored with its first commit). */
   async create(): Promise<void> {
-    await this.client.mkdir(['branch'], this.name);
+    await this.client.ensureBranch(this.name);
   }
 
   async remove(): Promise<void> {
     await this.client.remove(this.path());
+    this.client.forgetBranch(this.name);
   }
 
   async head(): Promise<string | undefined> {
