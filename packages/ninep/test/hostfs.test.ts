@@ -412,3 +412,34 @@ test(
     }
   },
 );
+
+test('a FIFO in the export never stalls the server', { timeout: 10000 }, async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-fifo-'));
+  const server = new NinePServer(new HostFsBackend(dir), { logger: () => {} });
+  const l = await server.listen('tcp://127.0.0.1:0');
+  const c = await NinePClient.connect(l.address);
+  try {
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    fs.writeFileSync(join(dir, 'plain'), 'plain');
+    const root = await c.attach();
+    const p = await c.walk(root, ['pipe']);
+    // No writer: the open must not wait for one, and a read finds nothing rather than blocking.
+    await c.open(p, OpenFlags.O_RDONLY);
+    const started = Date.now();
+    const got = await c.read(p, 0, 100).then(
+      (d) => d.length,
+      (e: unknown) => errno(e),
+    );
+    assert.ok(got === 0 || got === Errno.EAGAIN, `read gave ${got}`);
+    await c.setattr(p, { mode: 0o600 });
+    assert.equal(fs.statSync(join(dir, 'pipe')).mode & 0o777, 0o600);
+    assert.equal(dec.decode(await c.readFile('plain')), 'plain');
+    assert.ok(Date.now() - started < 2000);
+    await c.clunk(p);
+  } finally {
+    c.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

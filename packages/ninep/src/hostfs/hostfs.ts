@@ -265,8 +265,17 @@ class HostNode implements FsNode {
     if ((this.qid.type & QidType.SYMLINK) !== 0) throw new NinePError(Errno.ELOOP);
     await this.fsb.confirmDir(this.isDir ? this.path : parentOf(this.path));
     if (this.isDir) return new HostDir(this.fsb, this.path);
-    const fd = await openFd(this.path, (flags & PASSED_FLAGS) | O_NOFOLLOW | O_CLOEXEC, 0);
-    return new HostFile(fd, (flags & OpenFlags.O_APPEND) !== 0);
+    const openFlags = (flags & PASSED_FLAGS) | O_NOFOLLOW | O_CLOEXEC;
+    const append = (flags & OpenFlags.O_APPEND) !== 0;
+    if ((Number(lstatNow(this.path).mode) & FileMode.S_IFMT) === FileMode.S_IFREG)
+      return new HostFile(await openFd(this.path, openFlags), append, true);
+    // FIFOs, devices and sockets may block: open and use them off the event loop, never waiting for a peer.
+    const fd = await new Promise<number>((resolve, reject) =>
+      fs.open(this.path, openFlags | fs.constants.O_NONBLOCK, (err, fd) =>
+        err ? reject(toNinePError(err)) : resolve(fd),
+      ),
+    );
+    return new HostFile(fd, append, false);
   }
 
   async create(name: string, flags: number, mode: number): Promise<{ node: FsNode; file: FsOpenFile }> {
@@ -287,7 +296,7 @@ class HostNode implements FsNode {
     );
     return {
       node: new HostNode(this.fsb, this.entry.child(name), qidOf(st)),
-      file: new HostFile(fd, (flags & OpenFlags.O_APPEND) !== 0),
+      file: new HostFile(fd, (flags & OpenFlags.O_APPEND) !== 0, true),
     };
   }
 
@@ -344,8 +353,8 @@ class HostNode implements FsNode {
     const accmode = changes.size !== undefined ? OpenFlags.O_WRONLY : OpenFlags.O_RDONLY;
     const fd = await openFd(
       this.path,
-      accmode | O_NOFOLLOW | O_CLOEXEC | (this.isDir ? OpenFlags.O_DIRECTORY : 0),
-      0,
+      // O_NONBLOCK: opening a FIFO must not wait for a peer.
+      accmode | O_NOFOLLOW | O_CLOEXEC | fs.constants.O_NONBLOCK | (this.isDir ? OpenFlags.O_DIRECTORY : 0),
     );
     try {
       if (changes.mode !== undefined) await wrap(fdCall((cb) => fs.fchmod(fd, changes.mode! & 0o7777, cb)));
@@ -415,7 +424,7 @@ function fdCall(f: (cb: (err: NodeJS.ErrnoException | null) => void) => void): P
   return new Promise((resolve, reject) => f((err) => (err ? reject(err) : resolve())));
 }
 
-async function openFd(path: string, flags: number, mode: number): Promise<number> {
+async function openFd(path: string, flags: number, mode = 0): Promise<number> {
   try {
     return fs.openSync(path, flags, mode);
   } catch (e) {
@@ -432,10 +441,12 @@ class HostFile implements FsOpenFile {
   constructor(
     private readonly fd: number,
     private readonly append: boolean,
+    /** Regular files are read inline; anything else might block. */
+    private readonly inline: boolean,
   ) {}
 
   readInto(offset: number, target: Uint8Array): Promise<number> {
-    if (target.length <= INLINE_READ_MAX) {
+    if (this.inline && target.length <= INLINE_READ_MAX) {
       // One pread from the page cache costs less than a hop through the thread pool.
       try {
         return Promise.resolve(fs.readSync(this.fd, target, 0, target.length, offset));
@@ -444,7 +455,7 @@ class HostFile implements FsOpenFile {
       }
     }
     return new Promise((resolve, reject) => {
-      fs.read(this.fd, target, 0, target.length, offset, (err, n) =>
+      fs.read(this.fd, target, 0, target.length, this.inline ? offset : null, (err, n) =>
         err ? reject(toNinePError(err)) : resolve(n),
       );
     });
@@ -461,7 +472,7 @@ class HostFile implements FsOpenFile {
     while (done < data.length) {
       const n = await new Promise<number>((resolve, reject) => {
         // With O_APPEND the kernel puts every write at the end, whatever position we pass.
-        const pos = this.append ? null : offset + done;
+        const pos = this.append || !this.inline ? null : offset + done;
         fs.write(this.fd, data, done, data.length - done, pos, (err, w) =>
           err ? reject(toNinePError(err)) : resolve(w),
         );
