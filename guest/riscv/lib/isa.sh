@@ -5,6 +5,7 @@
 # The CPU HyperKit implements: QEMU 7.2's rv64 reduced to RV64GC (no H, Sstc or bit-manipulation).
 ISA_QEMU_CPU=rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,zbs=false
 ISA_QEMU_TIMEOUT=30
+# shellcheck disable=SC2054 # commas inside -Wl options, not separators
 ISA_CFLAGS=(-march=rv64gc -mabi=lp64d -mcmodel=medany -static -nostdlib -nostartfiles -ffreestanding
   -fno-builtin -fno-stack-protector -fno-pie -no-pie -fno-asynchronous-unwind-tables -fno-ident -O2
   -Wall -Wextra -Werror -Wl,--build-id=none -Wl,--no-warn-rwx-segments)
@@ -21,9 +22,11 @@ build_isa() {
   for src in "$KITSET_GUEST_DIR"/isa/*.c "$KITSET_GUEST_DIR"/isa/*.S; do
     [ -e "$src" ] || continue
     name=$(basename "${src%.*}")
-    "${CROSS_COMPILE}gcc" "${cflags[@]}" -c -o "$work/$name.o" "$src" &&
-      "${CROSS_COMPILE}gcc" "${ISA_CFLAGS[@]}" -T "$common/link.ld" -o "$out/$name.elf" \
-        "$work/crt.o" "$work/runtime.o" "$work/$name.o" || die "isa: $name does not build"
+    if ! "${CROSS_COMPILE}gcc" "${cflags[@]}" -c -o "$work/$name.o" "$src" ||
+      ! "${CROSS_COMPILE}gcc" "${ISA_CFLAGS[@]}" -T "$common/link.ld" -o "$out/$name.elf" \
+        "$work/crt.o" "$work/runtime.o" "$work/$name.o"; then
+      die "isa: $name does not build"
+    fi
     local status=0
     timeout "$ISA_QEMU_TIMEOUT" qemu-system-riscv64 -M virt -cpu "$ISA_QEMU_CPU" -smp 1 -m 128M \
       -nographic -bios none -kernel "$out/$name.elf" </dev/null >"$out/$name.expected" 2>"$work/$name.stderr" ||
