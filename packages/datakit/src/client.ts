@@ -370,3 +370,101 @@ export class Transaction {
     await this.client.write([...this.path, 'ctl'], 'close');
   }
 }
+
+/** One typed key of a ConfigRecord: its current value (the default while the key is absent). */
+export class ConfigField<T> {
+  /** Bumped each time the value changes. */
+  version = 0;
+  constructor(
+    readonly key: string,
+    readonly defaultValue: T,
+    private readonly parse: (text: string) => T,
+    public value: T,
+  ) {}
+
+  /** @internal */
+  update(text: string | undefined): boolean {
+    const next = text === undefined ? this.defaultValue : this.parse(text.replace(/\n$/, ''));
+    if (next === this.value) return false;
+    this.value = next;
+    this.version++;
+    return true;
+  }
+}
+
+/**
+ * A configuration record kept as one file per key under a directory of a branch, as go-datakit's
+ * record: typed fields with defaults, reloaded whenever the directory's tree changes.
+ */
+export class ConfigRecord {
+  private readonly fields = new Map<string, ConfigField<unknown>>();
+  private readonly dir: string[];
+
+  constructor(
+    private readonly client: DataKitClient,
+    readonly branch: string,
+    dir: PathLike = [],
+  ) {
+    this.dir = parts(dir);
+  }
+
+  private field<T>(key: string, defaultValue: T, parse: (text: string) => T): ConfigField<T> {
+    if (key === '' || key.includes('/'))
+      throw new DataKitError('ERR_BAD_KEY', `bad config key ${JSON.stringify(key)}`);
+    const f = new ConfigField(key, defaultValue, parse, defaultValue);
+    this.fields.set(key, f as ConfigField<unknown>);
+    return f;
+  }
+
+  stringField(key: string, defaultValue: string): ConfigField<string> {
+    return this.field(key, defaultValue, (t) => t);
+  }
+
+  boolField(key: string, defaultValue: boolean): ConfigField<boolean> {
+    return this.field(key, defaultValue, (t) => t.trim() === 'true');
+  }
+
+  intField(key: string, defaultValue: number): ConfigField<number> {
+    return this.field(key, defaultValue, (t) => {
+      const n = Number.parseInt(t.trim(), 10);
+      return Number.isFinite(n) ? n : defaultValue;
+    });
+  }
+
+  /** Re-reads every field from the branch head; returns the keys that changed. */
+  async load(): Promise<string[]> {
+    const head = await this.client.branch(this.branch).head();
+    const changed: string[] = [];
+    for (const [key, f] of this.fields) {
+      let text: string | undefined;
+      if (head) {
+        try {
+          text = decoder.decode(await this.client.read(['snapshots', head, 'ro', ...this.dir, key]));
+        } catch (err) {
+          if (!(err instanceof DataKitError)) throw err;
+          text = undefined;
+        }
+      }
+      if (f.update(text)) changed.push(key);
+    }
+    return changed;
+  }
+
+  /** Yields the changed keys each time the record's directory changes (first: the initial load). */
+  async *updates(signal?: AbortSignal): AsyncGenerator<string[]> {
+    for await (const _hash of this.client.branch(this.branch).watch(this.dir, signal))
+      yield await this.load();
+  }
+
+  /** Sets keys in one commit. */
+  async set(values: Record<string, string | number | boolean>, message = 'Update config'): Promise<void> {
+    const t = await this.client.branch(this.branch).transaction();
+    try {
+      for (const [key, value] of Object.entries(values)) await t.write([...this.dir, key], `${value}\n`);
+      await t.commit(message);
+    } catch (err) {
+      await t.abort().catch(() => {});
+      throw err;
+    }
+  }
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DataKitClient, type DataKitError } from '../src/client.js';
+import { ConfigRecord, DataKitClient, type DataKitError } from '../src/client.js';
 import { DataKitServer } from '../src/server.js';
 import { fsck, git, tempDir, utf8 } from './helpers.js';
 
@@ -73,6 +73,36 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
     } finally {
       abort.abort();
       c.close();
+      await server.close();
+    }
+  });
+
+  test('config records: typed fields with defaults, reloaded on change', { timeout: 30_000 }, async () => {
+    const { dir, server, url } = await start();
+    const c = await DataKitClient.connect(url);
+    const other = await DataKitClient.connect(url);
+    const abort = new AbortController();
+    try {
+      const record = new ConfigRecord(c, 'config', 'app');
+      const name = record.stringField('name', 'anonymous');
+      const debug = record.boolField('debug', false);
+      const workers = record.intField('workers', 4);
+      const updates = record.updates(abort.signal);
+      assert.deepEqual((await updates.next()).value, []);
+      assert.deepEqual([name.value, debug.value, workers.value], ['anonymous', false, 4]);
+      // Another connection changes the config; this record sees it through the tree watch.
+      await new ConfigRecord(other, 'config', 'app').set({ name: 'kitset', workers: 8 });
+      assert.deepEqual(((await updates.next()).value ?? []).sort(), ['name', 'workers']);
+      assert.deepEqual([name.value, debug.value, workers.value], ['kitset', false, 8]);
+      assert.equal(name.version, 1);
+      await record.set({ debug: true });
+      assert.deepEqual((await updates.next()).value, ['debug']);
+      assert.equal(debug.value, true);
+      assert.equal(git(dir, 'show', 'config:app/workers'), '8\n');
+    } finally {
+      abort.abort();
+      c.close();
+      other.close();
       await server.close();
     }
   });
