@@ -252,3 +252,112 @@ test('FrameSplitter yields whole frames, as views when they lie in one chunk', (
   assert.throws(() => new FrameSplitter(100).push(fromHex('ffff0000'), () => {}), /exceeds/);
   assert.throws(() => new FrameSplitter(100).push(fromHex('03000000'), () => {}), /smaller/);
 });
+
+test('9P2000.L layouts match Linux net/9p format strings (byte vectors)', () => {
+  // Tgetattr "dq": fid[4] request_mask[8]
+  assert.equal(
+    hex(encodeMessage({ type: 'Tgetattr', tag: 1, fid: 2, requestMask: 0x3fff }, '9P2000.L')),
+    '13000000' + '18' + '0100' + '02000000' + 'ff3f000000000000',
+  );
+  // Tlcreate "dsddg": fid name flags mode gid
+  assert.equal(
+    hex(
+      encodeMessage(
+        { type: 'Tlcreate', tag: 1, fid: 2, name: 'f', flags: 0o101, mode: 0o644, gid: 7 },
+        '9P2000.L',
+      ),
+    ),
+    '1a000000' + '0e' + '0100' + '02000000' + '0100' + '66' + '41000000' + 'a4010000' + '07000000',
+  );
+  // Tsetattr "dddugqqqqq" (valid mode uid gid size atime mtime)
+  const setattr = encodeMessage(
+    {
+      type: 'Tsetattr',
+      tag: 1,
+      fid: 2,
+      valid: 0x8,
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      size: 5,
+      atimeSec: 0,
+      atimeNsec: 0,
+      mtimeSec: 0,
+      mtimeNsec: 0,
+    },
+    '9P2000.L',
+  );
+  assert.equal(setattr.length, 7 + 4 * 5 + 8 * 5);
+  assert.equal(hex(setattr.subarray(7, 35)), `02000000${'08000000'}${'00'.repeat(12)}0500000000000000`);
+  // Tunlinkat "dsd"; Trenameat "dsds"
+  assert.equal(
+    hex(encodeMessage({ type: 'Tunlinkat', tag: 1, dirFid: 3, name: 'x', flags: 0x200 }, '9P2000.L')),
+    '12000000' + '4c' + '0100' + '03000000' + '0100' + '78' + '00020000',
+  );
+  assert.equal(
+    hex(
+      encodeMessage(
+        { type: 'Trenameat', tag: 1, oldDirFid: 3, oldName: 'a', newDirFid: 4, newName: 'b' },
+        '9P2000.L',
+      ),
+    ),
+    '15000000' + '4a' + '0100' + '03000000' + '0100' + '61' + '04000000' + '0100' + '62',
+  );
+  // Rgetattr is 153 bytes: valid[8] qid[13] mode uid gid [4 each] then 15 u64s.
+  const rg = encodeMessage(
+    {
+      type: 'Rgetattr',
+      tag: 1,
+      valid: 0x7ff,
+      qid: { type: 0, version: 0, path: 5n },
+      mode: 0o100644,
+      uid: 1,
+      gid: 2,
+      nlink: 1,
+      rdev: 0,
+      size: 3,
+      blksize: 4096,
+      blocks: 8,
+      atimeSec: 0,
+      atimeNsec: 0,
+      mtimeSec: 0,
+      mtimeNsec: 0,
+      ctimeSec: 0,
+      ctimeNsec: 0,
+      btimeSec: 0,
+      btimeNsec: 0,
+      gen: 0,
+      dataVersion: 0,
+    },
+    '9P2000.L',
+  );
+  assert.equal(rg.length, 7 + 8 + 13 + 12 + 15 * 8);
+  assert.equal(hex(rg.subarray(28, 40)), 'a4810000' + '01000000' + '02000000');
+});
+
+test('9P2000.u stat records carry extension and numeric ids after the 9P2000 fields', () => {
+  const s: Stat = {
+    ...stat,
+    name: 'l',
+    uid: 'u',
+    gid: 'g',
+    muid: 'm',
+    extension: 'tgt',
+    nUid: 1,
+    nGid: 2,
+    nMuid: 3,
+  };
+  const plain = encodeMessage({ type: 'Rstat', tag: 1, stat: s }, '9P2000');
+  const dotu = encodeMessage({ type: 'Rstat', tag: 1, stat: s }, '9P2000.u');
+  // .u adds extension[s] (2+3) and n_uid, n_gid, n_muid (12) = 17 bytes, at the end.
+  assert.equal(dotu.length - plain.length, 17);
+  assert.equal(
+    hex(dotu.subarray(dotu.length - 17)),
+    `0300${Buffer.from('tgt').toString('hex')}${'01000000'}${'02000000'}${'03000000'}`,
+  );
+  // Rstat nests the stat (with its own size[2]) inside a size[2].
+  const outer = dotu[7]! | (dotu[8]! << 8);
+  const inner = dotu[9]! | (dotu[10]! << 8);
+  assert.equal(outer, inner + 2);
+  assert.equal(outer, dotu.length - 9);
+});
