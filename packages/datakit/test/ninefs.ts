@@ -18,6 +18,11 @@ export class NineFs implements TestFs {
     this.client.close();
   }
 
+  /** A fid walked from this connection's attach root. */
+  walk(path: string[]): Promise<Fid> {
+    return this.client.walk(this.root, path);
+  }
+
   private async with<T>(path: string[], fn: (fid: Fid) => Promise<T>): Promise<T> {
     const fid = await this.client.walk(this.root, path);
     try {
