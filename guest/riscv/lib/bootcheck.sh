@@ -1,19 +1,20 @@
 # Boot check (sourced by build.sh): boots DIR/Image + DIR/initrd.cpio.gz on qemu-system-riscv64
-# through Debian's OpenSBI and waits for init's marker, once with QEMU's default rv64 CPU and once
-# with the RV64GC CPU the ISA references use (what HyperKit implements).
-# boot_check DIR prints manifest lines.
+# through OpenSBI and waits for init's marker: with QEMU's default rv64 CPU and firmware, with the
+# RV64GC CPU the ISA references use (what HyperKit implements), and with that CPU and the opensbi
+# package's fw_jump (HyperKit's firmware fidelity path). boot_check DIR prints manifest lines.
 
 BOOT_MARKER=KITSET-INIT-OK
 BOOT_TIMEOUT=120
 BOOT_RV64GC_CPU=rv64,h=false,sstc=false,zba=false,zbb=false,zbc=false,zbs=false
+BOOT_FW_JUMP=/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin
 
-# boot_once DIR NAME [qemu args...]: one boot; prints "qemu_NAME_to_marker_ms=..." lines.
+# boot_once DIR NAME [qemu args...]: one boot; prints "qemu_NAME_boot_to_marker_ms=..." lines.
 boot_once() {
   local dir=$1 name=$2 log=$1/boot-$2.log start marker_ms="" line status
   shift 2
   start=$(date +%s%N)
   set +e
-  timeout "$BOOT_TIMEOUT" qemu-system-riscv64 -M virt -m 256M -nographic -bios default "$@" \
+  timeout "$BOOT_TIMEOUT" qemu-system-riscv64 -M virt -m 256M -nographic "$@" \
     -kernel "$dir/Image" -initrd "$dir/initrd.cpio.gz" -append "console=ttyS0" </dev/null 2>&1 | {
     while IFS= read -r line; do
       printf '%s\n' "$line" >>"$log"
@@ -41,7 +42,9 @@ boot_once() {
 boot_check() {
   local dir=$1
   command -v qemu-system-riscv64 >/dev/null || die "qemu-system-riscv64 not found (apt-get install qemu-system-misc)"
-  say "boot check: qemu-system-riscv64 -M virt -m 256M -bios default (OpenSBI) -kernel Image -initrd initrd.cpio.gz"
-  boot_once "$dir" default
-  boot_once "$dir" rv64gc -cpu "$BOOT_RV64GC_CPU"
+  [ -r "$BOOT_FW_JUMP" ] || die "$BOOT_FW_JUMP not found (apt-get install opensbi)"
+  say "boot check: qemu-system-riscv64 -M virt -m 256M -kernel Image -initrd initrd.cpio.gz"
+  boot_once "$dir" default -bios default
+  boot_once "$dir" rv64gc -bios default -cpu "$BOOT_RV64GC_CPU"
+  boot_once "$dir" rv64gc_fw_jump -bios "$BOOT_FW_JUMP" -cpu "$BOOT_RV64GC_CPU"
 }
