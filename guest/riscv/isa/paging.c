@@ -2,8 +2,11 @@
  * encodings, non-canonical addresses, SUM and MXR, execute-only pages, megapages (aligned and
  * misaligned), the A and D bits (QEMU's virt sets them in hardware rather than faulting, so that
  * is the behaviour compared), remapping after sfence.vma, MPRV from M-mode, page faults
- * delegated to S-mode, and an Sv48 walk. Page faults are printed with their cause and tval (the
- * faulting virtual address); loads print the value read. */
+ * delegated to S-mode, an Sv48 walk, and accesses that straddle two pages mapped to
+ * non-adjacent frames: a misaligned load and store, and a 4-byte instruction whose halves lie on
+ * two pages (which must fault with tval = the second page when that one is not executable, and
+ * epc = the instruction). Page faults are printed with their cause and tval (the faulting
+ * virtual address); loads print the value read. */
 #include "runtime.h"
 
 #define PTE_V (1UL << 0)
@@ -64,6 +67,18 @@ static void build_tables(void) {
   L0[11] = pte((uint64_t)L0, PTE_V);
   L0[12] = pte((uint64_t)DATA(12), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
   *(volatile uint64_t *)(MEGA_PA + 0x1238) = 0x3e9a000000001238UL;
+  /* Straddling pages: VA 14/15 -> frames 20/22 (code), VA 16/17 -> frames 24/26 (data). */
+  L0[14] = pte((uint64_t)DATA(20), PTE_V | PTE_R | PTE_X | PTE_A);
+  L0[15] = pte((uint64_t)DATA(22), PTE_V | PTE_R | PTE_X | PTE_A);
+  L0[16] = pte((uint64_t)DATA(24), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+  L0[17] = pte((uint64_t)DATA(26), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+  /* "li a0, 44" split over the end of frame 20 and the start of frame 22, then "ret". */
+  ((volatile uint16_t *)DATA(20))[2047] = 0x0513;
+  ((volatile uint16_t *)DATA(22))[0] = 0x02c0;
+  ((volatile uint16_t *)DATA(22))[1] = 0x8067;
+  ((volatile uint16_t *)DATA(22))[2] = 0x0000;
+  DATA(24)[511] = 0x1716151413121110UL;
+  DATA(26)[0] = 0x2726252423222120UL;
   __asm__ volatile("fence.i" ::: "memory");
 }
 
@@ -149,6 +164,22 @@ static void test_supervisor(void) {
   L0[12] = pte((uint64_t)DATA(13), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
   __asm__ volatile("sfence.vma" ::: "memory");
   run("s.remap.after", MODE_S, lower_load, va(12));
+
+  /* A second remap, fenced by address only. */
+  L0[12] = pte((uint64_t)DATA(14), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+  __asm__ volatile("sfence.vma %0, zero" ::"r"(va(12)) : "memory");
+  run("s.remap.after-va-fence", MODE_S, lower_load, va(12));
+
+  /* Straddling two pages mapped to non-adjacent frames. */
+  run("s.load.straddle", MODE_S, lower_load, va(16) + 4092);
+  run("s.store.straddle", MODE_S, lower_store, va(16) + 4094);
+  check("s.store.straddle.first-frame", DATA(24)[511]);
+  check("s.store.straddle.second-frame", DATA(26)[0]);
+  run("s.fetch.straddle", MODE_S, lower_call, va(14) + 4094);
+  L0[15] = pte((uint64_t)DATA(22), PTE_V | PTE_R | PTE_A); /* second half not executable */
+  __asm__ volatile("sfence.vma" ::: "memory");
+  run("s.fetch.straddle.second-page-nx", MODE_S, lower_call, va(14) + 4094);
+  check("s.fetch.straddle.second-page-nx.epc-offset", m_trap.epc - va(14));
 
   /* Page faults delegated to S-mode. */
   CSR_WRITE(stvec, (uint64_t)s_trap_entry);
