@@ -5,7 +5,8 @@
  * delegated to S-mode, an Sv48 walk, and accesses that straddle two pages mapped to
  * non-adjacent frames: a misaligned load and store, and a 4-byte instruction whose halves lie on
  * two pages (which must fault with tval = the second page when that one is not executable, and
- * epc = the instruction). Page faults are printed with their cause and tval (the faulting
+ * epc = the instruction), and code at one virtual address that changes with satp or is
+ * rewritten through a writable alias (what a decoded-block cache must notice). Page faults are printed with their cause and tval (the faulting
  * virtual address); loads print the value read. */
 #include "runtime.h"
 
@@ -32,6 +33,9 @@ static uint64_t *page_at(int index) { return (uint64_t *)(__pages_start + index 
 #define L1 page_at(2)
 #define L0 page_at(3)
 #define ROOT_48 page_at(4)
+#define ROOT_S2 page_at(5) /* like ROOT_S, but VA page 18 holds other code */
+#define L1_2 page_at(6)
+#define L0_2 page_at(7)
 #define DATA(k) page_at(8 + (k))
 
 static uint64_t pte(uint64_t pa, uint64_t flags) { return ((pa >> 12) << 10) | flags; }
@@ -79,6 +83,20 @@ static void build_tables(void) {
   ((volatile uint16_t *)DATA(22))[2] = 0x0000;
   DATA(24)[511] = 0x1716151413121110UL;
   DATA(26)[0] = 0x2726252423222120UL;
+  /* VA page 18: "li a0, 1; ret" in frame 28 under ROOT_S, "li a0, 2; ret" in frame 30 under
+   * ROOT_S2; VA page 19 is a writable alias of frame 28. */
+  DATA(28)[0] = 0x0000806700100513UL;
+  DATA(30)[0] = 0x0000806700200513UL;
+  L0[18] = pte((uint64_t)DATA(28), PTE_V | PTE_R | PTE_X | PTE_A);
+  L0[19] = pte((uint64_t)DATA(28), PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+  for (int i = 0; i < 512; i++) {
+    ROOT_S2[i] = ROOT_S[i];
+    L1_2[i] = L1[i];
+    L0_2[i] = L0[i];
+  }
+  ROOT_S2[1] = pte((uint64_t)L1_2, PTE_V);
+  L1_2[0] = pte((uint64_t)L0_2, PTE_V);
+  L0_2[18] = pte((uint64_t)DATA(30), PTE_V | PTE_R | PTE_X | PTE_A);
   __asm__ volatile("fence.i" ::: "memory");
 }
 
@@ -105,6 +123,23 @@ static uint64_t lower_call(uint64_t target) {
                    : "r"(target)
                    : "t0", "t1", "ra", "memory");
   return a0;
+}
+
+/* Same virtual address, other code after a satp switch; then code rewritten through a writable
+ * alias of its frame and fence.i. Returns the four results, one per byte. */
+static uint64_t lower_switch_code(uint64_t other_satp) {
+  uint64_t first = lower_call(va(18));
+  uint64_t original = CSR_READ(satp);
+  CSR_WRITE(satp, other_satp);
+  __asm__ volatile("sfence.vma" ::: "memory");
+  uint64_t second = lower_call(va(18));
+  CSR_WRITE(satp, original);
+  __asm__ volatile("sfence.vma" ::: "memory");
+  uint64_t third = lower_call(va(18));
+  *(volatile uint32_t *)va(19) = 0x00300513; /* li a0, 3 */
+  __asm__ volatile("fence.i" ::: "memory");
+  uint64_t fourth = lower_call(va(18));
+  return first << 24 | second << 16 | third << 8 | fourth;
 }
 
 /* Runs fn(arg) in MODE, prints "label.value" and the M-mode trap record. */
@@ -180,6 +215,9 @@ static void test_supervisor(void) {
   __asm__ volatile("sfence.vma" ::: "memory");
   run("s.fetch.straddle.second-page-nx", MODE_S, lower_call, va(14) + 4094);
   check("s.fetch.straddle.second-page-nx.epc-offset", m_trap.epc - va(14));
+
+  /* Code behind one virtual address changing with satp, and through an alias. */
+  run("s.code.satp-switch-and-alias", MODE_S, lower_switch_code, (8UL << 60) | ((uint64_t)ROOT_S2 >> 12));
 
   /* Page faults delegated to S-mode. */
   CSR_WRITE(stvec, (uint64_t)s_trap_entry);
