@@ -2,12 +2,13 @@
  * encodings, non-canonical addresses, SUM and MXR, execute-only pages, megapages (aligned and
  * misaligned), the A and D bits (QEMU's virt sets them in hardware rather than faulting, so that
  * is the behaviour compared), remapping after sfence.vma, MPRV from M-mode, page faults
- * delegated to S-mode, an Sv48 walk, and accesses that straddle two pages mapped to
- * non-adjacent frames: a misaligned load and store, and a 4-byte instruction whose halves lie on
- * two pages (which must fault with tval = the second page when that one is not executable, and
- * epc = the instruction), and code at one virtual address that changes with satp or is
- * rewritten through a writable alias (what a decoded-block cache must notice). Page faults are printed with their cause and tval (the faulting
- * virtual address); loads print the value read. */
+ * delegated to S-mode and an Sv48 walk. Also what a decoded-block cache must notice: accesses
+ * that straddle two pages mapped to non-adjacent frames (a misaligned load and store, and a
+ * 4-byte instruction whose halves lie on two pages, which must fault with tval = the second page
+ * when that one is not executable, and epc = the instruction), and code at one virtual address
+ * that changes with satp or is rewritten through a writable alias.
+ * Page faults are printed with their cause and tval (the faulting virtual address); loads print
+ * the value read. */
 #include "runtime.h"
 
 #define PTE_V (1UL << 0)
