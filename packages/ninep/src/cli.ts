@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseListenUrl } from './address.js';
 import { HostFsBackend } from './hostfs/hostfs.js';
-import { type Listener, NinePServer, parseListenUrl } from './server/server.js';
+import { type Listener, NinePServer } from './server/server.js';
 
 const USAGE = `usage: ninep serve DIR [--listen URL]... [--read-only] [--msize BYTES]
 

@@ -1,5 +1,6 @@
 import { type Socket, connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { parseListenUrl } from '../address.js';
 import {
   type Attr,
   type Dialect,
@@ -11,9 +12,6 @@ import {
   type StatFs,
   errnoName,
 } from '../backend.js';
-import { attrFromStat, dontTouchStat, flagsToOpenMode } from '../server/convert.js';
-import { errnoFromText } from '../server/errstr.js';
-import { parseListenUrl } from '../server/server.js';
 import { NinePDecodeError } from '../wire/buffer.js';
 import {
   AT_REMOVEDIR,
@@ -27,7 +25,9 @@ import {
   NOTAG,
   SetattrMask,
 } from '../wire/constants.js';
+import { attrFromStat, dontTouchStat, flagsToOpenMode } from '../wire/convert.js';
 import { decodeDirents } from '../wire/dirent.js';
+import { errnoFromText } from '../wire/errstr.js';
 import { FrameSplitter } from '../wire/frame.js';
 import {
   type Message,

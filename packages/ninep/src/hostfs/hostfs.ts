@@ -16,6 +16,7 @@ import {
   type SetAttr,
   type StatFs,
 } from '../backend.js';
+import { direntType } from '../wire/convert.js';
 
 export interface HostFsOptions {
   /** Refuse every change (EROFS). */
@@ -73,27 +74,6 @@ function attrOf(st: fs.BigIntStats): Attr {
     ctimeSec: Number(st.ctimeNs / NS_PER_S),
     ctimeNsec: Number(st.ctimeNs % NS_PER_S),
   };
-}
-
-function dtypeOf(mode: number): number {
-  switch (mode & FileMode.S_IFMT) {
-    case FileMode.S_IFDIR:
-      return 4;
-    case FileMode.S_IFREG:
-      return 8;
-    case FileMode.S_IFLNK:
-      return 10;
-    case FileMode.S_IFCHR:
-      return 2;
-    case FileMode.S_IFBLK:
-      return 6;
-    case FileMode.S_IFIFO:
-      return 1;
-    case FileMode.S_IFSOCK:
-      return 12;
-    default:
-      return 0;
-  }
 }
 
 /*
@@ -551,7 +531,7 @@ class HostDir implements FsOpenFile {
       const st = stats[i];
       if (!st) return; // vanished since the listing
       const attr = attrOf(st);
-      out.push({ name, qid: attr.qid, type: dtypeOf(attr.mode), offset: offset + i + 1, attr });
+      out.push({ name, qid: attr.qid, type: direntType(attr.mode), offset: offset + i + 1, attr });
     });
     // Every entry of the batch vanished: skip past them rather than report the end.
     if (out.length === 0 && batch.length > 0 && offset + batch.length < names.length)

@@ -27,7 +27,9 @@ import {
   RREAD_HEADER_SIZE,
   SetattrMask,
 } from '../wire/constants.js';
+import { deviceNumbers, openModeToFlags, setAttrFromWstat, statFromAttr } from '../wire/convert.js';
 import { writeDirent } from '../wire/dirent.js';
+import { errorText } from '../wire/errstr.js';
 import { FrameSplitter } from '../wire/frame.js';
 import {
   type Message,
@@ -38,8 +40,6 @@ import {
   writeRreadHeader,
   writeStat,
 } from '../wire/messages.js';
-import { deviceNumbers, openModeToFlags, setAttrFromWstat, statFromAttr } from './convert.js';
-import { errorText } from './errstr.js';
 
 export interface ServerOptions {
   /** The largest msize the server agrees to (default 1 MiB). */
@@ -51,6 +51,9 @@ export interface ServerOptions {
   /** Where reasons for closed connections and backend failures go (default console.error with a `ninep:` prefix). */
   logger?: (message: string) => void;
 }
+
+/** Rread buffers (msize each) kept per connection for reuse once the transport has sent them. */
+const READ_POOL_SIZE = 4;
 
 export const defaultLogger = (message: string): void => console.error(`ninep: ${message}`);
 
@@ -692,7 +695,7 @@ export class ServerConnection {
       return {
         raw: [buf.subarray(0, RREAD_HEADER_SIZE + n)],
         release: () => {
-          if (this.readPool.length < 8 && owned.length === this.msize) this.readPool.push(owned);
+          if (this.readPool.length < READ_POOL_SIZE && owned.length === this.msize) this.readPool.push(owned);
         },
       };
     }

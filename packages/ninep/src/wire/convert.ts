@@ -1,6 +1,6 @@
 import { type Attr, type Dialect, FileMode, OpenFlags, type SetAttr } from '../backend.js';
-import { DirMode, NONUNAME, OpenMode } from '../wire/constants.js';
-import type { Stat } from '../wire/messages.js';
+import { DirMode, NONUNAME, OpenMode } from './constants.js';
+import type { Stat } from './messages.js';
 
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
