@@ -1,9 +1,11 @@
 // vpnkit_tap: the few system calls Node lacks for serving a Linux TAP device.
-//   open(name, netnsPath?) -> { fd, name }   TAP (IFF_TAP|IFF_NO_PI), nonblocking; created inside the
+//   open(name, netnsPath?, vnetHdr?) -> { fd, name }  TAP (IFF_TAP|IFF_NO_PI[|IFF_VNET_HDR with checksum and
+//                                             TSO offload]), nonblocking; created inside the
 //                                             network namespace at netnsPath when given (setns there and back
 //                                             on this thread only, so the rest of the process is unaffected)
 //   readFrames(fd, buf, lengths, maxFrame) -> count  reads frames back to back until EAGAIN or full
 //   writeFrame(fd, buf, length) -> bool               one frame; false when the device queue is full
+//   writeFrameV(fd, header, frame, length) -> bool    the same with a virtio-net header in front (vnetHdr)
 //   watch(fd, callback) -> handle                     libuv poll for readability on the main loop
 //   unwatch(handle), close(fd)
 #define _GNU_SOURCE
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -58,9 +61,11 @@ static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *len
 }
 
 static napi_value tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool vnet_hdr = false;
+  if (argc >= 3) napi_get_value_bool(env, argv[2], &vnet_hdr);
   char name[IFNAMSIZ] = {0};
   size_t name_len = 0;
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
@@ -97,9 +102,19 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   if (fd >= 0) {
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
+    memcpy(ifr.ifr_name, name, name_len < IFNAMSIZ - 1 ? name_len : IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+      err = errno;
+      close(fd);
+      fd = -1;
+    }
+    // With virtio-net headers the kernel may hand us TSO segments and frames whose checksum it vouches
+    // for, and takes ours with the checksum left to it.
+    int hdr_size = 10;
+    if (fd >= 0 && vnet_hdr &&
+        (ioctl(fd, TUNSETVNETHDRSZ, &hdr_size) < 0 ||
+         ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) < 0)) {
       err = errno;
       close(fd);
       fd = -1;
@@ -178,6 +193,31 @@ static napi_value tap_write_frame(napi_env env, napi_callback_info info) {
     return throw_errno(env, "write TAP", errno);
   napi_value result;
   CHECK(napi_get_boolean(env, n == length, &result));
+  return result;
+}
+
+// writeFrameV(fd, header, frame, length): one frame from two pieces (virtio-net header + frame), no copy.
+static napi_value tap_write_frame_v(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd, length;
+  uint8_t *header, *frame;
+  size_t header_len, frame_len;
+  if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &header, &header_len) ||
+      !get_bytes(env, argv[2], &frame, &frame_len) || !get_int(env, argv[3], &length) || length < 0 ||
+      (size_t)length > frame_len) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrameV(fd, Uint8Array, Uint8Array, length)");
+    return NULL;
+  }
+  struct iovec iov[2] = {{header, header_len}, {frame, (size_t)length}};
+  ssize_t n;
+  do n = writev(fd, iov, 2);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS && errno != EIO)
+    return throw_errno(env, "write TAP", errno);
+  napi_value result;
+  CHECK(napi_get_boolean(env, n == (ssize_t)(header_len + (size_t)length), &result));
   return result;
 }
 
@@ -292,6 +332,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
       {"readFrames", NULL, tap_read_frames, NULL, NULL, NULL, napi_default, NULL},
       {"writeFrame", NULL, tap_write_frame, NULL, NULL, NULL, napi_default, NULL},
+      {"writeFrameV", NULL, tap_write_frame_v, NULL, NULL, NULL, napi_default, NULL},
       {"watch", NULL, tap_watch, NULL, NULL, NULL, napi_default, NULL},
       {"unwatch", NULL, tap_unwatch, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tap_close, NULL, NULL, NULL, napi_default, NULL},

@@ -34,6 +34,8 @@ export interface GuestNamespaceOptions {
   /** 'static' assigns the first DHCP address and a default route; 'dhcp' leaves it to the caller; 'none' = link up only. */
   configure?: 'static' | 'dhcp' | 'none';
   pcap?: string;
+  /** Use TAP checksum/TSO offloads (default: yes, unless pcap or wrapLink is given). */
+  offloads?: boolean;
   /** Wraps the TAP link (e.g. a FaultLink) before the stack sees it. */
   wrapLink?: (link: Link) => Link;
   log?: Logger;
@@ -61,7 +63,9 @@ export class GuestNamespace {
     await ip(['netns', 'add', name]);
     let tap: TapLink | undefined;
     try {
-      tap = TapLink.open('tap0', { netnsPath: `/run/netns/${name}`, mtu: config.mtu });
+      // Offloads (virtio-net headers: checksums and TSO) unless a wrapper must see wire-exact frames.
+      const vnetHdr = options.offloads ?? (!options.pcap && !options.wrapLink);
+      tap = TapLink.open('tap0', { netnsPath: `/run/netns/${name}`, mtu: config.mtu, vnetHdr });
       let link: Link = tap;
       if (options.pcap) link = new PcapLink(link, options.pcap);
       if (options.wrapLink) link = options.wrapLink(link);

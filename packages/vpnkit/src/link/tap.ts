@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { VpnkitError } from '../errors.js';
-import { type Link, noClose, noFrame } from './link.js';
+import { type Link, type LinkOffloads, type TxOffload, noClose, noFrame } from './link.js';
 
 interface TapAddon {
-  open(name: string, netnsPath?: string): { fd: number; name: string };
+  open(name: string, netnsPath?: string, vnetHdr?: boolean): { fd: number; name: string };
   readFrames(fd: number, buf: Uint8Array, lengths: Uint32Array, maxFrame: number): number;
   writeFrame(fd: number, buf: Uint8Array, length: number): boolean;
+  writeFrameV(fd: number, header: Uint8Array, frame: Uint8Array, length: number): boolean;
   watch(fd: number, callback: (status: number) => void): unknown;
   unwatch(handle: unknown): void;
   close(fd: number): void;
@@ -36,6 +37,12 @@ export function loadTapAddon(): TapAddon {
 }
 
 const READ_BATCH = 64;
+const VNET_HDR_LEN = 10;
+const VNET_F_NEEDS_CSUM = 1;
+const VNET_F_DATA_VALID = 2;
+const VNET_GSO_TCPV4 = 1;
+/** The largest TCP payload we put in one TSO frame (IPv4 total length must fit 16 bits). */
+const TSO_MAX_PAYLOAD = 65535 - 20 - 60;
 
 /** A Linux TAP device. Reads many frames per wakeup into one reused buffer; writes each frame directly. */
 export class TapLink implements Link {
@@ -48,25 +55,30 @@ export class TapLink implements Link {
   private readonly lengths = new Uint32Array(READ_BATCH);
   private watcher: unknown = null;
   private closed = false;
+  private readonly vnetHeader = new Uint8Array(VNET_HDR_LEN);
+  readonly offloads?: LinkOffloads;
   framesDropped = 0;
 
   private constructor(
     private readonly fd: number,
     readonly name: string,
     mtu: number,
+    private readonly vnetHdr: boolean,
   ) {
     this.addon = loadTapAddon();
     this.description = `tap ${name}`;
-    this.maxFrame = mtu + 14 + 4;
+    this.maxFrame = vnetHdr ? 65535 + 14 + VNET_HDR_LEN + 4 : mtu + 14 + 4;
+    if (vnetHdr) this.offloads = { checksum: true, tsoMaxPayload: TSO_MAX_PAYLOAD };
     this.rx = new Uint8Array(Math.max(READ_BATCH * this.maxFrame, 1 << 20));
     this.watcher = this.addon.watch(fd, () => this.readable());
   }
 
   /** Creates (or attaches to) TAP device `name`, inside the network namespace at `netnsPath` if given. */
-  static open(name: string, options: { netnsPath?: string; mtu?: number } = {}): TapLink {
+  static open(name: string, options: { netnsPath?: string; mtu?: number; vnetHdr?: boolean } = {}): TapLink {
     const a = loadTapAddon();
-    const { fd, name: actual } = options.netnsPath ? a.open(name, options.netnsPath) : a.open(name);
-    return new TapLink(fd, actual, options.mtu ?? 1500);
+    const vnetHdr = options.vnetHdr ?? false;
+    const { fd, name: actual } = a.open(name, options.netnsPath ?? '', vnetHdr);
+    return new TapLink(fd, actual, options.mtu ?? 1500, vnetHdr);
   }
 
   private readable(): void {
@@ -80,19 +92,44 @@ export class TapLink implements Link {
         return;
       }
       let offset = 0;
+      const rx = this.rx;
       for (let i = 0; i < count; i++) {
         const length = this.lengths[i]!;
-        this.onFrame(this.rx.subarray(offset, offset + length));
+        if (this.vnetHdr) {
+          if (length > VNET_HDR_LEN)
+            this.onFrame(
+              rx.subarray(offset + VNET_HDR_LEN, offset + length),
+              (rx[offset]! & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) !== 0,
+            );
+        } else this.onFrame(rx.subarray(offset, offset + length), false);
         offset += length;
       }
       if (count < READ_BATCH) return;
     }
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, offload?: TxOffload | null): void {
     if (this.closed) return;
     try {
-      if (!this.addon.writeFrame(this.fd, frame, frame.length)) this.framesDropped++;
+      let ok: boolean;
+      if (this.vnetHdr) {
+        const h = this.vnetHeader;
+        if (offload) {
+          const gso = offload.gsoSize > 0 && frame.length - offload.headerLength > offload.gsoSize;
+          h[0] = VNET_F_NEEDS_CSUM;
+          h[1] = gso ? VNET_GSO_TCPV4 : 0;
+          h[2] = offload.headerLength & 0xff;
+          h[3] = offload.headerLength >>> 8;
+          h[4] = gso ? offload.gsoSize & 0xff : 0;
+          h[5] = gso ? offload.gsoSize >>> 8 : 0;
+          h[6] = offload.checksumStart & 0xff;
+          h[7] = offload.checksumStart >>> 8;
+          h[8] = offload.checksumOffset & 0xff;
+          h[9] = offload.checksumOffset >>> 8;
+        } else h.fill(0);
+        ok = this.addon.writeFrameV(this.fd, h, frame, frame.length);
+      } else ok = this.addon.writeFrame(this.fd, frame, frame.length);
+      if (!ok) this.framesDropped++;
     } catch (err) {
       this.finish(err as Error);
     }

@@ -40,7 +40,8 @@ export class Vpnkit {
       mac: c.gatewayMac,
       localAddresses,
       mtu: c.mtu,
-      output: (frame) => link.send(frame),
+      output: (frame, offload) => link.send(frame, offload),
+      ...(link.offloads ? { offloads: link.offloads } : {}),
       maxConnections: c.maxConnections,
       maxHalfOpen: c.maxHalfOpen,
     });
@@ -74,7 +75,7 @@ export class Vpnkit {
       this.nat.tcp(conn);
     };
     this.stack.onIcmpEcho = (_source, destination) => this.nat.icmpEcho(destination);
-    link.onFrame = (frame) => this.stack.input(frame);
+    link.onFrame = (frame, checksumValid) => this.stack.input(frame, checksumValid);
     link.onClose = (error) => this.close(error);
     this.timer = setInterval(() => this.stack.poll(), POLL_INTERVAL_MS);
     this.timer.unref();

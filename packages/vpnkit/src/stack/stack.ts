@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import type { LinkOffloads, TxOffload } from '../link/link.js';
 import { BROADCAST_MAC, type Ipv4Address, type MacAddress, isMulticastMac } from '../wire/address.js';
 import { ARP_REPLY, ARP_REQUEST, ArpPacket, emitArp } from '../wire/arp.js';
 import {
@@ -48,8 +49,13 @@ export interface StackOptions {
   localAddresses: Ipv4Address[];
   /** Link MTU (IP packet size), 576..65520. */
   mtu?: number;
-  /** Receives each outgoing frame; the view is only valid during the call (copy to keep it). */
-  output: (frame: Uint8Array) => void;
+  /**
+   * Receives each outgoing frame; the view is only valid during the call (copy to keep it). `offload` is
+   * set for TCP frames when `offloads` is given: the link must finish the checksum (and segment if asked).
+   */
+  output: (frame: Uint8Array, offload: TxOffload | null) => void;
+  /** What the link does for us (checksum offload, TSO); absent = full checksums, one MSS per frame. */
+  offloads?: LinkOffloads;
   /** Milliseconds, monotonic. Defaults to performance.now(). */
   now?: () => number;
   /** Runs `flush` soon; defaults to queueMicrotask, so a batch of input yields one round of output. */
@@ -115,7 +121,14 @@ export class NetworkStack implements TcpHost {
   onIcmpEcho: IcmpEchoHandler | null = null;
   onTcpConnection: TcpListener = (conn) => conn.reject();
 
-  private readonly output: (frame: Uint8Array) => void;
+  private readonly output: (frame: Uint8Array, offload: TxOffload | null) => void;
+  private readonly checksumOffload: boolean;
+  private readonly txOffload: TxOffload = {
+    gsoSize: 0,
+    headerLength: 0,
+    checksumStart: 0,
+    checksumOffset: 16,
+  };
   readonly now: () => number;
   private readonly schedule: (fn: () => void) => void;
   private readonly tuning: TcpTuning;
@@ -163,10 +176,13 @@ export class NetworkStack implements TcpHost {
     this.now = options.now ?? (() => performance.now());
     this.schedule = options.schedule ?? queueMicrotask;
     const mss = this.mtu - IPV4_HEADER_LEN - TCP_HEADER_LEN;
+    this.checksumOffload = options.offloads?.checksum ?? false;
+    const tsoMaxPayload = this.checksumOffload ? (options.offloads?.tsoMaxPayload ?? 0) : 0;
     this.tuning = {
       mss,
-      receiveBuffer: options.receiveBuffer ?? Math.max(256 * 1024, 8 * mss),
-      sendHighWater: options.sendHighWater ?? Math.max(256 * 1024, 8 * mss),
+      tsoMaxPayload,
+      receiveBuffer: options.receiveBuffer ?? Math.max(256 * 1024, 8 * mss, 8 * tsoMaxPayload),
+      sendHighWater: options.sendHighWater ?? Math.max(256 * 1024, 8 * mss, 8 * tsoMaxPayload),
       timeWaitMs: options.timeWaitMs ?? 30_000,
       maxRetries: 12,
       maxSynAckRetries: 5,
@@ -196,7 +212,7 @@ export class NetworkStack implements TcpHost {
   // ---------------------------------------------------------------- input
 
   /** Processes one Ethernet frame. Never throws on bad input; drops and counts it. */
-  input(frame: Uint8Array): void {
+  input(frame: Uint8Array, checksumValid = false): void {
     this.stats.framesIn++;
     const eth = this.ethView;
     eth.buf = frame;
@@ -210,7 +226,8 @@ export class NetworkStack implements TcpHost {
       return;
     }
     const etherType = eth.etherType;
-    if (etherType === ETHERTYPE_IPV4) this.inputIpv4(frame.subarray(ETHERNET_HEADER_LEN), eth.source);
+    if (etherType === ETHERTYPE_IPV4)
+      this.inputIpv4(frame.subarray(ETHERNET_HEADER_LEN), eth.source, checksumValid);
     else if (etherType === ETHERTYPE_ARP) this.inputArp(frame.subarray(ETHERNET_HEADER_LEN));
     else this.drop(false);
   }
@@ -241,7 +258,7 @@ export class NetworkStack implements TcpHost {
     this.emitFrame(ETHERNET_HEADER_LEN + 28);
   }
 
-  private inputIpv4(bytes: Uint8Array, sourceMac: MacAddress): void {
+  private inputIpv4(bytes: Uint8Array, sourceMac: MacAddress, checksumValid: boolean): void {
     let ip = this.ipView;
     ip.buf = bytes;
     if (ip.validate() !== null) {
@@ -258,15 +275,20 @@ export class NetworkStack implements TcpHost {
     }
     const payload = ip.payload();
     const protocol = ip.protocol;
-    if (protocol === IP_PROTOCOL_TCP) this.inputTcp(ip.source, ip.destination, payload);
-    else if (protocol === IP_PROTOCOL_UDP) this.inputUdp(ip.source, ip.destination, payload);
+    if (protocol === IP_PROTOCOL_TCP) this.inputTcp(ip.source, ip.destination, payload, checksumValid);
+    else if (protocol === IP_PROTOCOL_UDP) this.inputUdp(ip.source, ip.destination, payload, checksumValid);
     else if (protocol === IP_PROTOCOL_ICMP) this.inputIcmp(ip.source, ip.destination, payload);
     else this.drop(false);
   }
 
-  private inputUdp(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array): void {
+  private inputUdp(
+    source: Ipv4Address,
+    destination: Ipv4Address,
+    bytes: Uint8Array,
+    checksumValid: boolean,
+  ): void {
     const udp = new UdpDatagram(bytes);
-    if (udp.validate(source, destination) !== null) {
+    if ((checksumValid ? udp.validate() : udp.validate(source, destination)) !== null) {
       this.drop(true);
       return;
     }
@@ -286,10 +308,16 @@ export class NetworkStack implements TcpHost {
       this.onIcmpEcho(source, destination, icmp.echoIdentifier, icmp.echoSequence, icmp.payload());
   }
 
-  private inputTcp(source: Ipv4Address, destination: Ipv4Address, bytes: Uint8Array): void {
+  private inputTcp(
+    source: Ipv4Address,
+    destination: Ipv4Address,
+    bytes: Uint8Array,
+    checksumValid: boolean,
+  ): void {
     const seg = this.tcpView;
     seg.buf = bytes;
-    if (seg.validate(source, destination) !== null || !seg.parseOptions(this.tcpOptions)) {
+    const invalid = checksumValid ? seg.validate() : seg.validate(source, destination);
+    if (invalid !== null || !seg.parseOptions(this.tcpOptions)) {
       this.drop(true);
       return;
     }
@@ -517,13 +545,21 @@ export class NetworkStack implements TcpHost {
     r.acknowledgment = acknowledgment;
     r.flags = flags;
     r.window = window;
-    emitTcpHeader(b, tcpOffset, localAddress, remoteAddress, r, optionsLength, payloadLength);
+    const offload = this.checksumOffload;
+    emitTcpHeader(b, tcpOffset, localAddress, remoteAddress, r, optionsLength, payloadLength, offload);
+    const o = this.txOffload;
+    if (offload) {
+      o.headerLength = dataOffset;
+      o.checksumStart = tcpOffset;
+      o.gsoSize = conn && payloadLength > conn.sndMss ? conn.sndMss : 0;
+    }
     this.emitIpv4(
       localAddress,
       remoteAddress,
       IP_PROTOCOL_TCP,
       TCP_HEADER_LEN + optionsLength + payloadLength,
       true,
+      offload ? o : null,
     );
   }
 
@@ -582,6 +618,7 @@ export class NetworkStack implements TcpHost {
     protocol: number,
     payloadLength: number,
     dontFragment: boolean,
+    offload: TxOffload | null = null,
   ): void {
     const b = this.tx;
     const r = this.ipRepr;
@@ -595,11 +632,11 @@ export class NetworkStack implements TcpHost {
     r.moreFragments = false;
     r.dontFragment = dontFragment;
     const destinationMac = this.resolve(destination);
-    if (IPV4_HEADER_LEN + payloadLength <= this.mtu) {
+    if (IPV4_HEADER_LEN + payloadLength <= this.mtu || offload) {
       r.payloadLength = payloadLength;
       emitIpv4Header(b, ETHERNET_HEADER_LEN, r);
       writeEthernetHeader(b, destinationMac, this.mac, ETHERTYPE_IPV4);
-      this.emitFrame(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + payloadLength);
+      this.emitFrame(ETHERNET_HEADER_LEN + IPV4_HEADER_LEN + payloadLength, offload);
       return;
     }
     const payloadStart = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
@@ -641,12 +678,12 @@ export class NetworkStack implements TcpHost {
       targetIp: target,
     });
     this.stats.framesOut++;
-    this.output(b);
+    this.output(b, null);
   }
 
-  private emitFrame(length: number): void {
+  private emitFrame(length: number, offload: TxOffload | null = null): void {
     this.stats.framesOut++;
-    this.output(this.tx.subarray(0, length));
+    this.output(this.tx.subarray(0, length), offload);
   }
 
   // ---------------------------------------------------------------- time and batching

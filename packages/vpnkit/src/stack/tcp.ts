@@ -41,6 +41,8 @@ export interface TcpTuning {
   sendHighWater: number;
   /** Our maximum segment size, from the MTU. */
   mss: number;
+  /** When the link segments for us (TSO): the largest payload per emitted segment; 0 = one MSS. */
+  tsoMaxPayload: number;
   timeWaitMs: number;
   maxRetries: number;
   maxSynAckRetries: number;
@@ -574,8 +576,9 @@ export class TcpConnection {
     ) {
       const queueEnd = seqAdd(this.queueSeq, this.sendQueue.length);
       const windowLimit = seqAdd(this.sndUna, Math.min(this.sndWnd, this.cwnd));
+      const segmentMax = Math.max(this.sndMss, this.tuning.tsoMaxPayload);
       while (seqLt(this.sndNxt, queueEnd) && seqLt(this.sndNxt, windowLimit)) {
-        const length = Math.min(this.sndMss, seqSub(queueEnd, this.sndNxt), seqSub(windowLimit, this.sndNxt));
+        const length = Math.min(segmentMax, seqSub(queueEnd, this.sndNxt), seqSub(windowLimit, this.sndNxt));
         const offset = seqSub(this.sndNxt, this.queueSeq);
         const last = seqAdd(this.sndNxt, length) === queueEnd;
         const withFin = last && this.endRequested && this.sndNxt !== this.finSeq;

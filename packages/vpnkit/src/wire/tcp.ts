@@ -1,5 +1,5 @@
 import type { Ipv4Address } from './address.js';
-import { internetChecksum, pseudoHeaderSum } from './checksum.js';
+import { foldChecksum, internetChecksum, pseudoHeaderSum } from './checksum.js';
 import type { WireErrorCode } from './errors.js';
 import { IP_PROTOCOL_TCP } from './ipv4.js';
 
@@ -220,7 +220,8 @@ export interface TcpHeaderRepr {
 
 /**
  * Writes a TCP header with `optionsLength` bytes of options already at `off+20` and the payload after them,
- * then the checksum over the pseudo-header. Returns the header length.
+ * then the checksum over the pseudo-header (or only the pseudo-header part when `partialChecksum`, for a
+ * peer that offloads checksums). Returns the header length.
  */
 export function emitTcpHeader(
   buf: Uint8Array,
@@ -230,6 +231,7 @@ export function emitTcpHeader(
   repr: TcpHeaderRepr,
   optionsLength: number,
   payloadLength: number,
+  partialChecksum = false,
 ): number {
   const headerLength = TCP_HEADER_LEN + optionsLength;
   buf[off] = repr.sourcePort >>> 8;
@@ -247,6 +249,13 @@ export function emitTcpHeader(
   buf[off + 18] = 0;
   buf[off + 19] = 0;
   const length = headerLength + payloadLength;
+  if (partialChecksum) {
+    // Checksum offload: only the pseudo-header sum, uncomplemented; the peer finishes it (virtio-net).
+    const partial = ~foldChecksum(pseudoHeaderSum(source, destination, IP_PROTOCOL_TCP, length)) & 0xffff;
+    buf[off + 16] = partial >>> 8;
+    buf[off + 17] = partial & 0xff;
+    return headerLength;
+  }
   const sum = internetChecksum(
     buf,
     off,

@@ -1,0 +1,237 @@
+// `npm run bench -- vpnkit`: our stack vs slirp4netns and pasta, in one run, each serving a fresh network
+// namespace: iperf3 guest→host and host→guest at MTU 1500 and 65520, and TCP connections per second
+// (connect + request + reply + close, sequential, from a client in the namespace). Needs root.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findRepoRoot, freePort, hasCommand, runCommand, startDaemon } from '@kitset/testkit';
+import { GuestNamespace, silentLogger } from '@kitset/vpnkit';
+import { type BenchRow, printTable } from './_table.js';
+
+interface Network {
+  name: string;
+  /** The namespace to run clients in. */
+  netns: string;
+  /** The address inside the namespace that reaches the host's 127.0.0.1. */
+  hostAddress: string;
+  close(): Promise<void>;
+}
+
+const IPERF_SECONDS = Number(process.env.VPNKIT_BENCH_SECONDS ?? 4);
+
+async function ip(args: string[]): Promise<string> {
+  const r = await runCommand('ip', args, { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function ours(mtu: number): Promise<Network> {
+  const ns = await GuestNamespace.create({ config: { mtu }, log: silentLogger });
+  return { name: 'vpnkit (ours)', netns: ns.name, hostAddress: '192.168.65.254', close: () => ns.close() };
+}
+
+async function withHelper(
+  name: string,
+  start: (netns: string) => ChildProcess,
+  ready: (netns: string) => Promise<boolean>,
+  hostAddress: (netns: string) => Promise<string>,
+): Promise<Network> {
+  const netns = `vkb-${name.slice(0, 5)}-${process.pid}`;
+  await ip(['netns', 'add', netns]);
+  const child = start(netns);
+  const close = async () => {
+    child.kill('SIGKILL');
+    await ip(['netns', 'del', netns]).catch(() => '');
+  };
+  try {
+    await waitFor(() => ready(netns), `${name} to configure the namespace`);
+    return { name, netns, hostAddress: await hostAddress(netns), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function slirp4netns(mtu: number): Promise<Network> {
+  return withHelper(
+    'slirp4netns',
+    (netns) =>
+      spawn(
+        'slirp4netns',
+        ['--configure', `--mtu=${mtu}`, '--netns-type=path', `/run/netns/${netns}`, 'tap0'],
+        {
+          stdio: 'ignore',
+        },
+      ),
+    async (netns) =>
+      (await ip(['-n', netns, 'addr', 'show', 'dev', 'tap0']).catch(() => '')).includes('10.0.2.100'),
+    async () => '10.0.2.2',
+  );
+}
+
+function pasta(mtu: number): Promise<Network> {
+  return withHelper(
+    'pasta',
+    (netns) =>
+      spawn(
+        'pasta',
+        [
+          '--config-net',
+          '--netns',
+          `/run/netns/${netns}`,
+          '-f',
+          '--runas',
+          '0:0',
+          '--mtu',
+          String(mtu),
+          '-t',
+          'none',
+          '-u',
+          'none',
+          '-T',
+          'none',
+          '-U',
+          'none',
+          '-q',
+        ],
+        { stdio: 'ignore' },
+      ),
+    async (netns) => (await ip(['-n', netns, 'route', 'show', 'default']).catch(() => '')).includes('via'),
+    async (netns) => /via (\S+)/.exec(await ip(['-n', netns, 'route', 'show', 'default']))?.[1] ?? '',
+  );
+}
+
+async function iperf(net: Network, port: number, reverse: boolean): Promise<number> {
+  const args = [
+    'netns',
+    'exec',
+    net.netns,
+    'iperf3',
+    '-c',
+    net.hostAddress,
+    '-p',
+    String(port),
+    '-t',
+    String(IPERF_SECONDS),
+    '-J',
+  ];
+  if (reverse) args.push('-R');
+  const r = await runCommand('ip', args, { timeoutMs: (IPERF_SECONDS + 20) * 1000 });
+  const result = JSON.parse(r.stdout || '{}') as {
+    end?: { sum_received?: { bits_per_second?: number } };
+    error?: string;
+  };
+  const bps = result.end?.sum_received?.bits_per_second;
+  if (!bps) throw new Error(`${net.name}: iperf3 failed: ${result.error ?? r.stderr}`);
+  return bps / 1e9;
+}
+
+const CONNECT_CLIENT = `const net=require('net');const [host,port,ms]=process.argv.slice(1);let n=0;const end=Date.now()+Number(ms);
+function one(){if(Date.now()>=end){console.log(n);process.exit(0)}const s=net.connect(Number(port),host);
+s.on('connect',()=>s.write('GET'));s.on('data',()=>{});s.on('end',()=>{n++;s.destroy();one()});s.on('error',()=>{console.log(n);process.exit(1)})}one();`;
+
+async function connectionsPerSecond(net: Network, port: number): Promise<number> {
+  const ms = 3000;
+  const r = await runCommand(
+    'ip',
+    [
+      'netns',
+      'exec',
+      net.netns,
+      process.execPath,
+      '-e',
+      CONNECT_CLIENT,
+      net.hostAddress,
+      String(port),
+      String(ms),
+    ],
+    { timeoutMs: ms + 20_000 },
+  );
+  const count = Number(r.stdout.trim());
+  if (!(count > 0)) throw new Error(`${net.name}: connect loop failed: ${r.stderr}`);
+  return count / (ms / 1000);
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the vpnkit benchmark needs root (network namespaces)');
+  for (const tool of ['iperf3', 'slirp4netns', 'pasta', 'ip'])
+    if (!hasCommand(tool)) throw new Error(`${tool} is not installed (scripts/install-deps.sh)`);
+  findRepoRoot();
+  const iperfPort = await freePort();
+  const iperfServer = await startDaemon('iperf3', ['-s', '-p', String(iperfPort), '-B', '127.0.0.1'], {
+    readyPort: iperfPort,
+    readyTimeoutMs: 10_000,
+  });
+  const echoPort = await freePort();
+  const echoServer = await startDaemon(
+    process.execPath,
+    [
+      '-e',
+      `require('net').createServer(s=>{s.on('data',()=>s.end('OK'));s.on('error',()=>{})}).listen(${echoPort},'127.0.0.1')`,
+    ],
+    { readyPort: echoPort, readyTimeoutMs: 10_000 },
+  );
+  const makers = { ours, slirp4netns, pasta };
+  const results: Record<string, Record<string, number>> = { ours: {}, slirp4netns: {}, pasta: {} };
+  try {
+    for (const mtu of [1500, 65520]) {
+      for (const [key, make] of Object.entries(makers)) {
+        const net = await make(mtu);
+        try {
+          const r = results[key]!;
+          r[`up${mtu}`] = await iperf(net, iperfPort, false);
+          r[`down${mtu}`] = await iperf(net, iperfPort, true);
+          if (mtu === 1500) r.cps = await connectionsPerSecond(net, echoPort);
+          console.log(`${net.name} MTU ${mtu}: ${JSON.stringify(r)}`);
+        } finally {
+          await net.close();
+        }
+      }
+    }
+  } finally {
+    await iperfServer.stop();
+    await echoServer.stop();
+  }
+  for (const anchor of ['slirp4netns', 'pasta'] as const) {
+    const rows: BenchRow[] = [];
+    for (const mtu of [1500, 65520]) {
+      rows.push({
+        metric: `iperf3 guest→host, MTU ${mtu}`,
+        unit: 'Gbit/s',
+        ours: results.ours![`up${mtu}`]!,
+        anchor: results[anchor]![`up${mtu}`]!,
+        anchorName: anchor,
+        higherIsBetter: true,
+      });
+      rows.push({
+        metric: `iperf3 host→guest, MTU ${mtu}`,
+        unit: 'Gbit/s',
+        ours: results.ours![`down${mtu}`]!,
+        anchor: results[anchor]![`down${mtu}`]!,
+        anchorName: anchor,
+        higherIsBetter: true,
+      });
+    }
+    rows.push({
+      metric: 'TCP connect+request+close, MTU 1500',
+      unit: 'conn/s',
+      ours: results.ours!.cps!,
+      anchor: results[anchor]!.cps!,
+      anchorName: anchor,
+      higherIsBetter: true,
+    });
+    printTable(`vpnkit vs ${anchor}`, rows);
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench vpnkit: ${(err as Error).message}`);
+  process.exit(1);
+});
