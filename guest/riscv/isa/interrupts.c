@@ -57,6 +57,15 @@ static void test_machine_interrupts(void) {
   check("timer.mstatus.mpie", (m_trap.status >> 7) & 1);
   check("timer.mstatus.mie", (m_trap.status >> 3) & 1);
 
+  /* Timer firing during a busy loop (no wfi): taken within the loop. */
+  clear_traps();
+  MTIMECMP = MTIME + 1000;
+  CSR_SET(mstatus, MSTATUS_MIE);
+  uint64_t spins = 0;
+  while (trap_log_length == 0 && spins < 100000000) spins++;
+  CSR_CLEAR(mstatus, MSTATUS_MIE);
+  check_trap_log("timer.busy-loop");
+
   /* Timer pending with mstatus.MIE = 0: wfi still wakes, nothing is taken until MIE is set. */
   clear_traps();
   MTIMECMP = MTIME + 1000;
