@@ -1,5 +1,6 @@
 /* RV64A: LR/SC success and failure (including an intervening store and a mismatched address),
- * every AMO in .w and .d forms with sign extension, and the misaligned LR trap.
+ * every AMO in .w and .d forms with sign extension, rd = rs2 and rd = x0, and the misaligned LR
+ * trap.
  * Left out because QEMU 7.2 departs from the spec there (see README.md): misaligned AMOs (QEMU
  * reports cause 4, the spec says 6) and a misaligned sc without a reservation (QEMU fails it
  * without trapping). */
@@ -98,6 +99,30 @@ static void test_lr_sc(void) {
   check("sc.d.after-trap.memory", cell[0]);
 }
 
+/* rd = rs2: the old memory value lands in rd, the old register value in memory. */
+static void test_register_aliasing(void) {
+  uint64_t r = 0x1111111111111111;
+  cell[0] = 0x2222222222222222;
+  __asm__ volatile("amoswap.d %0, %0, (%1)" : "+r"(r) : "r"(&cell[0]) : "memory");
+  check("amoswap.d.rd=rs2.reg", r);
+  check("amoswap.d.rd=rs2.mem", cell[0]);
+  r = 0x7fffffff;
+  cell[0] = 0x0000000100000001;
+  __asm__ volatile("amoadd.w %0, %0, (%1)" : "+r"(r) : "r"(&cell[0]) : "memory");
+  check("amoadd.w.rd=rs2.reg", r);
+  check("amoadd.w.rd=rs2.mem", cell[0]);
+  r = 0x3333333333333333;
+  cell[0] = 0x4444444444444444;
+  uint64_t loaded;
+  __asm__ volatile("lr.d %1, (%2)\n\tsc.d %0, %0, (%2)" : "+r"(r), "=&r"(loaded) : "r"(&cell[0]) : "memory");
+  check("sc.d.rd=rs2.reg", r);
+  check("sc.d.rd=rs2.mem", cell[0]);
+  /* rd = x0: the AMO still writes memory. */
+  cell[0] = 5;
+  __asm__ volatile("amoadd.d zero, %0, (%1)" ::"r"(3UL), "r"(&cell[0]) : "memory");
+  check("amoadd.d.rd=x0.mem", cell[0]);
+}
+
 static void test_misaligned(void) {
   uint64_t r = 0;
   uintptr_t odd = (uintptr_t)&cell[0] + 4;
@@ -118,6 +143,7 @@ int main(void) {
         print(amos[op].name);
         check_indexed(".new", i * 16 + j, cell[0]);
       }
+  test_register_aliasing();
   test_misaligned();
   return 0;
 }
