@@ -443,3 +443,30 @@ test('a FIFO in the export never stalls the server', { timeout: 10000 }, async (
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a clunk racing a write never lets the write land in another file', { timeout: 10000 }, async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-race-'));
+  const server = new NinePServer(new HostFsBackend(dir), { logger: () => {} });
+  const l = await server.listen('tcp://127.0.0.1:0');
+  const c = await NinePClient.connect(l.address);
+  try {
+    const root = await c.attach();
+    const payload = new Uint8Array(400_000).fill(0x41);
+    for (let round = 0; round < 10; round++) {
+      const f = await c.walk(root, []);
+      await c.create(f, `w${round}`, OpenFlags.O_WRONLY);
+      // Write, clunk, and open a victim file at once: the victim may get the fd number the clunk frees.
+      const write = c.write(f, 0, payload).catch(() => 0);
+      const clunk = c.clunk(f);
+      const v = await c.walk(root, []);
+      await c.create(v, `victim${round}`, OpenFlags.O_WRONLY);
+      await Promise.all([write, clunk]);
+      await c.clunk(v);
+      assert.equal(fs.statSync(join(dir, `victim${round}`)).size, 0, 'nothing written into the victim');
+    }
+  } finally {
+    c.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -417,7 +417,10 @@ const INLINE_READ_MAX = 256 * 1024;
 
 /** An open regular file: reads and writes go straight to its fd at the requested offset. */
 class HostFile implements FsOpenFile {
-  private closed = false;
+  private closing = false;
+  /** Thread-pool operations on the fd still running: the fd is closed only after the last one, so its number cannot be reused under them. */
+  private busy = 0;
+
   constructor(
     private readonly fd: number,
     private readonly append: boolean,
@@ -425,20 +428,38 @@ class HostFile implements FsOpenFile {
     private readonly inline: boolean,
   ) {}
 
+  private usable(): void {
+    if (this.closing) throw new NinePError(Errno.EBADF);
+  }
+
+  /** Runs an asynchronous fd operation, keeping the fd open until it ends. */
+  private async pooled<T>(
+    op: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void,
+  ): Promise<T> {
+    this.usable();
+    this.busy++;
+    try {
+      return await new Promise<T>((resolve, reject) =>
+        op((err, v) => (err ? reject(toNinePError(err)) : resolve(v))),
+      );
+    } finally {
+      if (--this.busy === 0 && this.closing) this.closeNow();
+    }
+  }
+
   readInto(offset: number, target: Uint8Array): Promise<number> {
     if (this.inline && target.length <= INLINE_READ_MAX) {
       // One pread from the page cache costs less than a hop through the thread pool.
       try {
+        this.usable();
         return Promise.resolve(fs.readSync(this.fd, target, 0, target.length, offset));
       } catch (e) {
         return Promise.reject(toNinePError(e));
       }
     }
-    return new Promise((resolve, reject) => {
-      fs.read(this.fd, target, 0, target.length, this.inline ? offset : null, (err, n) =>
-        err ? reject(toNinePError(err)) : resolve(n),
-      );
-    });
+    return this.pooled<number>((done) =>
+      fs.read(this.fd, target, 0, target.length, this.inline ? offset : null, done),
+    );
   }
 
   async read(offset: number, count: number): Promise<Uint8Array> {
@@ -450,13 +471,9 @@ class HostFile implements FsOpenFile {
   async write(offset: number, data: Uint8Array): Promise<number> {
     let done = 0;
     while (done < data.length) {
-      const n = await new Promise<number>((resolve, reject) => {
-        // With O_APPEND the kernel puts every write at the end, whatever position we pass.
-        const pos = this.append || !this.inline ? null : offset + done;
-        fs.write(this.fd, data, done, data.length - done, pos, (err, w) =>
-          err ? reject(toNinePError(err)) : resolve(w),
-        );
-      });
+      // With O_APPEND the kernel puts every write at the end, whatever position we pass.
+      const pos = this.append || !this.inline ? null : offset + done;
+      const n = await this.pooled<number>((cb) => fs.write(this.fd, data, done, data.length - done, pos, cb));
       if (n === 0) break;
       done += n;
     }
@@ -468,18 +485,22 @@ class HostFile implements FsOpenFile {
   }
 
   fsync(): Promise<void> {
-    return wrap(fdCall((cb) => fs.fsync(this.fd, cb)));
+    return this.pooled<void>((cb) => fs.fsync(this.fd, (err) => cb(err, undefined)));
   }
 
   close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.closed = true;
+    if (this.closing) return Promise.resolve();
+    this.closing = true;
+    if (this.busy === 0) this.closeNow();
+    return Promise.resolve();
+  }
+
+  private closeNow(): void {
     try {
       fs.closeSync(this.fd);
-    } catch (e) {
-      return Promise.reject(toNinePError(e));
+    } catch {
+      // Already gone; nothing a client can do about it.
     }
-    return Promise.resolve();
   }
 }
 
