@@ -1,4 +1,4 @@
-/* RV64A: LR/SC success and failure (including an intervening store and a mismatched address),
+/* RV64A: LR/SC success and failure (a second sc, a mismatched address, after a trap),
  * every AMO in .w and .d forms with sign extension, rd = rs2 and rd = x0, and the misaligned LR
  * trap.
  * Left out because QEMU 7.2 departs from the spec there (see README.md): misaligned AMOs (QEMU
