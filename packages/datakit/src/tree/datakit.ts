@@ -52,6 +52,8 @@ interface MergeRequest {
 export interface DataKitOptions {
   /** Largest file a transaction may hold, in bytes (default 256 MiB). */
   maxFileSize?: number;
+  /** Most bytes of new file contents one transaction may hold in memory (default 1 GiB). */
+  maxTransactionBytes?: number;
 }
 
 function validName(name: string): void {
@@ -105,6 +107,7 @@ export class DataKit {
   private readonly unsubscribe: () => void;
   private readonly remotes = new Map<string, Inode>();
   readonly maxFileSize: number;
+  readonly maxTransactionBytes: number;
   private logLevel = 'quiet';
 
   constructor(
@@ -112,6 +115,7 @@ export class DataKit {
     options: DataKitOptions = {},
   ) {
     this.maxFileSize = options.maxFileSize ?? 256 << 20;
+    this.maxTransactionBytes = options.maxTransactionBytes ?? 1024 << 20;
     this.unsubscribe = repo.onHeadChange((branch, head) => this.sessions.get(branch)?.publish(head));
   }
 
@@ -430,7 +434,7 @@ export class DataKit {
   private async transaction(branch: () => string, name: string, remover: () => void): Promise<Inode> {
     const repo = this.repo;
     const head = await repo.head(branch());
-    const view = new View(repo.trees, await repo.commitTree(head));
+    const view = new View(repo.trees, await repo.commitTree(head), this.maxTransactionBytes);
     const msg = rwString('');
     const parents = rwString(head ? `${head}\n` : '');
     const conflicts = new Set<string>();

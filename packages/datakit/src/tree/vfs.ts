@@ -65,13 +65,40 @@ export function checkOffset(offset: number, length: number): void {
   if (offset > length) throw VfsError.offsetTooLarge(offset, length);
 }
 
+/**
+ * How far each buffer behind a file value has been filled. Values are immutable views; a write at
+ * the end may still fill the spare capacity behind a view in place when nothing was written there
+ * after that view's end (so no other view can see the new bytes), which makes a file written in
+ * many sequential chunks cost O(n), not O(n²).
+ */
+const filled = new WeakMap<ArrayBufferLike, number>();
+
 /** `orig` with `data` written at `offset`, zero-padded as needed. */
 export function overwrite(orig: Uint8Array, data: Uint8Array, offset: number): Uint8Array {
   if (offset === 0 && data.length >= orig.length) return data.slice();
-  const out = new Uint8Array(Math.max(orig.length, offset + data.length));
-  out.set(orig.subarray(0, Math.min(offset, orig.length)));
+  const end = offset + data.length;
+  if (offset >= orig.length) {
+    const origEnd = orig.byteOffset + orig.length;
+    const spare = orig.buffer.byteLength - origEnd;
+    const padded = end - orig.length;
+    if (filled.get(orig.buffer) === origEnd && spare >= padded) {
+      const out = new Uint8Array(orig.buffer, orig.byteOffset, end);
+      out.fill(0, orig.length, offset);
+      out.set(data, offset);
+      filled.set(orig.buffer, orig.byteOffset + end);
+      return out;
+    }
+    // Grow with headroom so the next sequential writes land in place.
+    const buffer = new ArrayBuffer(Math.max(end, Math.min(end * 2, end + (64 << 20))));
+    const out = new Uint8Array(buffer, 0, end);
+    out.set(orig);
+    out.set(data, offset);
+    filled.set(buffer, end);
+    return out;
+  }
+  const out = new Uint8Array(Math.max(orig.length, end));
+  out.set(orig);
   out.set(data, offset);
-  if (orig.length > offset + data.length) out.set(orig.subarray(offset + data.length), offset + data.length);
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { Errno } from '@kitset/ninep';
 import {
   type DirValue,
   type FileValue,
@@ -26,9 +27,13 @@ export type Path = readonly string[];
  */
 export class View {
   private readonly lock = new Mutex();
+  /** Bytes of file contents this transaction holds in memory (not yet in the store). */
+  private heldBytes = 0;
   constructor(
     readonly trees: TreeStore,
     public root: DirValue,
+    /** Most bytes of new contents one transaction may hold (a client cannot exhaust memory). */
+    readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   find(path: Path): Promise<TreeValue | undefined> {
@@ -61,6 +66,10 @@ export class View {
     return this.change(dir, (entries) => {
       const old = entries.get(leaf);
       if (old?.kind === 'dir') throw VfsError.isDir();
+      const held = this.heldBytes - (old?.data?.length ?? 0) + data.length;
+      if (held > this.maxBytes)
+        throw VfsError.other(`Transaction too large (limit ${this.maxBytes} bytes of new data)`, Errno.EFBIG);
+      this.heldBytes = held;
       const p = perm === 'keep' ? (old?.perm ?? 'normal') : perm;
       entries.set(leaf, { kind: 'file', perm: p, data });
     });
