@@ -1,5 +1,6 @@
-# ISA test step (sourced by build.sh): isa/NAME.{c,S} + isa/common/ -> NAME.elf, run once on
-# qemu-system-riscv64 to record NAME.expected (its UART output, the reference).
+# ISA test step (sourced by build.sh): isa/NAME.{c,S} + isa/common/ -> NAME.elf, run on
+# qemu-system-riscv64 to record NAME.expected (its UART output, the reference), and run again to
+# check that the output is deterministic.
 # build_isa OUT_DIR WORK_DIR.
 
 # The CPU HyperKit implements: QEMU 7.2's rv64 reduced to RV64GC (no H, Sstc or bit-manipulation).
@@ -35,6 +36,11 @@ build_isa() {
       grep -q UNEXPECTED-TRAP "$out/$name.expected"; then
       tail -n 20 "$out/$name.expected" "$work/$name.stderr" >&2
       die "isa: $name did not run to its END line on QEMU (exit $status)"
+    fi
+    # A reference must not depend on timing: a second run must print the same.
+    if ! timeout "$ISA_QEMU_TIMEOUT" qemu-system-riscv64 -M virt -cpu "$ISA_QEMU_CPU" -smp 1 -m 128M \
+      -nographic -bios none -kernel "$out/$name.elf" </dev/null 2>/dev/null | cmp -s - "$out/$name.expected"; then
+      die "isa: $name printed something else on a second QEMU run (its output must be deterministic)"
     fi
     count=$((count + 1))
     say "isa: $name.elf ($(wc -l <"$out/$name.expected") result lines on QEMU)"
