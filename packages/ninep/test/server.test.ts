@@ -262,3 +262,21 @@ test(
     assert.ok(!backend.files.has('data'));
   },
 );
+
+test(
+  'bytes of pending reads are capped too: the connection pauses before reply buffers pile up',
+  { timeout: 5000 },
+  async () => {
+    const { h } = await attached('9P2000.L', { maxOutstandingReadBytes: 10_000 });
+    await h.rpc({ type: 'Twalk', tag: 2, fid: 1, newfid: 2, names: ['stream'] }, 'Rwalk');
+    await h.rpc({ type: 'Tlopen', tag: 3, fid: 2, flags: 0 }, 'Rlopen');
+    for (let t = 10; t < 15; t++) h.send({ type: 'Tread', tag: t, fid: 2, offset: 0, count: 4000 });
+    await h.settle();
+    assert.equal(h.conn.outstanding, 3, 'the third read crosses 10,000 bytes; the rest wait');
+    assert.deepEqual(h.pauses, [true]);
+    for (let t = 10; t < 15; t++) h.send({ type: 'Tflush', tag: 100 + t, oldtag: t });
+    for (let t = 10; t < 15; t++) await h.waitFor(100 + t);
+    assert.equal(h.conn.outstanding, 0);
+    assert.equal(h.pauses.at(-1), false);
+  },
+);

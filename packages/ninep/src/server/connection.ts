@@ -46,6 +46,8 @@ export interface ServerOptions {
   maxMsize?: number;
   /** Requests processed at once per connection before the server stops reading (default 256). */
   maxOutstanding?: number;
+  /** Bytes of Tread replies being prepared at once per connection before the server stops reading (default 32 MiB). */
+  maxOutstandingReadBytes?: number;
   /** Fids per connection (default 131072); more are refused with EMFILE. */
   maxFids?: number;
   /** Where reasons for closed connections and backend failures go (default console.error with a `ninep:` prefix). */
@@ -87,6 +89,8 @@ class Request implements RequestContext {
   waiters: (() => void)[] | undefined;
   uid = -1;
   uname = '';
+  /** For Tread/Treaddir: the reply size this request may need. */
+  readBytes = 0;
   constructor(
     readonly tag: number,
     readonly dialect: Dialect,
@@ -151,6 +155,9 @@ export class ServerConnection {
 
   readonly maxMsize: number;
   private readonly maxOutstanding: number;
+  private readonly maxReadBytes: number;
+  /** Sum of the (clamped) counts of Treads in flight: their reply buffers are what costs memory. */
+  private readBytes = 0;
   private readonly maxFids: number;
   private readonly log: (message: string) => void;
   private readonly splitter: FrameSplitter;
@@ -173,6 +180,7 @@ export class ServerConnection {
   ) {
     this.maxMsize = Math.max(4096, options.maxMsize ?? 1024 * 1024);
     this.maxOutstanding = Math.max(1, options.maxOutstanding ?? 256);
+    this.maxReadBytes = Math.max(1, options.maxOutstandingReadBytes ?? 32 * 1024 * 1024);
     this.maxFids = options.maxFids ?? 131072;
     this.log = options.logger ?? defaultLogger;
     this.msize = this.maxMsize;
@@ -282,7 +290,11 @@ export class ServerConnection {
     }
     const req = new Request(msg.tag, this.dialect);
     this.inflight.set(msg.tag, req);
-    if (this.inflight.size >= this.maxOutstanding && !this.paused) {
+    if (msg.type === 'Tread' || msg.type === 'Treaddir') {
+      req.readBytes = Math.min(msg.count, this.msize);
+      this.readBytes += req.readBytes;
+    }
+    if ((this.inflight.size >= this.maxOutstanding || this.readBytes >= this.maxReadBytes) && !this.paused) {
       this.paused = true;
       this.onPause(true);
     }
@@ -304,6 +316,7 @@ export class ServerConnection {
       return;
     }
     this.inflight.delete(req.tag);
+    this.readBytes -= req.readBytes;
     // A flushed request that failed (usually because it was aborted) gets no reply; Rflush says it all.
     if (reply === undefined) {
       if (!req.flushed) this.sendError(req.tag, req.dialect, err);
@@ -317,7 +330,12 @@ export class ServerConnection {
   }
 
   private maybeResume(): void {
-    if (!this.paused || this.inflight.size > this.maxOutstanding / 2) return;
+    if (
+      !this.paused ||
+      this.inflight.size > this.maxOutstanding / 2 ||
+      this.readBytes > this.maxReadBytes / 2
+    )
+      return;
     this.paused = false;
     // Drain queued frames until the cap is hit again.
     while (!this.paused && !this.isClosed && this.queue.length > 0) {
@@ -392,6 +410,7 @@ export class ServerConnection {
   private reset(): void {
     for (const req of this.inflight.values()) req.abort();
     this.inflight.clear();
+    this.readBytes = 0;
     const fids = [...this.fids.values()];
     this.fids.clear();
     for (const f of fids) this.closeFile(f);
