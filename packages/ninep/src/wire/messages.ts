@@ -505,6 +505,14 @@ function writeField(w: WireWriter, kind: Kind, value: unknown, dialect: Dialect)
   }
 }
 
+function u32at(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+}
+
+function u64at(b: Uint8Array, p: number): number {
+  return u32at(b, p) + u32at(b, p + 4) * 0x1_0000_0000;
+}
+
 /** Reads size[4] type[1] tag[2] at `offset`, or undefined if fewer than 7 bytes are there. */
 export function peekHeader(
   buf: Uint8Array,
@@ -526,6 +534,13 @@ export function decodeMessage(frame: Uint8Array, dialect: Dialect): Message {
   const { size, type, tag } = header;
   if (size !== frame.length)
     throw new NinePDecodeError(`size field ${size} does not match frame length ${frame.length}`, tag);
+  // The hot messages of bulk I/O, decoded without the generic field walk.
+  if (type === MessageType.Tread && size === 23) {
+    return { type: 'Tread', tag, fid: u32at(frame, 7), offset: u64at(frame, 11), count: u32at(frame, 19) };
+  }
+  if (type === MessageType.Rread && size >= 11 && u32at(frame, 7) === size - 11) {
+    return { type: 'Rread', tag, data: frame.subarray(11, size) };
+  }
   const name = namesByNumber[type];
   const fields = fieldsByNumber[type];
   if (name === undefined || fields === undefined)
