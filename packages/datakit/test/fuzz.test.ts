@@ -133,10 +133,59 @@ function randomMessage(r: ReturnType<typeof rng>): Message {
   }
 }
 
+/** 9P2000.L-only requests (the .u ones above are mostly valid in .L too). */
+function randomDotLMessage(r: ReturnType<typeof rng>): Message {
+  const fid = r.int(12);
+  const tag = r.int(64);
+  switch (r.int(9)) {
+    case 0:
+      return { type: 'Tlopen', tag, fid, flags: r.pick([0, 1, 2, 0o1000, 0o1001, 0o200000]) };
+    case 1:
+      return {
+        type: 'Tlcreate',
+        tag,
+        fid,
+        name: r.pick(names),
+        flags: r.pick([1, 2, 0o1101]),
+        mode: 0o644,
+        gid: 0,
+      };
+    case 2:
+      return { type: 'Treaddir', tag, fid, offset: r.pick([0, 1, 3, 1000]), count: r.pick([0, 30, 8192]) };
+    case 3:
+      return { type: 'Tgetattr', tag, fid, requestMask: 0x7ff };
+    case 4:
+      return {
+        type: 'Tsetattr',
+        tag,
+        fid,
+        valid: r.pick([1, 8, 9, 0x7f]),
+        mode: r.pick([0o100755, 0o644, 0o120777]),
+        uid: 0,
+        gid: 0,
+        size: r.pick([0, 4, 2 ** 40]),
+        atimeSec: 0,
+        atimeNsec: 0,
+        mtimeSec: 0,
+        mtimeNsec: 0,
+      };
+    case 5:
+      return { type: 'Tmkdir', tag, dfid: fid, name: r.pick(names), mode: 0o755, gid: 0 };
+    case 6:
+      return { type: 'Tsymlink', tag, fid, name: r.pick(names), target: r.pick(names), gid: 0 };
+    case 7:
+      return { type: 'Trename', tag, fid, dfid: r.int(12), name: r.pick(names) };
+    default:
+      return { type: 'Tunlinkat', tag, dirFid: fid, name: r.pick(names), flags: r.pick([0, 0x200]) };
+  }
+}
+
 function mutate(bytes: Uint8Array, r: ReturnType<typeof rng>): Uint8Array {
   const out = Uint8Array.from(bytes);
   const flips = 1 + r.int(4);
-  for (let i = 0; i < flips; i++) out[r.int(out.length)] = r.int(256);
+  // Mostly leave the size field alone so the mutated body reaches the decoder and the backend.
+  const from = r.int(5) === 0 ? 0 : 4;
+  for (let i = 0; i < flips; i++) out[from + r.int(out.length - from)] = r.int(256);
   if (r.int(4) === 0) return out.subarray(0, Math.max(7, r.int(out.length + 1)));
   return out;
 }
@@ -149,28 +198,46 @@ function frame(body: Uint8Array): Uint8Array {
   return out;
 }
 
-async function session(url: string, r: ReturnType<typeof rng>, frames: number): Promise<void> {
+/** Reply bytes seen: evidence the fuzzer's requests got past framing and were answered. */
+let received = 0;
+
+async function session(
+  url: string,
+  r: ReturnType<typeof rng>,
+  frames: number,
+  dialect: '9P2000.u' | '9P2000.L',
+): Promise<void> {
   const port = Number(new URL(url).port);
   const sock: Socket = connect({ host: '127.0.0.1', port });
-  sock.on('data', () => {});
+  sock.on('data', (d: Buffer) => {
+    received += d.length;
+  });
   await new Promise<void>((resolve, reject) => {
     sock.once('connect', resolve);
     sock.once('error', reject);
   });
   const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
   sock.on('error', () => {});
-  sock.write(encodeMessage({ type: 'Tversion', tag: 0xffff, msize: 65536, version: '9P2000.u' }, '9P2000.u'));
+  sock.write(encodeMessage({ type: 'Tversion', tag: 0xffff, msize: 65536, version: dialect }, dialect));
   sock.write(
     encodeMessage(
       { type: 'Tattach', tag: 1, fid: 0, afid: 0xffffffff, uname: 'fuzz', aname: '', nUname: 0 },
-      '9P2000.u',
+      dialect,
     ),
   );
+  // Fresh tags keep the connection alive (the server drops one that reuses a tag in flight), so
+  // the fuzzer gets past framing into the DataKit tree.
+  let tag = 2;
+  const next = () => {
+    const m = dialect === '9P2000.L' && r.int(2) === 0 ? randomDotLMessage(r) : randomMessage(r);
+    if (m.type !== 'Tflush') m.tag = tag++ % 0xfff0;
+    return m;
+  };
   for (let i = 0; i < frames && !sock.destroyed; i++) {
     const kind = r.int(10);
     let bytes: Uint8Array;
-    if (kind < 6) bytes = encodeMessage(randomMessage(r), '9P2000.u');
-    else if (kind < 9) bytes = mutate(encodeMessage(randomMessage(r), '9P2000.u'), r);
+    if (kind < 6) bytes = encodeMessage(next(), dialect);
+    else if (kind < 9) bytes = mutate(encodeMessage(next(), dialect), r);
     else bytes = frame(Uint8Array.from({ length: 3 + r.int(40) }, () => r.int(256)));
     if (!sock.write(bytes)) await new Promise((res) => sock.once('drain', res));
   }
@@ -186,10 +253,13 @@ describe('DataKit bad input', { timeout: 60_000 }, () => {
     async () => {
       const dir = tempDir('fuzz');
       cleanups.push(dir.remove);
+      const logged: string[] = [];
       const server = await DataKitServer.start({
         git: dir.path,
         listen: ['tcp://127.0.0.1:0'],
-        logger: () => {},
+        logger: (m: string) => {
+          if (logged.length < 1000) logged.push(m);
+        },
       });
       const url = server.addresses[0] ?? '';
       const seed = Number(process.env.DATAKIT_FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -204,7 +274,7 @@ describe('DataKit bad input', { timeout: 60_000 }, () => {
         const deadline = Date.now() + 8_000;
         let sessions = 0;
         while (Date.now() < deadline) {
-          await session(url, r, 200);
+          await session(url, r, 200, sessions % 2 === 0 ? '9P2000.u' : '9P2000.L');
           sessions++;
         }
         const after = await DataKitClient.connect(url);
@@ -214,7 +284,12 @@ describe('DataKit bad input', { timeout: 60_000 }, () => {
         assert.equal(utf8(await after.branch('master').read('after')), 'fuzz');
         after.close();
         assert.ok(sessions > 5, `ran ${sessions} sessions (seed ${seed})`);
+        assert.ok(received > 100_000, `only ${received} reply bytes (seed ${seed})`);
         assert.ok(process.memoryUsage().rss < 1 << 30, 'memory stays bounded');
+        // Backend failures that are not NinePErrors are bugs (a TypeError, a missing check).
+        const bugs = logged.filter((m) => /TypeError|RangeError|ReferenceError|backend/i.test(m));
+        if (process.env.DATAKIT_FUZZ_LOG) console.log([...new Set(logged)].slice(0, 50).join('\n'));
+        assert.deepEqual(bugs, []);
         fsck(dir.path);
       } catch (err) {
         throw new Error(`fuzz seed ${seed}: ${(err as Error).message}`);
