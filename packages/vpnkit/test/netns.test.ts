@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,6 +59,7 @@ describe('vpnkit with Linux in a network namespace', { skip: skip ?? false, time
   let httpServer: http.Server;
   let httpPort: number;
   let forwardPort: number;
+  let udpForwardPort: number;
   let closedPort: number;
   const bigSize = 100 * 1024 * 1024;
   let bigFile: Buffer;
@@ -94,13 +95,17 @@ describe('vpnkit with Linux in a network namespace', { skip: skip ?? false, time
     await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
     httpPort = (httpServer.address() as net.AddressInfo).port;
     forwardPort = await freePort('tcp');
+    udpForwardPort = await freePort('udp');
     closedPort = await freePort('tcp');
     ns = await GuestNamespace.create({
       configure: 'dhcp',
       log: silentLogger,
       config: {
         dnsServers: [`127.0.0.1:${dnsPort}`],
-        forwards: [parseForward(`tcp:127.0.0.1:${forwardPort}:192.168.65.3:8080`)],
+        forwards: [
+          parseForward(`tcp:127.0.0.1:${forwardPort}:192.168.65.3:8080`),
+          parseForward(`udp:127.0.0.1:${udpForwardPort}:192.168.65.3:9999`),
+        ],
       },
     });
   });
@@ -339,6 +344,71 @@ describe('vpnkit with Linux in a network namespace', { skip: skip ?? false, time
       server.kill('SIGKILL');
     }
   });
+
+  it(
+    'a forwarded host UDP port reaches a server in the namespace and replies come back',
+    { timeout: 30_000 },
+    async () => {
+      const script = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(Buffer.concat([Buffer.from('pong:'),m]),r.port,r.address));
+      s.bind(9999,'0.0.0.0',()=>console.log('listening'));setTimeout(()=>process.exit(0),20000);`;
+      const server = ns.spawn([process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const client = dgram.createSocket('udp4');
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.stdout?.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+          server.on('exit', () => reject(new Error('namespace server exited')));
+        });
+        const replies: string[] = [];
+        client.on('message', (m) => replies.push(m.toString()));
+        await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+        for (let i = 0; i < 50 && replies.length < 3; i++) {
+          client.send(`ping${replies.length}`, udpForwardPort, '127.0.0.1');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(replies.length >= 3, JSON.stringify(replies));
+        assert.match(replies[0]!, /^pong:ping\d$/);
+      } finally {
+        client.close();
+        server.kill('SIGKILL');
+      }
+    },
+  );
+
+  it(
+    'file descriptors return to their starting count after 10,000 connections open and close',
+    { timeout: 120_000 },
+    async () => {
+      const fdCount = () => readdirSync('/proc/self/fd').length;
+      const server = net.createServer((socket) => {
+        socket.on('data', () => socket.end('ok'));
+        socket.on('error', () => {});
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as net.AddressInfo).port;
+      const before = fdCount();
+      try {
+        const script = `const net=require('net');const N=10000,P=64;let started=0,done=0,ok=0;
+        const t=setTimeout(()=>{console.log(JSON.stringify({ok,done,timeout:true}));process.exit(1)},100000);
+        function one(){if(started>=N)return;started++;const s=net.connect(${port},'192.168.65.254');
+          s.on('connect',()=>s.write('x'));s.on('data',()=>{});
+          s.on('end',()=>{ok++;s.destroy();next()});s.on('error',()=>next())}
+        function next(){done++;if(done===N){clearTimeout(t);console.log(JSON.stringify({ok,done}));process.exit(0)}one()}
+        for(let i=0;i<P;i++)one();`;
+        const r = await ns.exec([process.execPath, '-e', script], 110_000);
+        const result = JSON.parse(r.stdout.trim() || '{}') as { ok?: number };
+        assert.equal(result.ok, 10_000, r.stdout + r.stderr);
+        // Host sockets close as the guest's FINs arrive; give the last ones a moment.
+        for (let i = 0; i < 50 && fdCount() > before; i++) await new Promise((res) => setTimeout(res, 100));
+        assert.ok(fdCount() <= before, `fds: ${before} before, ${fdCount()} after`);
+        assert.ok(
+          ns.vpnkit.nat.tcpProxyCount === 0,
+          `${ns.vpnkit.nat.tcpProxyCount} host sockets still open`,
+        );
+      } finally {
+        server.close();
+      }
+    },
+  );
 });
 
 describe('vpnkit pcap traces', { skip: skip ?? false, timeout: 120_000 }, () => {
@@ -402,6 +472,57 @@ describe('vpnkit pcap traces', { skip: skip ?? false, timeout: 120_000 }, () => 
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    },
+  );
+});
+
+describe('vpnkit run (the CLI)', { skip: skip ?? false, timeout: 60_000 }, () => {
+  const cli = new URL('../src/cli.js', import.meta.url).pathname;
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [cli, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+
+  it(
+    'runs a command in a fresh namespace with a working network, passes its exit code, cleans up',
+    { timeout: 50_000 },
+    async () => {
+      const ok = await run([
+        '--',
+        'sh',
+        '-c',
+        'ping -c 1 -W 2 192.168.65.1 >/dev/null && getent hosts host.kitset.internal && ip -br link | wc -l',
+      ]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /192\.168\.65\.254\s+host\.kitset\.internal/);
+      assert.match(ok.stdout.trim().split('\n').pop() ?? '', /^2$/, 'only lo and tap0');
+      const status = await run([
+        '--mtu',
+        '9000',
+        '--',
+        'sh',
+        '-c',
+        'ip link show tap0 | grep -q "mtu 9000" && exit 3',
+      ]);
+      assert.equal(status.code, 3);
+      const leftovers = execFileSync('ip', ['netns', 'list']).toString();
+      assert.doesNotMatch(leftovers, /vpnkit-/);
+      const bad = await run(['--mtu', '12', '--', 'true']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--mtu must be/);
     },
   );
 });

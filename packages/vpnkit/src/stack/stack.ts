@@ -134,6 +134,7 @@ export class NetworkStack implements TcpHost {
   private readonly tuning: TcpTuning;
   private readonly maxHalfOpen: number;
   private readonly maxConnections: number;
+  private readonly maxTimeWait: number;
 
   private readonly tx = new Uint8Array(MAX_FRAME + 64);
   private readonly fragmentScratch = new Uint8Array(65536);
@@ -161,6 +162,8 @@ export class NetworkStack implements TcpHost {
   private readonly connections = new Map<number, Map<number, TcpConnection>>();
   private connectionCount = 0;
   private readonly halfOpen = new Set<TcpConnection>();
+  /** Connections in TIME_WAIT, oldest first: the first to go when the table is full (as Linux does). */
+  private readonly timeWait = new Set<TcpConnection>();
   private readonly timed = new Set<TcpConnection>();
   private dirty: TcpConnection[] = [];
   private flushScheduled = false;
@@ -189,6 +192,7 @@ export class NetworkStack implements TcpHost {
     };
     this.maxHalfOpen = options.maxHalfOpen ?? 1024;
     this.maxConnections = options.maxConnections ?? 16384;
+    this.maxTimeWait = Math.max(16, Math.floor(this.maxConnections / 2));
     this.reassembler = new Reassembler(options.maxReassemblies ?? 16);
   }
 
@@ -348,8 +352,12 @@ export class NetworkStack implements TcpHost {
       }
     }
     if (this.connectionCount >= this.maxConnections) {
-      this.sendResetFor(source, destination, seg);
-      return;
+      const oldest = this.timeWait.values().next().value;
+      if (oldest) oldest.close('closed');
+      else {
+        this.sendResetFor(source, destination, seg);
+        return;
+      }
     }
     const created = this.createConnection(
       destination,
@@ -448,7 +456,13 @@ export class NetworkStack implements TcpHost {
       this.connectionCount--;
     }
     this.halfOpen.delete(conn);
+    this.timeWait.delete(conn);
     this.timed.delete(conn);
+  }
+
+  enteredTimeWait(conn: TcpConnection): void {
+    this.timeWait.add(conn);
+    if (this.timeWait.size > this.maxTimeWait) this.timeWait.values().next().value?.close('closed');
   }
 
   established(conn: TcpConnection): void {

@@ -32,6 +32,7 @@ export interface TcpHost {
   armTimer(conn: TcpConnection): void;
   released(conn: TcpConnection): void;
   established(conn: TcpConnection): void;
+  enteredTimeWait(conn: TcpConnection): void;
 }
 
 export interface TcpTuning {
@@ -778,6 +779,7 @@ export class TcpConnection {
     this.rtoDeadline = 0;
     this.timeWaitDeadline = now + this.tuning.timeWaitMs;
     this.host.armTimer(this);
+    this.host.enteredTimeWait(this);
   }
 
   /** Forgets the connection and tells the application once. */
