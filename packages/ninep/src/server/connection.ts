@@ -700,7 +700,8 @@ export class ServerConnection {
     if (file.readInto) {
       const size = RREAD_HEADER_SIZE + count;
       let buf = this.readPool.pop();
-      if (!buf || buf.length < size) buf = new Uint8Array(Math.max(size, this.msize));
+      // Unzeroed: only the header and the bytes read are ever sent.
+      if (!buf || buf.length < size) buf = Buffer.allocUnsafeSlow(Math.max(size, this.msize));
       let n: number;
       try {
         n = await file.readInto(msg.offset, buf.subarray(RREAD_HEADER_SIZE, size), req);
