@@ -470,3 +470,31 @@ test('a clunk racing a write never lets the write land in another file', { timeo
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('unix listeners replace a stale socket file but not a live one', { timeout: 10000 }, async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-sock-'));
+  const path = join(dir, 's.sock');
+  const a = new NinePServer(new MemoryBackend(), { logger: () => {} });
+  const b = new NinePServer(new MemoryBackend(), { logger: () => {} });
+  try {
+    const la = await a.listen(`unix://${path}`);
+    await assert.rejects(b.listen(`unix://${path}`), /in use/);
+    // A leftover socket file nobody listens on (as after a crash) is replaced.
+    const { execFileSync } = await import('node:child_process');
+    await la.close();
+    execFileSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`,
+    ]);
+    assert.ok(fs.existsSync(path));
+    const lb = await b.listen(`unix://${path}`);
+    const c = await NinePClient.connect(lb.address);
+    await c.attach();
+    assert.equal(dec.decode(await c.readFile('data')), '0123456789');
+    c.close();
+  } finally {
+    await a.close();
+    await b.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

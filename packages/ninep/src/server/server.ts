@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { type Server, Socket, createServer } from 'node:net';
+import { type Server, Socket, connect, createServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseListenUrl } from '../address.js';
 import type { FsBackend } from '../backend.js';
@@ -10,6 +10,18 @@ export interface Listener {
   readonly address: string;
   readonly port?: number;
   close(): Promise<void>;
+}
+
+/** Whether something accepts connections on the Unix socket at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
 
 /**
@@ -104,14 +116,15 @@ export class NinePServer {
       socket.on('close', () => sockets.delete(socket));
       this.handleStream(socket);
     });
+    // A socket file left by a previous run would make listen fail; one with a live server behind it stays.
+    if (where.kind === 'unix' && existsSync(where.path) && lstatSync(where.path).isSocket()) {
+      if (await answers(where.path)) throw new Error(`${url} is in use by a running server`);
+      unlinkSync(where.path);
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (where.kind === 'tcp') server.listen(where.port, where.host, () => resolve());
-      else {
-        // A stale socket file from a previous run would make listen fail with EADDRINUSE.
-        if (existsSync(where.path) && lstatSync(where.path).isSocket()) unlinkSync(where.path);
-        server.listen(where.path, () => resolve());
-      }
+      else server.listen(where.path, () => resolve());
     });
     server.on('error', (e) => (this.options.logger ?? console.error)(`ninep: listener error: ${e.message}`));
     let address: string;
