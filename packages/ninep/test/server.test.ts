@@ -280,3 +280,32 @@ test(
     assert.equal(h.pauses.at(-1), false);
   },
 );
+
+test(
+  'a backend that ignores the abort cannot hold a Tflush forever: the request is dropped',
+  { timeout: 5000 },
+  async () => {
+    const backend = new MemoryBackend();
+    // A read that never settles and never looks at its signal.
+    const stuck = await backend.root.walk!('data', undefined as never);
+    stuck.open = async () => ({
+      read: () => new Promise<Uint8Array>(() => {}),
+      write: async () => 0,
+      readdir: async () => [],
+      close: async () => {},
+    });
+    const h = new Harness(backend, '9P2000.L', { flushGraceMs: 50 });
+    await h.rpc({ type: 'Tversion', tag: NOTAG, msize: 8192, version: '9P2000.L' }, 'Rversion');
+    await h.rpc({ type: 'Tattach', tag: 1, fid: 1, afid: NOFID, uname: '', aname: '', nUname: 0 }, 'Rattach');
+    await h.rpc({ type: 'Twalk', tag: 2, fid: 1, newfid: 2, names: ['data'] }, 'Rwalk');
+    await h.rpc({ type: 'Tlopen', tag: 3, fid: 2, flags: 0 }, 'Rlopen');
+    h.send({ type: 'Tread', tag: 4, fid: 2, offset: 0, count: 10 });
+    const started = Date.now();
+    await h.rpc({ type: 'Tflush', tag: 5, oldtag: 4 }, 'Rflush');
+    assert.ok(Date.now() - started >= 40);
+    assert.equal(h.conn.outstanding, 0);
+    assert.match(h.logs.join('\n'), /tag 4: backend did not stop/);
+    // The tag is free again.
+    await h.rpc({ type: 'Tclunk', tag: 4, fid: 2 }, 'Rclunk');
+  },
+);

@@ -46,6 +46,8 @@ export interface ServerOptions {
   maxMsize?: number;
   /** Requests processed at once per connection before the server stops reading (default 256). */
   maxOutstanding?: number;
+  /** How long a flushed request may take to stop before it is dropped and Rflush sent (default 5000 ms). */
+  flushGraceMs?: number;
   /** Bytes of Tread replies being prepared at once per connection before the server stops reading (default 32 MiB). */
   maxOutstandingReadBytes?: number;
   /** Fids per connection (default 131072); more are refused with EMFILE. */
@@ -91,6 +93,7 @@ class Request implements RequestContext {
   uname = '';
   /** For Tread/Treaddir: the reply size this request may need. */
   readBytes = 0;
+  dropTimer: ReturnType<typeof setTimeout> | undefined;
   constructor(
     readonly tag: number,
     readonly dialect: Dialect,
@@ -156,6 +159,7 @@ export class ServerConnection {
   readonly maxMsize: number;
   private readonly maxOutstanding: number;
   private readonly maxReadBytes: number;
+  private readonly flushGraceMs: number;
   /** Sum of the (clamped) counts of Treads in flight: their reply buffers are what costs memory. */
   private readBytes = 0;
   private readonly maxFids: number;
@@ -181,6 +185,7 @@ export class ServerConnection {
     this.maxMsize = Math.max(4096, options.maxMsize ?? 1024 * 1024);
     this.maxOutstanding = Math.max(1, options.maxOutstanding ?? 256);
     this.maxReadBytes = Math.max(1, options.maxOutstandingReadBytes ?? 32 * 1024 * 1024);
+    this.flushGraceMs = Math.max(0, options.flushGraceMs ?? 5000);
     this.maxFids = options.maxFids ?? 131072;
     this.log = options.logger ?? defaultLogger;
     this.msize = this.maxMsize;
@@ -317,6 +322,7 @@ export class ServerConnection {
     }
     this.inflight.delete(req.tag);
     this.readBytes -= req.readBytes;
+    if (req.dropTimer) clearTimeout(req.dropTimer);
     // A flushed request that failed (usually because it was aborted) gets no reply; Rflush says it all.
     if (reply === undefined) {
       if (!req.flushed) this.sendError(req.tag, req.dialect, err);
@@ -408,7 +414,10 @@ export class ServerConnection {
   }
 
   private reset(): void {
-    for (const req of this.inflight.values()) req.abort();
+    for (const req of this.inflight.values()) {
+      req.abort();
+      if (req.dropTimer) clearTimeout(req.dropTimer);
+    }
     this.inflight.clear();
     this.readBytes = 0;
     const fids = [...this.fids.values()];
@@ -578,10 +587,25 @@ export class ServerConnection {
     const reply: Message = { type: 'Rflush', tag: msg.tag };
     if (!target || target === req) return Promise.resolve(reply);
     target.abort();
+    if (!target.dropTimer) {
+      // A backend that ignores the abort must not hold the client's Tflush forever: drop the request.
+      target.dropTimer = setTimeout(() => this.drop(target), this.flushGraceMs);
+      target.dropTimer.unref?.();
+    }
     return new Promise((resolve) => {
       target.waiters ??= [];
       target.waiters.push(() => resolve(reply));
     });
+  }
+
+  /** Forgets a flushed request whose backend call did not stop; its result, if any, is discarded. */
+  private drop(req: Request): void {
+    if (this.isClosed || this.inflight.get(req.tag) !== req) return;
+    this.log(`tag ${req.tag}: backend did not stop ${this.flushGraceMs} ms after Tflush; request dropped`);
+    this.inflight.delete(req.tag);
+    this.readBytes -= req.readBytes;
+    if (req.waiters) for (const w of req.waiters) w();
+    this.maybeResume();
   }
 
   private async attach(req: Request, msg: MessageOf<'Tattach'>): Promise<Reply> {
