@@ -498,3 +498,73 @@ test('unix listeners replace a stale socket file but not a live one', { timeout:
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('mknod makes named pipes but never device nodes', { timeout: 10000 }, async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-mknod-'));
+  const server = new NinePServer(new HostFsBackend(dir), { logger: () => {} });
+  const l = await server.listen('tcp://127.0.0.1:0');
+  const c = await NinePClient.connect(l.address);
+  try {
+    const root = await c.attach();
+    await c.rpc(
+      {
+        type: 'Tmknod',
+        tag: 0,
+        dfid: root.id,
+        name: 'fifo',
+        mode: FileMode.S_IFIFO | 0o640,
+        major: 0,
+        minor: 0,
+        gid: 0,
+      },
+      'Rmknod',
+    );
+    const st = fs.lstatSync(join(dir, 'fifo'));
+    assert.ok(st.isFIFO());
+    assert.equal(st.mode & 0o777, 0o640);
+    for (const type of [FileMode.S_IFBLK, FileMode.S_IFCHR]) {
+      await assert.rejects(
+        c.rpc(
+          {
+            type: 'Tmknod',
+            tag: 0,
+            dfid: root.id,
+            name: 'dev',
+            mode: type | 0o600,
+            major: 8,
+            minor: 0,
+            gid: 0,
+          },
+          'Rmknod',
+        ),
+        (e: unknown) => errno(e) === Errno.EPERM,
+      );
+    }
+    assert.ok(!fs.existsSync(join(dir, 'dev')));
+    await assert.rejects(
+      c
+        .rpc(
+          {
+            type: 'Tmknod',
+            tag: 0,
+            dfid: root.id,
+            name: '-x',
+            mode: FileMode.S_IFIFO | 0o600,
+            major: 0,
+            minor: 0,
+            gid: 0,
+          },
+          'Rmknod',
+        )
+        .then(() => {
+          assert.ok(fs.lstatSync(join(dir, '-x')).isFIFO());
+          throw new Error('made');
+        }),
+      /made/,
+    );
+  } finally {
+    c.close();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -297,9 +298,25 @@ class HostNode implements FsNode {
     return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
   }
 
-  async mknod(): Promise<FsNode> {
+  /**
+   * Named pipes only. Device nodes are refused: a client able to make one (say, of the host's disk)
+   * inside the export could read the whole machine through it.
+   */
+  async mknod(name: string, mode: number): Promise<FsNode> {
     this.fsb.writable();
-    throw new NinePError(Errno.EPERM, 'mknod is not supported by the host backend');
+    if ((mode & FileMode.S_IFMT) !== FileMode.S_IFIFO)
+      throw new NinePError(Errno.EPERM, 'only named pipes can be made in a host export');
+    const path = this.child(name);
+    await this.fsb.confirmDir(this.path);
+    // Node has no mknod(2); coreutils' mkfifo, given an argument vector (no shell), does the same.
+    await new Promise<void>((resolve, reject) =>
+      execFile('mkfifo', ['-m', (mode & 0o777).toString(8), '--', path], (err, _out, stderr) => {
+        if (!err) resolve();
+        else if (/exists/i.test(String(stderr))) reject(new NinePError(Errno.EEXIST));
+        else reject(new NinePError(Errno.EIO, `mkfifo failed: ${String(stderr).trim() || err.message}`));
+      }),
+    );
+    return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
   }
 
   async link(target: FsNode, name: string): Promise<void> {
