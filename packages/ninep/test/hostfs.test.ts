@@ -541,27 +541,21 @@ test('mknod makes named pipes but never device nodes', { timeout: 10000 }, async
       );
     }
     assert.ok(!fs.existsSync(join(dir, 'dev')));
-    await assert.rejects(
-      c
-        .rpc(
-          {
-            type: 'Tmknod',
-            tag: 0,
-            dfid: root.id,
-            name: '-x',
-            mode: FileMode.S_IFIFO | 0o600,
-            major: 0,
-            minor: 0,
-            gid: 0,
-          },
-          'Rmknod',
-        )
-        .then(() => {
-          assert.ok(fs.lstatSync(join(dir, '-x')).isFIFO());
-          throw new Error('made');
-        }),
-      /made/,
+    // A name that looks like an option is still just a name.
+    await c.rpc(
+      {
+        type: 'Tmknod',
+        tag: 0,
+        dfid: root.id,
+        name: '-x',
+        mode: FileMode.S_IFIFO | 0o600,
+        major: 0,
+        minor: 0,
+        gid: 0,
+      },
+      'Rmknod',
     );
+    assert.ok(fs.lstatSync(join(dir, '-x')).isFIFO());
   } finally {
     c.close();
     await server.close();
