@@ -300,6 +300,26 @@ test(
           }
         }
       }
+      // The fuzzed connection itself, if it survived, still answers a valid Tversion (which resets it).
+      if (conn && !conn.closed) {
+        const answers: Uint8Array[] = [];
+        conn.onSend = (parts) => answers.push(Buffer.concat(parts));
+        conn.receive(
+          encodeMessage({ type: 'Tversion', tag: NOTAG, msize: 8192, version: '9P2000.u' }, '9P2000.u'),
+        );
+        for (let i = 0; i < 100 && !answers.some((a) => a[4] === MessageType.Rversion); i++)
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        const rv = answers.find((a) => a[4] === MessageType.Rversion);
+        if (!conn.closed) {
+          assert.ok(rv, 'the fuzzed connection answered Tversion');
+          assert.deepEqual(decodeMessage(rv, '9P2000.u'), {
+            type: 'Rversion',
+            tag: NOTAG,
+            msize: 8192,
+            version: '9P2000.u',
+          });
+        }
+      }
       conn?.close();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const elapsed = Date.now() - started;
