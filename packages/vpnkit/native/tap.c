@@ -8,6 +8,7 @@
 //   writeFrameV(fd, header, frame, length) -> bool    the same with a virtio-net header in front (vnetHdr)
 //   watch(fd, callback) -> handle                     libuv poll for readability on the main loop
 //   unwatch(handle), close(fd)
+//   icmpOpen() -> { fd, raw }, icmpSend(fd, addr, msg), icmpRecv(fd, buf, from)   ICMP echo for the NAT
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -221,6 +225,78 @@ static napi_value tap_write_frame_v(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ICMP echo for the NAT. An unprivileged ICMP datagram socket where net.ipv4.ping_group_range allows it,
+// else a raw socket (root). icmpOpen() -> { fd, raw }.
+static napi_value icmp_open(napi_env env, napi_callback_info info) {
+  int raw = 0;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+  if (fd < 0) {
+    int first = errno;
+    fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+    if (fd < 0) return throw_errno(env, "ICMP socket (datagram not allowed by ping_group_range, raw needs CAP_NET_RAW)", first);
+    raw = 1;
+  }
+  napi_value result, fd_value, raw_value;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, fd, &fd_value));
+  CHECK(napi_get_boolean(env, raw, &raw_value));
+  CHECK(napi_set_named_property(env, result, "fd", fd_value));
+  CHECK(napi_set_named_property(env, result, "raw", raw_value));
+  return result;
+}
+
+// icmpSend(fd, address (uint32, host order), message) -> bool
+static napi_value icmp_send(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint32_t address;
+  uint8_t *msg;
+  size_t len;
+  if (argc < 3 || !get_int(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &address) != napi_ok ||
+      !get_bytes(env, argv[2], &msg, &len)) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "icmpSend(fd, address, Uint8Array)");
+    return NULL;
+  }
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(address);
+  ssize_t n = sendto(fd, msg, len, 0, (struct sockaddr *)&to, sizeof to);
+  napi_value result;
+  CHECK(napi_get_boolean(env, n == (ssize_t)len, &result));
+  return result;
+}
+
+// icmpRecv(fd, buf, from: Uint32Array) -> length, or -1 when nothing is waiting. from[0] = source address.
+static napi_value icmp_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  uint8_t *buf;
+  size_t len;
+  napi_typedarray_type type;
+  size_t from_count;
+  void *from_raw;
+  napi_value ab;
+  size_t off;
+  if (argc < 3 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &len) ||
+      napi_get_typedarray_info(env, argv[2], &type, &from_count, &from_raw, &ab, &off) != napi_ok ||
+      type != napi_uint32_array || from_count < 1) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "icmpRecv(fd, Uint8Array, Uint32Array)");
+    return NULL;
+  }
+  struct sockaddr_in from;
+  socklen_t from_len = sizeof from;
+  ssize_t n = recvfrom(fd, buf, len, 0, (struct sockaddr *)&from, &from_len);
+  if (n >= 0) ((uint32_t *)from_raw)[0] = ntohl(from.sin_addr.s_addr);
+  napi_value result;
+  CHECK(napi_create_int32(env, n < 0 ? -1 : (int32_t)n, &result));
+  return result;
+}
+
 typedef struct {
   uv_poll_t poll;
   napi_env env;
@@ -336,6 +412,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"watch", NULL, tap_watch, NULL, NULL, NULL, napi_default, NULL},
       {"unwatch", NULL, tap_unwatch, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tap_close, NULL, NULL, NULL, napi_default, NULL},
+      {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
+      {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
+      {"icmpRecv", NULL, icmp_recv, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -526,3 +526,78 @@ describe('vpnkit run (the CLI)', { skip: skip ?? false, timeout: 60_000 }, () =>
     },
   );
 });
+
+describe(
+  'vpnkit NAT to a remote peer (the host side in its own namespace)',
+  { skip: skip ?? false, timeout: 60_000 },
+  () => {
+    const hostNs = `vkh-${process.pid}`;
+    const remoteNs = `vkr-${process.pid}`;
+    const cli = new URL('../src/cli.js', import.meta.url).pathname;
+    before(() => {
+      const ip = (args: string) => execFileSync('sh', ['-c', `ip ${args}`]);
+      ip(`netns add ${hostNs}`);
+      ip(`netns add ${remoteNs}`);
+      ip(`-n ${hostNs} link add v0 type veth peer name v1 netns ${remoteNs}`);
+      ip(`-n ${hostNs} addr add 10.99.0.1/24 dev v0`);
+      ip(`-n ${remoteNs} addr add 10.99.0.2/24 dev v1`);
+      for (const [ns, dev] of [
+        [hostNs, 'v0'],
+        [remoteNs, 'v1'],
+      ] as const) {
+        ip(`-n ${ns} link set lo up`);
+        ip(`-n ${ns} link set ${dev} up`);
+      }
+    });
+    after(() => {
+      for (const ns of [hostNs, remoteNs])
+        execFileSync('sh', ['-c', `ip netns del ${ns} 2>/dev/null || true`]);
+    });
+
+    it(
+      'guest pings reach a remote host through the ICMP socket; a closed UDP port is unreachable',
+      { timeout: 50_000 },
+      async () => {
+        const udpProbe = `const s=require('dgram').createSocket('udp4');s.on('error',e=>{console.log('udp:'+e.code);process.exit(0)});
+      s.connect(9,'10.99.0.2',()=>{s.send('x');setTimeout(()=>s.send('y'),300)});setTimeout(()=>{console.log('udp:none');process.exit(0)},4000);`;
+        const dir = mkdtempSync(join(tmpdir(), 'vpnkit-nat-'));
+        const probe = join(dir, 'udp-probe.cjs');
+        writeFileSync(probe, udpProbe);
+        const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(
+            'ip',
+            [
+              'netns',
+              'exec',
+              hostNs,
+              process.execPath,
+              cli,
+              'run',
+              '--',
+              'sh',
+              '-c',
+              `ping -c 2 -i 0.3 -W 2 10.99.0.2; '${process.execPath}' '${probe}'`,
+            ],
+            { stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+          child.on('close', (code) => {
+            clearTimeout(timer);
+            resolve({ code, out });
+          });
+        });
+        rmSync(dir, { recursive: true, force: true });
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /2 received/, r.out);
+        assert.match(r.out, /udp:ECONNREFUSED/, r.out);
+      },
+    );
+  },
+);

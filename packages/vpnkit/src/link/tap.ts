@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { VpnkitError } from '../errors.js';
 import { type Link, type LinkOffloads, type TxOffload, noClose, noFrame } from './link.js';
 
-interface TapAddon {
+/** The native addon: TAP devices and ICMP sockets, the system calls Node lacks. */
+export interface TapAddon {
   open(name: string, netnsPath?: string, vnetHdr?: boolean): { fd: number; name: string };
   readFrames(fd: number, buf: Uint8Array, lengths: Uint32Array, maxFrame: number): number;
   writeFrame(fd: number, buf: Uint8Array, length: number): boolean;
@@ -11,6 +12,9 @@ interface TapAddon {
   watch(fd: number, callback: (status: number) => void): unknown;
   unwatch(handle: unknown): void;
   close(fd: number): void;
+  icmpOpen(): { fd: number; raw: boolean };
+  icmpSend(fd: number, address: number, message: Uint8Array): boolean;
+  icmpRecv(fd: number, buf: Uint8Array, from: Uint32Array): number;
 }
 
 let addon: TapAddon | null = null;

@@ -4,7 +4,10 @@ import type { Logger } from '../errors.js';
 import type { NetworkStack } from '../stack/stack.js';
 import type { TcpConnection } from '../stack/tcp.js';
 import { type Ipv4Address, formatIpv4 } from '../wire/address.js';
+import { ICMP_CODE_PORT_UNREACHABLE } from '../wire/icmp.js';
+import { IP_PROTOCOL_UDP, emitIpv4Header } from '../wire/ipv4.js';
 import { type VpnkitConfig, inSubnet } from './config.js';
+import { IcmpForwarder } from './icmp.js';
 
 /**
  * Joins a guest TCP connection and a host socket, with backpressure both ways: a host socket that will not
@@ -33,6 +36,26 @@ export function splice(conn: TcpConnection, socket: net.Socket): void {
 interface UdpFlow {
   socket: dgram.Socket;
   lastActive: number;
+  connected: boolean;
+  /** Datagrams sent before connect() completed (bounded). */
+  queued: Buffer[];
+}
+
+/** The first bytes of the guest's datagram, as quoted in an ICMP error (IPv4 header + UDP header). */
+function quoteUdp(
+  source: Ipv4Address,
+  sourcePort: number,
+  destination: Ipv4Address,
+  destinationPort: number,
+): Uint8Array {
+  const quote = new Uint8Array(28);
+  emitIpv4Header(quote, 0, { source, destination, protocol: IP_PROTOCOL_UDP, payloadLength: 8 });
+  quote[20] = sourcePort >>> 8;
+  quote[21] = sourcePort & 0xff;
+  quote[22] = destinationPort >>> 8;
+  quote[23] = destinationPort & 0xff;
+  quote[25] = 8;
+  return quote;
 }
 
 /** Turns guest flows into host sockets. */
@@ -40,6 +63,8 @@ export class Nat {
   private readonly udpFlows = new Map<string, UdpFlow>();
   private tcpProxies = 0;
   private icmpWarned = false;
+  /** Opened on the first ping; null when the host allows no ICMP socket. */
+  private icmp: IcmpForwarder | null | undefined;
   private readonly sweeper: NodeJS.Timeout;
   private readonly hostSockets = new Set<net.Socket>();
 
@@ -124,29 +149,53 @@ export class Nat {
         if (oldestKey !== undefined) this.closeFlow(oldestKey);
       }
       const socket = dgram.createSocket('udp4');
-      const created: UdpFlow = { socket, lastActive: now };
+      const created: UdpFlow = { socket, lastActive: now, connected: false, queued: [] };
       flow = created;
       socket.on('message', (msg) => {
         created.lastActive = Date.now();
         this.stack.sendUdp(destination, destinationPort, source, sourcePort, msg);
       });
-      socket.on('error', (err) => {
-        this.log('debug', `UDP flow to ${host}:${destinationPort}: ${err.message}`);
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        // A connected socket learns of ICMP port unreachable as ECONNREFUSED: tell the guest the same way.
+        if (err.code === 'ECONNREFUSED')
+          this.stack.sendIcmpUnreachable(
+            destination,
+            quoteUdp(source, sourcePort, destination, destinationPort),
+            ICMP_CODE_PORT_UNREACHABLE,
+          );
+        else this.log('debug', `UDP flow to ${host}:${destinationPort}: ${err.message}`);
+      });
+      // One flow is one 4-tuple, so the host socket is connected: replies from elsewhere are dropped
+      // by the kernel, and port-unreachable errors come back to us.
+      socket.connect(destinationPort, host, () => {
+        created.connected = true;
+        for (const datagram of created.queued) socket.send(datagram);
+        created.queued.length = 0;
       });
       this.udpFlows.set(key, created);
     }
     flow.lastActive = now;
-    flow.socket.send(Buffer.from(payload), destinationPort, host);
+    if (flow.connected) flow.socket.send(Buffer.from(payload));
+    else if (flow.queued.length < 64) flow.queued.push(Buffer.from(payload));
   }
 
-  icmpEcho(destination: Ipv4Address): void {
+  /** A guest ping to an address outside the stack. */
+  icmpEcho(
+    source: Ipv4Address,
+    destination: Ipv4Address,
+    identifier: number,
+    sequence: number,
+    payload: Uint8Array,
+  ): void {
+    if (this.hostAddressFor(destination) === null) return;
+    if (this.icmp === undefined) this.icmp = IcmpForwarder.open(this.stack, this.log);
+    if (this.icmp) {
+      this.icmp.echo(source, destination, identifier, sequence, payload);
+      return;
+    }
     if (this.icmpWarned) return;
     this.icmpWarned = true;
-    this.log(
-      'warn',
-      `ICMP echo to ${formatIpv4(destination)} not forwarded: Node.js has no ICMP socket API ` +
-        '(echo to the gateway and host alias is answered locally)',
-    );
+    this.log('warn', `ICMP echo to ${formatIpv4(destination)} not forwarded (see the message above)`);
   }
 
   private closeFlow(key: string): void {
@@ -163,6 +212,7 @@ export class Nat {
 
   close(): void {
     clearInterval(this.sweeper);
+    this.icmp?.close();
     for (const key of [...this.udpFlows.keys()]) this.closeFlow(key);
     for (const socket of this.hostSockets) socket.destroy();
   }

@@ -74,7 +74,8 @@ export class Vpnkit {
       }
       this.nat.tcp(conn);
     };
-    this.stack.onIcmpEcho = (_source, destination) => this.nat.icmpEcho(destination);
+    this.stack.onIcmpEcho = (source, destination, identifier, sequence, payload) =>
+      this.nat.icmpEcho(source, destination, identifier, sequence, payload);
     link.onFrame = (frame, checksumValid) => this.stack.input(frame, checksumValid);
     link.onClose = (error) => this.close(error);
     this.timer = setInterval(() => this.stack.poll(), POLL_INTERVAL_MS);
