@@ -562,3 +562,35 @@ test('mknod makes named pipes but never device nodes', { timeout: 10000 }, async
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  'files a client makes belong to its user when the server runs as root',
+  { timeout: 10000 },
+  async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to give files away');
+      return;
+    }
+    const dir = fs.mkdtempSync(join(tmpdir(), 'ninep-owner-'));
+    const server = new NinePServer(new HostFsBackend(dir), { logger: () => {} });
+    const l = await server.listen('tcp://127.0.0.1:0');
+    const c = await NinePClient.connect(l.address);
+    try {
+      const root = await c.attach('someone', '', 1234);
+      const f = await c.walk(root, []);
+      await c.create(f, 'file', OpenFlags.O_WRONLY, 0o644, 4321);
+      await c.clunk(f);
+      await c.mkdir(root, 'dir', 0o755, 4321);
+      await c.symlink(root, 'link', 'file', 4321);
+      for (const name of ['file', 'dir', 'link']) {
+        const st = fs.lstatSync(join(dir, name));
+        assert.equal(st.uid, 1234, name);
+        assert.equal(st.gid, 4321, name);
+      }
+    } finally {
+      c.close();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

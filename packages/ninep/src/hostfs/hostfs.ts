@@ -14,6 +14,7 @@ import {
   OpenFlags,
   type Qid,
   QidType,
+  type RequestContext,
   type SetAttr,
   type StatFs,
 } from '../backend.js';
@@ -46,6 +47,8 @@ async function wrap<T>(p: Promise<T>): Promise<T> {
 }
 
 const NS_PER_S = 1_000_000_000n;
+/** NONUNAME: "no user given" in attach and create messages. */
+const NONUNAME_VALUE = 0xffffffff;
 
 function qidOf(st: fs.BigIntStats): Qid {
   const mode = Number(st.mode);
@@ -199,6 +202,24 @@ export class HostFsBackend implements FsBackend {
       throw new NinePError(Errno.EACCES, 'path leaves the export root');
   }
 
+  /**
+   * A server running as root makes new files belong to the client's user (and the group it asked
+   * for), as diod does, so the client's own permission checks let that user use them.
+   */
+  giveToClient(path: string, gid: number, ctx: RequestContext): void {
+    if (!this.runsAsRoot) return;
+    const uid = ctx.uid >= 0 && ctx.uid < NONUNAME_VALUE ? ctx.uid : -1;
+    const g = gid >= 0 && gid < NONUNAME_VALUE ? gid : -1;
+    if (uid === -1 && g === -1) return;
+    try {
+      fs.lchownSync(path, uid, g);
+    } catch {
+      // Ownership is a courtesy; the file exists either way.
+    }
+  }
+
+  private readonly runsAsRoot = process.getuid?.() === 0;
+
   writable(): void {
     if (this.readOnly) throw new NinePError(Errno.EROFS);
   }
@@ -259,7 +280,13 @@ class HostNode implements FsNode {
     return new HostFile(fd, append, false);
   }
 
-  async create(name: string, flags: number, mode: number): Promise<{ node: FsNode; file: FsOpenFile }> {
+  async create(
+    name: string,
+    flags: number,
+    mode: number,
+    gid: number,
+    ctx: RequestContext,
+  ): Promise<{ node: FsNode; file: FsOpenFile }> {
     this.fsb.writable();
     const path = this.child(name);
     await this.fsb.confirmDir(this.path);
@@ -272,6 +299,7 @@ class HostNode implements FsNode {
         O_CLOEXEC,
       mode & 0o7777,
     );
+    this.fsb.giveToClient(path, gid, ctx);
     const st = await new Promise<fs.BigIntStats>((resolve, reject) =>
       fs.fstat(fd, { bigint: true }, (err, s) => (err ? reject(toNinePError(err)) : resolve(s))),
     );
@@ -281,20 +309,22 @@ class HostNode implements FsNode {
     };
   }
 
-  async mkdir(name: string, mode: number): Promise<FsNode> {
+  async mkdir(name: string, mode: number, gid: number, ctx: RequestContext): Promise<FsNode> {
     this.fsb.writable();
     const path = this.child(name);
     await this.fsb.confirmDir(this.path);
     await wrap(fs.promises.mkdir(path, { mode: mode & 0o7777 }));
+    this.fsb.giveToClient(path, gid, ctx);
     return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
   }
 
-  async symlink(name: string, target: string): Promise<FsNode> {
+  async symlink(name: string, target: string, gid: number, ctx: RequestContext): Promise<FsNode> {
     this.fsb.writable();
     const path = this.child(name);
     await this.fsb.confirmDir(this.path);
     // The target is only text to us: walks and opens never follow it.
     await wrap(fs.promises.symlink(target, path));
+    this.fsb.giveToClient(path, gid, ctx);
     return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
   }
 
@@ -302,7 +332,14 @@ class HostNode implements FsNode {
    * Named pipes only. Device nodes are refused: a client able to make one (say, of the host's disk)
    * inside the export could read the whole machine through it.
    */
-  async mknod(name: string, mode: number): Promise<FsNode> {
+  async mknod(
+    name: string,
+    mode: number,
+    _major: number,
+    _minor: number,
+    gid: number,
+    ctx: RequestContext,
+  ): Promise<FsNode> {
     this.fsb.writable();
     if ((mode & FileMode.S_IFMT) !== FileMode.S_IFIFO)
       throw new NinePError(Errno.EPERM, 'only named pipes can be made in a host export');
@@ -316,6 +353,7 @@ class HostNode implements FsNode {
         else reject(new NinePError(Errno.EIO, `mkfifo failed: ${String(stderr).trim() || err.message}`));
       }),
     );
+    this.fsb.giveToClient(path, gid, ctx);
     return new HostNode(this.fsb, this.entry.child(name), qidOf(await lstat(path)));
   }
 
