@@ -152,6 +152,41 @@ describe('git store', { timeout: 60_000 }, () => {
     await repo.close();
   });
 
+  test('ancestry and merge bases on a random DAG agree with git', async () => {
+    const path = temp('dag');
+    let t = 1_700_000_000;
+    const repo = await Repository.open(path, { clock: () => t++ });
+    const commits: string[] = [];
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let i = 0; i < 40; i++) {
+      const parents: string[] = [];
+      if (i > 0) parents.push(commits[i - 1 - rand(Math.min(i, 5))] as string);
+      if (i > 3 && rand(3) === 0) parents.push(commits[rand(i)] as string);
+      const uniq = [...new Set(parents)];
+      commits.push(await repo.commit(await build(repo, { [`f${i}`]: String(i) }), uniq, `c${i}`));
+    }
+    await repo.setHead('tip', commits[39], undefined, 'x');
+    for (let k = 0; k < 30; k++) {
+      const a = commits[rand(40)] as string;
+      const b = commits[rand(40)] as string;
+      let gitSays: boolean;
+      try {
+        git(path, 'merge-base', '--is-ancestor', a, b);
+        gitSays = true;
+      } catch {
+        gitSays = false;
+      }
+      assert.equal(await repo.isAncestor(a, b), gitSays, `is ${a} an ancestor of ${b}`);
+      const bases = git(path, 'merge-base', '--all', a, b).trim().split('\n').sort();
+      assert.deepEqual((await repo.mergeBases(a, b)).sort(), bases, `merge bases of ${a} ${b}`);
+    }
+    await repo.close();
+  });
+
   test('sees commits that git makes while we watch', async () => {
     const path = temp('watch');
     git(path, 'init', '-q', '-b', 'master');

@@ -32,6 +32,7 @@ const HEADS = 'refs/heads/';
 export class Repository {
   readonly trees: TreeStore;
   private readonly commitCache = new Map<string, Commit>();
+  private readonly generations = new Map<string, number>();
   private readonly listeners = new Set<HeadListener>();
   private readonly known = new Map<string, string>();
   private watchers: FSWatcher[] = [];
@@ -110,9 +111,9 @@ export class Repository {
   // ---- commits ----
 
   async readCommit(hash: string): Promise<Commit | undefined> {
-    if (!isHash(hash)) return undefined;
     const cached = this.commitCache.get(hash);
     if (cached) return cached;
+    if (!isHash(hash)) return undefined;
     const obj = await this.db.read(hash);
     if (!obj || obj.type !== 'commit') return undefined;
     const commit = parseCommit(obj.data, hash);
@@ -142,15 +143,55 @@ export class Repository {
     );
   }
 
-  /** Is `ancestor` reachable from `descendant` (or equal)? */
-  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
-    return (await this.mergeBases(ancestor, descendant)).includes(ancestor);
+  /**
+   * Generation number: 1 for a root commit, else 1 + the largest of its parents'. An ancestor
+   * always has a smaller one, which bounds every walk below (git's commit-graph idea). Cached.
+   */
+  async generationOf(hash: string): Promise<number> {
+    const known = this.generations.get(hash);
+    if (known !== undefined) return known;
+    // Iterative post-order walk: histories are far deeper than the JS stack.
+    const stack: string[] = [hash];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as string;
+      if (this.generations.has(top)) {
+        stack.pop();
+        continue;
+      }
+      const parents = (await this.readCommit(top))?.parents ?? [];
+      const missing = parents.filter((p) => !this.generations.has(p));
+      if (missing.length > 0) {
+        stack.push(...missing);
+        continue;
+      }
+      stack.pop();
+      let g = 0;
+      for (const p of parents) g = Math.max(g, this.generations.get(p) ?? 0);
+      this.generations.set(top, g + 1);
+    }
+    return this.generations.get(hash) ?? 1;
   }
 
-  /**
-   * Best common ancestors, by git's "paint down to common" walk in commit-date order.
-   * Bounded by the history size; fine for DataKit's linear-ish histories.
-   */
+  /** Is `ancestor` reachable from `descendant` (or equal)? Walks only commits at or above `ancestor`'s generation. */
+  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    if (ancestor === descendant) return true;
+    const floor = await this.generationOf(ancestor);
+    if (floor >= (await this.generationOf(descendant))) return false;
+    const seen = new Set<string>([descendant]);
+    const stack = [descendant];
+    while (stack.length > 0) {
+      const c = await this.readCommit(stack.pop() as string);
+      for (const p of c?.parents ?? []) {
+        if (p === ancestor) return true;
+        if (seen.has(p) || (await this.generationOf(p)) <= floor) continue;
+        seen.add(p);
+        stack.push(p);
+      }
+    }
+    return false;
+  }
+
+  /** Best common ancestors, by git's "paint down to common" walk in generation order. */
   async mergeBases(a: string, b: string): Promise<string[]> {
     if (a === b) return [a];
     const P1 = 1;
@@ -158,20 +199,50 @@ export class Repository {
     const STALE = 4;
     const RESULT = 8;
     const flags = new Map<string, number>();
-    const queue: Array<{ hash: string; time: number }> = [];
+    // Max-heap on generation: children are always handled before their parents.
+    const heap: Array<{ hash: string; gen: number }> = [];
+    const heapPush = (item: { hash: string; gen: number }) => {
+      heap.push(item);
+      for (let i = heap.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if ((heap[parent]?.gen ?? 0) >= item.gen) break;
+        heap[i] = heap[parent] as { hash: string; gen: number };
+        heap[parent] = item;
+        i = parent;
+      }
+    };
+    const heapPop = () => {
+      const top = heap[0];
+      const last = heap.pop();
+      if (heap.length > 0 && last) {
+        heap[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if ((heap[l]?.gen ?? -1) > (heap[m]?.gen ?? -1)) m = l;
+          if ((heap[r]?.gen ?? -1) > (heap[m]?.gen ?? -1)) m = r;
+          if (m === i) break;
+          const t = heap[i] as { hash: string; gen: number };
+          heap[i] = heap[m] as { hash: string; gen: number };
+          heap[m] = t;
+          i = m;
+        }
+      }
+      return top;
+    };
     const push = async (hash: string, f: number) => {
       const old = flags.get(hash) ?? 0;
       if ((old & f) === f) return;
       flags.set(hash, old | f);
-      const c = await this.readCommit(hash);
-      queue.push({ hash, time: c?.committer.time ?? 0 });
+      heapPush({ hash, gen: await this.generationOf(hash) });
     };
+    const anyLive = () => heap.some((h) => ((flags.get(h.hash) ?? 0) & STALE) === 0);
     await push(a, P1);
     await push(b, P2);
     const results: string[] = [];
-    while (queue.some((q) => ((flags.get(q.hash) ?? 0) & STALE) === 0)) {
-      queue.sort((x, y) => y.time - x.time);
-      const item = queue.shift();
+    while (anyLive()) {
+      const item = heapPop();
       if (!item) break;
       let f = flags.get(item.hash) ?? 0;
       let pf = f & (P1 | P2 | STALE);
