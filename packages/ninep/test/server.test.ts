@@ -195,6 +195,12 @@ test('9P2000 errors carry strerror text; .u adds the errno', { timeout: 5000 }, 
     const e = await h.rpc({ type: 'Twalk', tag: 2, fid: 1, newfid: 2, names: ['missing'] }, 'Rerror');
     assert.equal(e.ename, 'No such file or directory');
     assert.equal(e.errno, dialect === '9P2000.u' ? Errno.ENOENT : 0);
+    // The server's own errors use the same texts, so Linux maps them back to errnos.
+    await h.rpc({ type: 'Twalk', tag: 3, fid: 1, newfid: 3, names: ['data'] }, 'Rwalk');
+    const n = await h.rpc({ type: 'Twalk', tag: 4, fid: 3, newfid: 4, names: ['x'] }, 'Rerror');
+    assert.equal(n.ename, 'Not a directory');
+    const b = await h.rpc({ type: 'Tclunk', tag: 5, fid: 99 }, 'Rerror');
+    assert.equal(b.ename, 'Bad file descriptor');
   }
 });
 

@@ -99,7 +99,7 @@ async function lstat(path: string): Promise<fs.BigIntStats> {
 
 function checkEntryName(name: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0'))
-    throw new NinePError(Errno.EINVAL, `invalid name: ${JSON.stringify(name)}`);
+    throw new NinePError(Errno.EINVAL);
 }
 
 /** Flags we pass to open(2): the access mode and the few that mean something here; never following symlinks. */
@@ -197,9 +197,8 @@ export class HostFsBackend implements FsBackend {
     } catch (e) {
       throw toNinePError(e);
     }
-    if (real !== dir) throw new NinePError(Errno.EACCES, 'path leaves the export root');
-    if (real !== this.root && !real.startsWith(`${this.root}/`))
-      throw new NinePError(Errno.EACCES, 'path leaves the export root');
+    if (real !== dir) throw new NinePError(Errno.EACCES);
+    if (real !== this.root && !real.startsWith(`${this.root}/`)) throw new NinePError(Errno.EACCES);
   }
 
   /**
@@ -233,7 +232,7 @@ class HostNode implements FsNode {
   ) {}
 
   get path(): string {
-    if (this.entry.gone) throw new NinePError(Errno.ENOENT, 'No such file or directory (removed)');
+    if (this.entry.gone) throw new NinePError(Errno.ENOENT);
     return this.entry.path;
   }
 
@@ -341,8 +340,7 @@ class HostNode implements FsNode {
     ctx: RequestContext,
   ): Promise<FsNode> {
     this.fsb.writable();
-    if ((mode & FileMode.S_IFMT) !== FileMode.S_IFIFO)
-      throw new NinePError(Errno.EPERM, 'only named pipes can be made in a host export');
+    if ((mode & FileMode.S_IFMT) !== FileMode.S_IFIFO) throw new NinePError(Errno.EPERM);
     const path = this.child(name);
     await this.fsb.confirmDir(this.path);
     // Node has no mknod(2); coreutils' mkfifo, given an argument vector (no shell), does the same.

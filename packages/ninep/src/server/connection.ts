@@ -129,15 +129,19 @@ function validName(name: string): boolean {
 }
 
 function checkName(name: string): void {
-  if (!validName(name)) throw new NinePError(Errno.EINVAL, `invalid name: ${JSON.stringify(name)}`);
+  if (!validName(name)) throw new NinePError(Errno.EINVAL);
 }
 
 function isDirNode(node: FsNode): boolean {
   return (node.qid.type & QidType.DIR) !== 0;
 }
 
-function unsupported(what: string): NinePError {
-  return new NinePError(Errno.EOPNOTSUPP, `operation not supported: ${what}`);
+/*
+ * Errors the server raises itself carry no text of their own: a plain 9P2000 client (Linux) turns
+ * the Rerror text back into an errno, which only works for the standard strerror texts.
+ */
+function unsupported(): NinePError {
+  return new NinePError(Errno.EOPNOTSUPP);
 }
 
 /**
@@ -398,7 +402,7 @@ export class ServerConnection {
     else if (v === '9P2000.u') dialect = '9P2000.u';
     else if (v.startsWith('9P2000')) dialect = '9P2000';
     if (msg.msize < 256) {
-      this.sendError(msg.tag, '9P2000', new NinePError(Errno.EINVAL, `msize ${msg.msize} is too small`));
+      this.sendError(msg.tag, '9P2000', new NinePError(Errno.EINVAL));
       return;
     }
     // A Tversion aborts every outstanding request and clunks every fid.
@@ -442,7 +446,7 @@ export class ServerConnection {
 
   private fid(req: Request, fid: number): FidState {
     const f = this.fids.get(fid);
-    if (!f) throw new NinePError(Errno.EBADF, `unknown fid ${fid}`);
+    if (!f) throw new NinePError(Errno.EBADF);
     if (req.uid === -1 && req.uname === '') {
       req.uid = f.uid;
       req.uname = f.uname;
@@ -455,24 +459,24 @@ export class ServerConnection {
   }
 
   private newFidCheck(fid: number): void {
-    if (fid === NOFID) throw new NinePError(Errno.EBADF, 'NOFID is not a usable fid');
-    if (this.fids.has(fid)) throw new NinePError(Errno.EBADF, `fid ${fid} is already in use`);
-    if (this.fids.size >= this.maxFids) throw new NinePError(Errno.EMFILE, 'too many fids');
+    if (fid === NOFID) throw new NinePError(Errno.EBADF);
+    if (this.fids.has(fid)) throw new NinePError(Errno.EBADF);
+    if (this.fids.size >= this.maxFids) throw new NinePError(Errno.EMFILE);
   }
 
   private openFile(f: FidState): FsOpenFile {
-    if (!f.file) throw new NinePError(Errno.EBADF, 'fid is not open');
+    if (!f.file) throw new NinePError(Errno.EBADF);
     return f.file;
   }
 
   private unopened(f: FidState): void {
-    if (f.opened) throw new NinePError(Errno.EBADF, 'fid is open');
+    if (f.opened) throw new NinePError(Errno.EBADF);
   }
 
   /** Parent directory node and entry name of a fid (for remove and rename). */
   private parentOf(f: FidState): { parent: FsNode; name: string } {
     const n = f.nodes.length;
-    if (n < 2) throw new NinePError(Errno.EBUSY, 'cannot remove or rename the attach root');
+    if (n < 2) throw new NinePError(Errno.EBUSY);
     return { parent: f.nodes[n - 2]!, name: f.names[n - 2]! };
   }
 
@@ -559,7 +563,7 @@ export class ServerConnection {
       case 'Txattrcreate':
         if (dotl) {
           this.fid(req, msg.fid);
-          return Promise.reject(new NinePError(Errno.EOPNOTSUPP, 'extended attributes are not supported'));
+          return Promise.reject(new NinePError(Errno.EOPNOTSUPP));
         }
         break;
       case 'Topen':
@@ -579,7 +583,7 @@ export class ServerConnection {
     }
     if ((MessageType[msg.type] & 1) === 1)
       return Promise.reject(new NinePError(Errno.EPROTO, `${msg.type} is a reply, not a request`));
-    return Promise.reject(new NinePError(Errno.EOPNOTSUPP, `${msg.type} is not part of ${req.dialect}`));
+    return Promise.reject(new NinePError(Errno.EOPNOTSUPP));
   }
 
   private flush(req: Request, msg: MessageOf<'Tflush'>): Promise<Reply> {
@@ -650,8 +654,8 @@ export class ServerConnection {
             names.pop();
           }
         } else if (name !== '.') {
-          if (!validName(name)) throw new NinePError(Errno.ENOENT, `invalid name: ${JSON.stringify(name)}`);
-          if (!isDirNode(cur) || !cur.walk) throw new NinePError(Errno.ENOTDIR, 'not a directory');
+          if (!validName(name)) throw new NinePError(Errno.ENOENT);
+          if (!isDirNode(cur) || !cur.walk) throw new NinePError(Errno.ENOTDIR);
           const child = await cur.walk(name, req);
           nodes.push(child);
           names.push(name);
@@ -665,7 +669,7 @@ export class ServerConnection {
     if (msg.newfid !== msg.fid) {
       this.newFidCheck(msg.newfid);
     } else if (this.fids.get(msg.fid) !== f) {
-      throw new NinePError(Errno.EBADF, 'fid clunked during walk');
+      throw new NinePError(Errno.EBADF);
     }
     this.fids.set(msg.newfid, {
       nodes,
@@ -692,14 +696,14 @@ export class ServerConnection {
     const f = this.fid(req, fid);
     this.unopened(f);
     const node = this.node(f);
-    if (!node.open) throw unsupported('open');
+    if (!node.open) throw unsupported();
     if (isDirNode(node) && (flags & OpenFlags.O_ACCMODE) !== OpenFlags.O_RDONLY)
-      throw new NinePError(Errno.EISDIR, 'is a directory');
+      throw new NinePError(Errno.EISDIR);
     // Creation goes through Tlcreate/Tcreate; a stray O_CREAT on open must not make files.
     const file = await node.open(flags & ~(OpenFlags.O_CREAT | OpenFlags.O_EXCL), req);
     if (this.fids.get(fid) !== f || f.opened) {
       await file.close();
-      throw new NinePError(Errno.EBADF, 'fid changed during open');
+      throw new NinePError(Errno.EBADF);
     }
     f.file = file;
     f.opened = true;
@@ -716,11 +720,10 @@ export class ServerConnection {
     const file = this.openFile(f);
     const count = Math.min(msg.count, this.msize - IOHDRSZ);
     if (isDirNode(this.node(f))) {
-      if (req.dialect === '9P2000.L') throw new NinePError(Errno.EISDIR, 'use Treaddir on directories');
+      if (req.dialect === '9P2000.L') throw new NinePError(Errno.EISDIR);
       return this.readDirStats(req, f, file, msg.tag, msg.offset, count);
     }
-    if ((f.openFlags & OpenFlags.O_ACCMODE) === OpenFlags.O_WRONLY)
-      throw new NinePError(Errno.EBADF, 'fid is open for writing only');
+    if ((f.openFlags & OpenFlags.O_ACCMODE) === OpenFlags.O_WRONLY) throw new NinePError(Errno.EBADF);
     if (file.readInto) {
       const size = RREAD_HEADER_SIZE + count;
       let buf = this.readPool.pop();
@@ -761,7 +764,7 @@ export class ServerConnection {
   ): Promise<Reply> {
     if (offset === 0 || !f.dirRead) f.dirRead = { byteOffset: 0, cookie: 0, pending: [], eof: false };
     const st = f.dirRead;
-    if (offset !== st.byteOffset) throw new NinePError(Errno.EINVAL, 'bad offset in directory read');
+    if (offset !== st.byteOffset) throw new NinePError(Errno.EINVAL);
     const out = new Uint8Array(RREAD_HEADER_SIZE + count);
     let used = 0;
     const dir = this.node(f);
@@ -797,8 +800,7 @@ export class ServerConnection {
         }
       }
     }
-    if (used === 0 && st.pending.length > 0)
-      throw new NinePError(Errno.EINVAL, 'count too small for a directory entry');
+    if (used === 0 && st.pending.length > 0) throw new NinePError(Errno.EINVAL);
     st.byteOffset += used;
     writeRreadHeader(out, 0, tag, used);
     return { raw: [out.subarray(0, RREAD_HEADER_SIZE + used)] };
@@ -836,8 +838,7 @@ export class ServerConnection {
   private async write(req: Request, msg: MessageOf<'Twrite'>): Promise<Reply> {
     const f = this.fid(req, msg.fid);
     const file = this.openFile(f);
-    if ((f.openFlags & OpenFlags.O_ACCMODE) === OpenFlags.O_RDONLY)
-      throw new NinePError(Errno.EBADF, 'fid is open for reading only');
+    if ((f.openFlags & OpenFlags.O_ACCMODE) === OpenFlags.O_RDONLY) throw new NinePError(Errno.EBADF);
     const n = await file.write(msg.offset, msg.data, req);
     return { type: 'Rwrite', tag: msg.tag, count: Math.min(n, msg.data.length) };
   }
@@ -861,7 +862,7 @@ export class ServerConnection {
     this.fids.delete(msg.fid);
     this.closeFile(f);
     const { parent, name } = this.parentOf(f);
-    if (!parent.unlink) throw new NinePError(Errno.EPERM, 'remove not permitted');
+    if (!parent.unlink) throw new NinePError(Errno.EPERM);
     await parent.unlink(name, isDirNode(this.node(f)), req);
     return { type: 'Rremove', tag: msg.tag };
   }
@@ -909,7 +910,7 @@ export class ServerConnection {
     if (v & SetattrMask.MTIME)
       changes.mtime = v & SetattrMask.MTIME_SET ? { sec: msg.mtimeSec, nsec: msg.mtimeNsec } : 'now';
     if (Object.keys(changes).length > 0) {
-      if (!node.setattr) throw new NinePError(Errno.EPERM, 'setattr not permitted');
+      if (!node.setattr) throw new NinePError(Errno.EPERM);
       await node.setattr(changes, req);
     }
     return { type: 'Rsetattr', tag: msg.tag };
@@ -918,7 +919,7 @@ export class ServerConnection {
   private async readdir(req: Request, msg: MessageOf<'Treaddir'>): Promise<Reply> {
     const f = this.fid(req, msg.fid);
     const file = this.openFile(f);
-    if (!isDirNode(this.node(f))) throw new NinePError(Errno.ENOTDIR, 'not a directory');
+    if (!isDirNode(this.node(f))) throw new NinePError(Errno.ENOTDIR);
     const count = Math.min(msg.count, this.msize - IOHDRSZ);
     const entries = await file.readdir(msg.offset, count, req);
     const out = new Uint8Array(RREAD_HEADER_SIZE + count);
@@ -933,8 +934,7 @@ export class ServerConnection {
       }
     }
     const used = w.pos - RREAD_HEADER_SIZE;
-    if (used === 0 && entries.length > 0)
-      throw new NinePError(Errno.EINVAL, 'count too small for a directory entry');
+    if (used === 0 && entries.length > 0) throw new NinePError(Errno.EINVAL);
     writeRreadHeader(out, 0, msg.tag, used, MessageType.Rreaddir);
     return { raw: [out.subarray(0, RREAD_HEADER_SIZE + used)] };
   }
@@ -950,11 +950,11 @@ export class ServerConnection {
     this.unopened(f);
     checkName(msg.name);
     const dir = this.node(f);
-    if (!dir.create) throw new NinePError(Errno.EPERM, 'create not permitted');
+    if (!dir.create) throw new NinePError(Errno.EPERM);
     const { node, file } = await dir.create(msg.name, msg.flags, msg.mode & 0o7777, msg.gid, req);
     if (this.fids.get(msg.fid) !== f || f.opened) {
       await file.close();
-      throw new NinePError(Errno.EBADF, 'fid changed during create');
+      throw new NinePError(Errno.EBADF);
     }
     this.descend(f, node, msg.name);
     f.file = file;
@@ -976,40 +976,40 @@ export class ServerConnection {
     let file: FsOpenFile | undefined;
     const flags = openModeToFlags(msg.mode);
     if (perm & DirMode.DMDIR) {
-      if (!dir.mkdir) throw new NinePError(Errno.EPERM, 'mkdir not permitted');
+      if (!dir.mkdir) throw new NinePError(Errno.EPERM);
       node = await dir.mkdir(msg.name, bits, NONUNAME, req);
       if (node.open) file = await node.open(OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY, req);
     } else if (dotu && perm & DirMode.DMSYMLINK) {
-      if (!dir.symlink) throw new NinePError(Errno.EPERM, 'symlink not permitted');
+      if (!dir.symlink) throw new NinePError(Errno.EPERM);
       node = await dir.symlink(msg.name, msg.extension, NONUNAME, req);
     } else if (dotu && perm & DirMode.DMLINK) {
       const target = this.fids.get(Number.parseInt(msg.extension, 10));
-      if (!target) throw new NinePError(Errno.EBADF, 'link target fid unknown');
-      if (!dir.link || !dir.walk) throw new NinePError(Errno.EPERM, 'link not permitted');
+      if (!target) throw new NinePError(Errno.EBADF);
+      if (!dir.link || !dir.walk) throw new NinePError(Errno.EPERM);
       await dir.link(this.node(target), msg.name, req);
       node = await dir.walk(msg.name, req);
     } else if (dotu && perm & (DirMode.DMDEVICE | DirMode.DMNAMEDPIPE | DirMode.DMSOCKET)) {
-      if (!dir.mknod) throw new NinePError(Errno.EPERM, 'mknod not permitted');
+      if (!dir.mknod) throw new NinePError(Errno.EPERM);
       let mode = bits;
       let major = 0;
       let minor = 0;
       if (perm & DirMode.DMDEVICE) {
         const m = /^([bc]) (\d+) (\d+)$/.exec(msg.extension);
-        if (!m) throw new NinePError(Errno.EINVAL, 'bad device extension');
+        if (!m) throw new NinePError(Errno.EINVAL);
         mode |= m[1] === 'b' ? FileMode.S_IFBLK : FileMode.S_IFCHR;
         major = Number(m[2]);
         minor = Number(m[3]);
       } else mode |= perm & DirMode.DMNAMEDPIPE ? FileMode.S_IFIFO : FileMode.S_IFSOCK;
       node = await dir.mknod(msg.name, mode, major, minor, NONUNAME, req);
     } else {
-      if (!dir.create) throw new NinePError(Errno.EPERM, 'create not permitted');
+      if (!dir.create) throw new NinePError(Errno.EPERM);
       const r = await dir.create(msg.name, flags | OpenFlags.O_CREAT, bits, NONUNAME, req);
       node = r.node;
       file = r.file;
     }
     if (this.fids.get(msg.fid) !== f || f.opened) {
       await file?.close();
-      throw new NinePError(Errno.EBADF, 'fid changed during create');
+      throw new NinePError(Errno.EBADF);
     }
     this.descend(f, node, msg.name);
     f.file = file;
@@ -1022,7 +1022,7 @@ export class ServerConnection {
   private async mkdir(req: Request, msg: MessageOf<'Tmkdir'>): Promise<Reply> {
     const dir = this.node(this.fid(req, msg.dfid));
     checkName(msg.name);
-    if (!dir.mkdir) throw new NinePError(Errno.EPERM, 'mkdir not permitted');
+    if (!dir.mkdir) throw new NinePError(Errno.EPERM);
     const node = await dir.mkdir(msg.name, msg.mode & 0o7777, msg.gid, req);
     return { type: 'Rmkdir', tag: msg.tag, qid: node.qid };
   }
@@ -1030,7 +1030,7 @@ export class ServerConnection {
   private async symlink(req: Request, msg: MessageOf<'Tsymlink'>): Promise<Reply> {
     const dir = this.node(this.fid(req, msg.fid));
     checkName(msg.name);
-    if (!dir.symlink) throw new NinePError(Errno.EPERM, 'symlink not permitted');
+    if (!dir.symlink) throw new NinePError(Errno.EPERM);
     const node = await dir.symlink(msg.name, msg.target, msg.gid, req);
     return { type: 'Rsymlink', tag: msg.tag, qid: node.qid };
   }
@@ -1038,14 +1038,14 @@ export class ServerConnection {
   private async mknod(req: Request, msg: MessageOf<'Tmknod'>): Promise<Reply> {
     const dir = this.node(this.fid(req, msg.dfid));
     checkName(msg.name);
-    if (!dir.mknod) throw new NinePError(Errno.EPERM, 'mknod not permitted');
+    if (!dir.mknod) throw new NinePError(Errno.EPERM);
     const node = await dir.mknod(msg.name, msg.mode, msg.major, msg.minor, msg.gid, req);
     return { type: 'Rmknod', tag: msg.tag, qid: node.qid };
   }
 
   private async readlink(req: Request, msg: MessageOf<'Treadlink'>): Promise<Reply> {
     const node = this.node(this.fid(req, msg.fid));
-    if (!node.readlink) throw new NinePError(Errno.EINVAL, 'not a symlink');
+    if (!node.readlink) throw new NinePError(Errno.EINVAL);
     return { type: 'Rreadlink', tag: msg.tag, target: await node.readlink(req) };
   }
 
@@ -1054,7 +1054,7 @@ export class ServerConnection {
     const d = this.fid(req, msg.dfid);
     checkName(msg.name);
     const { parent, name } = this.parentOf(f);
-    if (!parent.rename) throw new NinePError(Errno.EPERM, 'rename not permitted');
+    if (!parent.rename) throw new NinePError(Errno.EPERM);
     const newDir = this.node(d);
     await parent.rename(name, newDir, msg.name, req);
     // The fid now lives under its new parent.
@@ -1068,7 +1068,7 @@ export class ServerConnection {
     const newDir = this.node(this.fid(req, msg.newDirFid));
     checkName(msg.oldName);
     checkName(msg.newName);
-    if (!oldDir.rename) throw new NinePError(Errno.EPERM, 'rename not permitted');
+    if (!oldDir.rename) throw new NinePError(Errno.EPERM);
     await oldDir.rename(msg.oldName, newDir, msg.newName, req);
     return { type: 'Rrenameat', tag: msg.tag };
   }
@@ -1076,7 +1076,7 @@ export class ServerConnection {
   private async unlinkat(req: Request, msg: MessageOf<'Tunlinkat'>): Promise<Reply> {
     const dir = this.node(this.fid(req, msg.dirFid));
     checkName(msg.name);
-    if (!dir.unlink) throw new NinePError(Errno.EPERM, 'unlink not permitted');
+    if (!dir.unlink) throw new NinePError(Errno.EPERM);
     await dir.unlink(msg.name, (msg.flags & AT_REMOVEDIR) !== 0, req);
     return { type: 'Runlinkat', tag: msg.tag };
   }
@@ -1085,7 +1085,7 @@ export class ServerConnection {
     const dir = this.node(this.fid(req, msg.dfid));
     const target = this.node(this.fid(req, msg.fid));
     checkName(msg.name);
-    if (!dir.link) throw new NinePError(Errno.EPERM, 'link not permitted');
+    if (!dir.link) throw new NinePError(Errno.EPERM);
     await dir.link(target, msg.name, req);
     return { type: 'Rlink', tag: msg.tag };
   }
@@ -1148,12 +1148,12 @@ export class ServerConnection {
     if (s.name !== '' && s.name !== currentName) {
       checkName(s.name);
       const { parent, name } = this.parentOf(f);
-      if (!parent.rename) throw new NinePError(Errno.EPERM, 'rename not permitted');
+      if (!parent.rename) throw new NinePError(Errno.EPERM);
       await parent.rename(name, parent, s.name, req);
       f.names = [...f.names.slice(0, -1), s.name];
     }
     if (Object.keys(changes).length > 0) {
-      if (!node.setattr) throw new NinePError(Errno.EPERM, 'wstat not permitted');
+      if (!node.setattr) throw new NinePError(Errno.EPERM);
       await node.setattr(changes, req);
     } else if (s.name === '' && f.file?.fsync) {
       // An all-"don't touch" wstat is a request to sync the file.
