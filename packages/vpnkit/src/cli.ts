@@ -2,6 +2,7 @@
 import { rmSync } from 'node:fs';
 import type net from 'node:net';
 import { parseArgs } from 'node:util';
+import { NinePServer } from '@kitset/ninep';
 import { VpnkitError, consoleLogger } from './errors.js';
 import { FaultLink } from './link/fault.js';
 import type { Link } from './link/link.js';
@@ -11,6 +12,7 @@ import { TapLink } from './link/tap.js';
 import { listenVmnet } from './link/vmnet.js';
 import { GuestNamespace } from './netns.js';
 import { type VpnkitConfig, defaultConfig, parseForward } from './services/config.js';
+import { PortControlFs, createControlHttpServer } from './services/control.js';
 import { Vpnkit } from './services/vpnkit.js';
 import { parseIpv4 } from './wire/address.js';
 
@@ -29,6 +31,9 @@ options:
   --host-alias ADDR|off  address that reaches the host's 127.0.0.1 (default 192.168.65.254)
   --dns SERVER[:PORT]    upstream resolver (repeatable; default: follow /etc/resolv.conf)
   --max-connections N    cap on concurrent guest TCP connections (default 8192)
+  --control-9p URL       serve VPNKit's 9P port-control files (unix:///path or tcp://127.0.0.1:PORT)
+  --control-http PATH    serve the HTTP forwarding API (gvisor-tap-vsock style) on a Unix socket
+  --no-offload           TAP without virtio-net headers (no checksum offload or TSO)
   --faults SPEC          test only: drop=P,duplicate=P,reorder=P,corrupt=P
   -h, --help`;
 
@@ -103,6 +108,9 @@ const OPTIONS = {
   dns: { type: 'string', multiple: true },
   'max-connections': { type: 'string' },
   faults: { type: 'string' },
+  'control-9p': { type: 'string' },
+  'control-http': { type: 'string' },
+  'no-offload': { type: 'boolean' },
   dhcp: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -121,6 +129,7 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     // Port forwards belong to the first guest: two listeners cannot share one host port.
     const vpnkit = new Vpnkit(link, attached === 1 ? config : { ...config, forwards: [] }, log);
     await vpnkit.start();
+    if (attached === 1) await serveControl(values, vpnkit);
     log('info', `serving ${base.description}`);
     vpnkit.onClose = (error) =>
       log(error ? 'warn' : 'info', `${base.description} closed${error ? `: ${error.message}` : ''}`);
@@ -142,7 +151,7 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   for (const text of (values['connect-qemu'] as string[] | undefined) ?? [])
     await attach(await connectQemu(parseAddress(text)));
   for (const name of (values.tap as string[] | undefined) ?? [])
-    await attach(TapLink.open(name, { mtu: config.mtu }));
+    await attach(TapLink.open(name, { mtu: config.mtu, vnetHdr: !values['no-offload'] && !pcap && !faults }));
   if (attached === 0 && servers.length === 0)
     fail(`nothing to serve: give --listen-vmnet, --listen-qemu, --connect-qemu or --tap\n${USAGE}`);
   const stop = () => {
@@ -151,6 +160,24 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** The run-time control planes (9P files, HTTP API) for the forwards of `vpnkit`. */
+async function serveControl(
+  values: Record<string, string | string[] | boolean | undefined>,
+  vpnkit: Vpnkit,
+): Promise<void> {
+  const ninep = values['control-9p'] as string | undefined;
+  if (ninep) {
+    await new NinePServer(new PortControlFs(vpnkit.forwards)).listen(ninep);
+    consoleLogger('info', `port-control 9P files on ${ninep}`);
+  }
+  const httpPath = values['control-http'] as string | undefined;
+  if (httpPath) {
+    rmSync(httpPath, { force: true });
+    await new Promise<void>((resolve) => createControlHttpServer(vpnkit.forwards).listen(httpPath, resolve));
+    consoleLogger('info', `forwarding API on http+unix://${httpPath}`);
+  }
 }
 
 async function run(
@@ -166,7 +193,9 @@ async function run(
   const wrap = parseFaults(values.faults as string | undefined);
   if (wrap) options.wrapLink = wrap;
   if (values.pcap) options.pcap = values.pcap as string;
+  if (values['no-offload']) options.offloads = false;
   const ns = await GuestNamespace.create(options);
+  await serveControl(values, ns.vpnkit);
   const cleanup = () => ns.close();
   try {
     const argv = values.dhcp

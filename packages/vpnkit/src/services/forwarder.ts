@@ -20,7 +20,8 @@ interface InboundUdp {
 
 /** Host-to-guest port forwards: a host listener whose connections the stack opens to the guest. */
 export class PortForwarder {
-  private readonly servers = new Map<string, net.Server | dgram.Socket>();
+  /** By describeForward(): the forward and its host listener. */
+  private readonly servers = new Map<string, { forward: PortForward; server: net.Server | dgram.Socket }>();
   /** Gateway-side UDP port -> the host client it stands for. */
   private readonly inboundUdp = new Map<number, InboundUdp>();
   private readonly udpByClient = new Map<string, number>();
@@ -34,11 +35,11 @@ export class PortForwarder {
   ) {}
 
   list(): PortForward[] {
-    return [...this.servers.keys()].map((k) => JSON.parse(k) as PortForward);
+    return [...this.servers.values()].map((s) => s.forward);
   }
 
   async add(f: PortForward): Promise<void> {
-    const key = JSON.stringify(f);
+    const key = describeForward(f);
     if (this.servers.has(key)) return;
     const where = `${f.hostAddress}:${f.hostPort}`;
     const bindError = (err: Error) =>
@@ -55,7 +56,7 @@ export class PortForwarder {
         server.once('error', (err) => reject(bindError(err)));
         server.listen(f.hostPort, f.hostAddress, () => resolve());
       });
-      this.servers.set(key, server);
+      this.servers.set(key, { forward: f, server });
     } else {
       const socket = dgram.createSocket('udp4');
       await new Promise<void>((resolve, reject) => {
@@ -63,17 +64,17 @@ export class PortForwarder {
         socket.bind(f.hostPort, f.hostAddress, () => resolve());
       });
       socket.on('message', (msg, rinfo) => this.udpFromHost(f, socket, msg, rinfo));
-      this.servers.set(key, socket);
+      this.servers.set(key, { forward: f, server: socket });
     }
     this.log('info', `forwarding ${describeForward(f)}`);
   }
 
   remove(f: PortForward): boolean {
-    const key = JSON.stringify(f);
-    const server = this.servers.get(key);
-    if (!server) return false;
+    const key = describeForward(f);
+    const entry = this.servers.get(key);
+    if (!entry) return false;
     this.servers.delete(key);
-    server.close();
+    entry.server.close();
     return true;
   }
 
@@ -135,7 +136,7 @@ export class PortForwarder {
   }
 
   close(): void {
-    for (const server of this.servers.values()) server.close();
+    for (const { server } of this.servers.values()) server.close();
     this.servers.clear();
     for (const socket of this.openSockets) socket.destroy();
   }
