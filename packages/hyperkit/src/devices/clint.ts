@@ -4,8 +4,11 @@ import { type HartInterruptInputs, MIP_MSIP, MIP_MTIP } from '../machine/interru
 /** SiFive CLINT for one hart: msip at 0x0, mtimecmp at 0x4000, mtime at 0xbff8 (10 MHz from the clock). */
 export class Clint implements MmioDevice {
   readonly name = 'clint';
-  /** mtimecmp as a Number; 0 at reset (as on QEMU), so MTIP is pending until the first write. */
+  /** mtimecmp as a Number for comparison (saturated below 2^53); 0 at reset (as on QEMU). */
   mtimecmp = 0;
+  /** The register as written, for exact read-back. */
+  private cmpLo = 0;
+  private cmpHi = 0;
   private msip = 0;
 
   constructor(
@@ -20,8 +23,8 @@ export class Clint implements MmioDevice {
 
   read(offset: number, _size: number): number {
     if (offset === 0) return this.msip;
-    if (offset === 0x4000) return (this.mtimecmp % 0x1_0000_0000) >>> 0;
-    if (offset === 0x4004) return Math.floor(this.mtimecmp / 0x1_0000_0000) >>> 0;
+    if (offset === 0x4000) return this.cmpLo;
+    if (offset === 0x4004) return this.cmpHi;
     if (offset === 0xbff8 || offset === 0xbffc) {
       const t = this.ticks();
       return offset === 0xbff8 ? t >>> 0 : Math.floor(t / 0x1_0000_0000) >>> 0;
@@ -33,13 +36,12 @@ export class Clint implements MmioDevice {
     if (offset === 0) {
       this.msip = value & 1;
       this.hart.setPending(MIP_MSIP, this.msip !== 0);
-    } else if (offset === 0x4000) {
-      this.mtimecmp = Math.floor(this.mtimecmp / 0x1_0000_0000) * 0x1_0000_0000 + (value >>> 0);
-      this.update();
-    } else if (offset === 0x4004) {
-      // keep below 2^53 so the comparison stays exact; all-ones means "never"
-      const hi = Math.min(value >>> 0, 0x1fffff);
-      this.mtimecmp = hi * 0x1_0000_0000 + (this.mtimecmp % 0x1_0000_0000);
+    } else if (offset === 0x4000 || offset === 0x4004) {
+      if (offset === 0x4000) this.cmpLo = value >>> 0;
+      else this.cmpHi = value >>> 0;
+      // beyond 2^53 ticks (28 years) means "never" for our purposes; the Number stays exact below that
+      this.mtimecmp =
+        this.cmpHi > 0x1fffff ? Number.MAX_SAFE_INTEGER : this.cmpHi * 0x1_0000_0000 + this.cmpLo;
       this.update();
     }
   }

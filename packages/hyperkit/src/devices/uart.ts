@@ -41,6 +41,13 @@ export class Ns16550a implements MmioDevice {
     return n;
   }
 
+  /** Takes one pending input byte (for the SBI legacy getchar), or -1. */
+  takeByte(): number {
+    const b = this.rx.shift();
+    this.update();
+    return b ?? -1;
+  }
+
   private update(): void {
     const rxInt = (this.ier & IER_RX) !== 0 && this.rx.length > 0;
     const txInt = (this.ier & IER_THRE) !== 0 && this.threPending;

@@ -9,11 +9,16 @@ import { VirtioMmioTransport } from '../virtio/mmio.js';
 import { StopReason } from './backend.js';
 import { MmioBus } from './bus.js';
 import { Clock } from './clock.js';
+import { MIP_STIP } from './interrupts.js';
 import { VIRT, virtioSlotBase } from './layout.js';
 import { GuestMemory } from './memory.js';
 
 /** How the machine stopped. */
-export type MachineExit = { kind: 'poweroff'; code: number } | { kind: 'reset' } | { kind: 'stopped' };
+export type MachineExit =
+  | { kind: 'poweroff'; code: number }
+  | { kind: 'reset' }
+  | { kind: 'stopped' }
+  | { kind: 'error'; message: string };
 
 export interface VirtMachineOptions {
   memorySize: number;
@@ -21,6 +26,8 @@ export interface VirtMachineOptions {
   onConsoleOutput?: (byte: number) => void;
   /** Devices for the virtio-mmio slots (index = slot). */
   virtioDevices?: VirtioDevice[];
+  /** Called whenever the run loop yields to the host event loop (flush buffered output there). */
+  onYield?: () => void;
 }
 
 /** Instructions per batch between device/timer polls; small enough for timer latency, big enough to be cheap. */
@@ -51,6 +58,7 @@ export class VirtMachine {
     this.hart = new RiscvHart({ memory: this.memory, bus: this.bus, readTime: () => this.clock.ticks() });
     this.clint = new Clint(this.hart, () => this.clock.ticks());
     this.plic = new Plic(this.hart, VIRT.plic.sources);
+    this.onYield = opts.onYield;
     const out = opts.onConsoleOutput ?? (() => {});
     this.uart = new Ns16550a(this.plic.line(VIRT.uart.irq), out);
     this.rtc = new GoldfishRtc(this.plic.line(VIRT.rtc.irq));
@@ -71,9 +79,24 @@ export class VirtMachine {
     }
   }
 
-  private power(e: PowerEvent): void {
-    this.exit = e;
+  private readonly onYield: (() => void) | undefined;
+
+  /** Power-off/reset requests from the test device or the SBI. The first request wins. */
+  power(e: PowerEvent): void {
+    if (!this.exit) this.exit = e;
     this.hart.requestStop();
+  }
+
+  /** Stops the machine with an error (e.g. a trap into M-mode with no firmware to take it). */
+  fail(message: string): void {
+    if (!this.exit) this.exit = { kind: 'error', message };
+    this.hart.requestStop();
+  }
+
+  /** The built-in SBI's S-mode timer: STIP follows mtime >= deadline. */
+  setSupervisorTimer(deadline: number): void {
+    this.supervisorTimecmp = Math.min(deadline, Number.MAX_SAFE_INTEGER);
+    this.hart.setPending(MIP_STIP, this.clock.ticks() >= this.supervisorTimecmp);
   }
 
   /** Host-side input for the UART; wakes an idle guest. */
@@ -113,7 +136,7 @@ export class VirtMachine {
   private updateTimers(): void {
     this.clint.update();
     if (this.supervisorTimecmp !== Number.MAX_SAFE_INTEGER) {
-      this.hart.setPending(1 << 5, this.clock.ticks() >= this.supervisorTimecmp);
+      this.hart.setPending(MIP_STIP, this.clock.ticks() >= this.supervisorTimecmp);
     }
   }
 
@@ -134,16 +157,19 @@ export class VirtMachine {
           this.updateTimers();
           if (this.hart.hasWakeup()) continue;
           const deadline = Math.min(this.clint.mtimecmp, this.supervisorTimecmp);
+          this.onYield?.();
           await this.sleep(this.clock.msUntil(deadline));
           i = 0;
         }
       }
+      this.onYield?.();
       if (this.exit) break;
       if (this.paused) await this.sleep(1000);
       else await new Promise<void>((resolve) => setImmediate(resolve));
     }
     this.rtc.close();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.onYield?.();
     return this.exit;
   }
 }

@@ -40,6 +40,8 @@ import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
 /** Called for ECALL from S-mode when the machine runs the built-in SBI instead of M-mode firmware. */
 export interface SbiHandler {
   handleEcall(hart: RiscvHart): void;
+  /** A trap is being taken into M-mode, where (with a built-in SBI) no firmware runs. */
+  handleMachineTrap(hart: RiscvHart, cause: number, interrupt: boolean, pc: bigint): void;
 }
 
 export interface HartPlatform {
@@ -126,7 +128,11 @@ export class RiscvHart implements CpuBackend {
   readonly pmpaddrHi = new Uint32Array(16);
   /** Instructions retired (exact); cycle reads the same count. */
   retired = 0;
-  private counterOffset = 0;
+  /** cycle and instret both count retired instructions, each with its own offset and inhibit freeze. */
+  private cycleOffset = 0;
+  private instretOffset = 0;
+  private cycleFrozen = 0;
+  private instretFrozen = 0;
 
   // LR/SC reservation
   private resvValid = false;
@@ -137,12 +143,18 @@ export class RiscvHart implements CpuBackend {
   private dataPaging = false;
   private fetchPaging = false;
   private dataPriv = PRIV_M;
-  private readonly tlbReadTag = new Float64Array(TLB_SIZE).fill(-1);
-  private readonly tlbReadPhys = new Float64Array(TLB_SIZE);
-  private readonly tlbWriteTag = new Float64Array(TLB_SIZE).fill(-1);
-  private readonly tlbWritePhys = new Float64Array(TLB_SIZE);
-  private readonly tlbExecTag = new Float64Array(TLB_SIZE).fill(-1);
-  private readonly tlbExecPhys = new Float64Array(TLB_SIZE);
+  /**
+   * TLB sets for U, S with SUM=0 and S with SUM=1: trap entry/return and Linux's SUM toggling around user
+   * copies switch sets instead of flushing.
+   * Tags are the virtual page number including the high word; -1 is empty.
+   */
+  private readonly tlbSets = [newTlbSet(), newTlbSet(), newTlbSet()];
+  private tlbReadTag: Float64Array;
+  private tlbReadPhys: Float64Array;
+  private tlbWriteTag: Float64Array;
+  private tlbWritePhys: Float64Array;
+  private tlbExecTag: Float64Array;
+  private tlbExecPhys: Float64Array;
   private fetchVpn = -1;
   private fetchHi = 0;
   private fetchOff = 0;
@@ -191,6 +203,13 @@ export class RiscvHart implements CpuBackend {
     this.ramView = mem.view;
     this.bus = platform.bus;
     this.readTime = platform.readTime;
+    const set = this.tlbSets[1]!;
+    this.tlbReadTag = set.readTag;
+    this.tlbReadPhys = set.readPhys;
+    this.tlbWriteTag = set.writeTag;
+    this.tlbWritePhys = set.writePhys;
+    this.tlbExecTag = set.execTag;
+    this.tlbExecPhys = set.execPhys;
   }
 
   get instructionsRetired(): number {
@@ -209,7 +228,7 @@ export class RiscvHart implements CpuBackend {
     this.satpMode = 0;
     this.mipSw = 0;
     this.mie = 0;
-    this.updateMmu();
+    this.updateMmu(true);
   }
 
   /** Sets x[r] from a non-negative Number below 2^53 (boot arguments). */
@@ -244,6 +263,13 @@ export class RiscvHart implements CpuBackend {
     if (level && (mask & this.mie) !== 0) this.idle = false;
   }
 
+  /** Sets or clears software-writable mip bits (SSIP/STIP/SEIP) from outside the guest (the SBI). */
+  setSoftwarePending(mask: number, level: boolean): void {
+    if (level) this.mipSw |= mask;
+    else this.mipSw &= ~mask;
+    this.irqCheck = true;
+  }
+
   /** mip as the guest sees it. */
   get mip(): number {
     return this.mipHw | this.mipSw;
@@ -260,31 +286,45 @@ export class RiscvHart implements CpuBackend {
 
   /** Flushes every cached translation (satp, SFENCE.VMA, privilege or MXR/SUM changes). */
   flushTlb(): void {
-    this.tlbReadTag.fill(-1);
-    this.tlbWriteTag.fill(-1);
-    this.tlbExecTag.fill(-1);
+    for (const set of this.tlbSets) {
+      set.readTag.fill(-1);
+      set.writeTag.fill(-1);
+      set.execTag.fill(-1);
+    }
     this.fetchVpn = -1;
   }
 
-  private updateMmu(): void {
+  /** Re-derives translation state after a change of privilege, mstatus, satp or PMP; flushes if asked. */
+  private updateMmu(flush = false): void {
     const mprv = (this.mstatus & MSTATUS_MPRV) !== 0 && this.priv === PRIV_M;
     this.dataPriv = mprv ? (this.mstatus & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT : this.priv;
     this.dataPaging = this.satpMode !== 0 && this.dataPriv !== PRIV_M;
     this.fetchPaging = this.satpMode !== 0 && this.priv !== PRIV_M;
     this.pmpData = this.pmpActive && (this.dataPriv !== PRIV_M || this.pmpAnyLocked);
     this.pmpFetch = this.pmpActive && (this.priv !== PRIV_M || this.pmpAnyLocked);
-    this.flushTlb();
+    const sum = (this.mstatus & MSTATUS_SUM) !== 0;
+    const data = this.tlbSets[this.dataPriv === PRIV_U ? 0 : sum ? 2 : 1]!;
+    const fetch = this.tlbSets[this.priv === PRIV_U ? 0 : 1]!;
+    this.tlbReadTag = data.readTag;
+    this.tlbReadPhys = data.readPhys;
+    this.tlbWriteTag = data.writeTag;
+    this.tlbWritePhys = data.writePhys;
+    this.tlbExecTag = fetch.execTag;
+    this.tlbExecPhys = fetch.execPhys;
+    if (flush) this.flushTlb();
+    this.fetchVpn = -1;
     this.irqCheck = true;
   }
 
   run(budget: number): StopReason {
     this.stopRequested = false;
     this.idle = false;
-    const start = this.retired;
-    const end = start + budget;
-    while (this.retired < end) {
+    // The budget counts traps and interrupts too: a guest faulting in a loop retires nothing but must yield.
+    let remaining = budget;
+    while (remaining > 0) {
       try {
-        while (this.retired < end) {
+        while (remaining > 0) {
+          remaining--;
           if (this.irqCheck) {
             this.irqCheck = false;
             if (this.takeInterrupt()) continue;
@@ -355,6 +395,7 @@ export class RiscvHart implements CpuBackend {
       this.priv = PRIV_S;
       this.setPcVector(this.stvecLo, this.stvecHi, cause, interrupt);
     } else {
+      if (this.sbi) this.sbi.handleMachineTrap(this, cause, interrupt, this.pc);
       this.mcauseLo = cause;
       this.mcauseHi = interrupt ? 0x80000000 | 0 : 0;
       this.mepcLo = this.pcLo;
@@ -520,7 +561,7 @@ export class RiscvHart implements CpuBackend {
       if (mode !== 0 && end > start) this.pmpActive = true;
       if (cfg & 0x80) this.pmpAnyLocked = true;
     }
-    this.updateMmu();
+    this.updateMmu(true);
   }
 
   /** PMP check of [pa, pa+size) for an access at privilege `priv` (R=1, W=2, X=4 in pmpcfg). */
@@ -1413,10 +1454,14 @@ export class RiscvHart implements CpuBackend {
       case CSR.fcsr:
         return (this.frm << 5) | this.fflags;
       case CSR.cycle:
+      case CSR.mcycle: {
+        const v = this.mcountinhibit & 1 ? this.cycleFrozen : this.retired + this.cycleOffset;
+        this.hi = Math.floor(v / TWO32) | 0;
+        return v | 0;
+      }
       case CSR.instret:
-      case CSR.mcycle:
       case CSR.minstret: {
-        const v = this.retired + this.counterOffset;
+        const v = this.mcountinhibit & 4 ? this.instretFrozen : this.retired + this.instretOffset;
         this.hi = Math.floor(v / TWO32) | 0;
         return v | 0;
       }
@@ -1531,10 +1576,18 @@ export class RiscvHart implements CpuBackend {
         this.frm = (lo >> 5) & 7;
         this.mstatus |= MSTATUS_FS;
         return;
-      case CSR.mcycle:
-      case CSR.minstret:
-        this.counterOffset = (hi >>> 0) * TWO32 + (lo >>> 0) - this.retired - 1;
+      case CSR.mcycle: {
+        const v = (hi >>> 0) * TWO32 + (lo >>> 0);
+        if (this.mcountinhibit & 1) this.cycleFrozen = v;
+        else this.cycleOffset = v - this.retired - 1; // the writing instruction itself retires afterwards
         return;
+      }
+      case CSR.minstret: {
+        const v = (hi >>> 0) * TWO32 + (lo >>> 0);
+        if (this.mcountinhibit & 4) this.instretFrozen = v;
+        else this.instretOffset = v - this.retired - 1;
+        return;
+      }
       case CSR.sstatus:
         this.writeMstatus((this.mstatus & ~SSTATUS_MASK) | (lo & SSTATUS_MASK));
         return;
@@ -1580,7 +1633,7 @@ export class RiscvHart implements CpuBackend {
         if (mode !== 0 && mode !== 8 && mode !== 9) return; // unsupported mode: the write has no effect
         this.satpMode = mode;
         this.satpPpn = (hi & 0xfff) * TWO32 + (lo >>> 0);
-        this.updateMmu();
+        this.updateMmu(true);
         return;
       }
       case CSR.mstatus:
@@ -1611,9 +1664,17 @@ export class RiscvHart implements CpuBackend {
         this.menvcfgLo = lo & 1;
         this.menvcfgHi = 0;
         return;
-      case CSR.mcountinhibit:
-        this.mcountinhibit = lo & ~2;
+      case CSR.mcountinhibit: {
+        const v = lo & ~2;
+        const started = this.mcountinhibit & ~v;
+        const stopped = v & ~this.mcountinhibit;
+        if (stopped & 1) this.cycleFrozen = this.retired + this.cycleOffset;
+        if (stopped & 4) this.instretFrozen = this.retired + this.instretOffset;
+        if (started & 1) this.cycleOffset = this.cycleFrozen - this.retired - 1;
+        if (started & 4) this.instretOffset = this.instretFrozen - this.retired - 1;
+        this.mcountinhibit = v;
         return;
+      }
       case CSR.mscratch:
         this.mscratchLo = lo;
         this.mscratchHi = hi;
@@ -1669,7 +1730,8 @@ export class RiscvHart implements CpuBackend {
     if ((s & MSTATUS_MPP) >> MSTATUS_MPP_SHIFT === 2) s = (s & ~MSTATUS_MPP) | (this.mstatus & MSTATUS_MPP);
     const changed = s ^ this.mstatus;
     this.mstatus = s;
-    if (changed & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR)) this.updateMmu();
+    if (changed & MSTATUS_MXR) this.updateMmu(true);
+    else if (changed & (MSTATUS_MPRV | MSTATUS_MPP | MSTATUS_SUM)) this.updateMmu();
     if (changed & (MSTATUS_MIE | MSTATUS_SIE)) this.irqCheck = true;
   }
 
@@ -1842,6 +1904,17 @@ export class RiscvHart implements CpuBackend {
     this.fflags |= sf.flags;
     if (sf.flags !== 0) this.mstatus |= MSTATUS_FS;
   }
+}
+
+function newTlbSet() {
+  return {
+    readTag: new Float64Array(TLB_SIZE).fill(-1),
+    readPhys: new Float64Array(TLB_SIZE),
+    writeTag: new Float64Array(TLB_SIZE).fill(-1),
+    writePhys: new Float64Array(TLB_SIZE),
+    execTag: new Float64Array(TLB_SIZE).fill(-1),
+    execPhys: new Float64Array(TLB_SIZE),
+  };
 }
 
 /** High 32 bits of the unsigned 64-bit product of two uint32s. */

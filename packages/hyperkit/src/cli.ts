@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { FirmwareKind } from './boot/loader.js';
+import { HyperkitError } from './errors.js';
+import { type VmOptions, createVM } from './vm.js';
+
+const USAGE = `usage: hyperkit -m SIZE -f kexec,KERNEL,INITRD,"CMDLINE" [-l com1,stdio] [-s SLOT,DEVICE]...
+                [--firmware builtin|opensbi|none] [--firmware-path FILE] [--dtb FILE] [-c 1]
+
+  -m SIZE        guest memory (e.g. 256M, 1G)
+  -f kexec,...   boot a Linux kernel Image (or ELF) with an initrd (may be empty) and command line
+  -l com1,stdio  connect the guest's serial console (NS16550A, ttyS0) to stdin/stdout
+  -s SLOT,DEV    add a PCI-style slot (hostbridge and lpc are accepted for compatibility)
+  --firmware     builtin: kernel enters in S-mode, SBI answered by hyperkit (default)
+                 opensbi: Debian's OpenSBI fw_jump in M-mode, as QEMU does
+                 none:    run the kernel ELF/Image in M-mode with no firmware (bare metal)
+exit status: 0 guest powered off, 2 guest reset, 1 error`;
+
+export interface CliResult {
+  options: VmOptions;
+  consoleStdio: boolean;
+}
+
+function usageError(msg: string): never {
+  throw new HyperkitError('ERR_BAD_ARGUMENT', `${msg}\n${USAGE}`);
+}
+
+/** Parses hyperkit's command line into VM options. */
+export function parseArgs(argv: string[]): CliResult {
+  let memory: string | undefined;
+  let kexec: { kernel: string; initrd?: string | undefined; cmdline: string } | undefined;
+  let consoleStdio = false;
+  let firmware: FirmwareKind = 'builtin';
+  let firmwarePath: string | undefined;
+  let dtb: string | undefined;
+  const value = (i: number, flag: string) => {
+    const v = argv[i + 1];
+    if (v === undefined) usageError(`${flag} needs a value`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    switch (a) {
+      case '-m':
+        memory = value(i++, a);
+        break;
+      case '-c': {
+        const n = value(i++, a);
+        if (n !== '1') usageError(`only one vCPU is supported (-c ${n})`);
+        break;
+      }
+      case '-A':
+      case '-u':
+      case '-H':
+      case '-P':
+        break; // ACPI, RTC-in-UTC and halt/pause exits: meaningless or implied here
+      case '-U':
+        value(i++, a); // UUID: accepted for compatibility
+        break;
+      case '-l': {
+        const spec = value(i++, a);
+        if (spec !== 'com1,stdio') usageError(`unsupported console "${spec}" (only com1,stdio)`);
+        consoleStdio = true;
+        break;
+      }
+      case '-f': {
+        const spec = value(i++, a);
+        const parts = spec.split(',');
+        if (parts[0] !== 'kexec' || parts.length < 2 || !parts[1]) {
+          usageError(`bad -f "${spec}": expected kexec,KERNEL,INITRD,CMDLINE`);
+        }
+        kexec = { kernel: parts[1]!, initrd: parts[2] || undefined, cmdline: parts.slice(3).join(',') };
+        break;
+      }
+      case '-s': {
+        const spec = value(i++, a);
+        const device = spec.split(',')[1];
+        if (device === 'hostbridge' || device === 'lpc') break;
+        throw new HyperkitError(
+          'ERR_UNKNOWN_DEVICE',
+          `unknown device "${device ?? spec}" in -s ${spec} (supported: hostbridge, lpc)`,
+        );
+      }
+      case '--firmware': {
+        const f = value(i++, a);
+        if (f !== 'builtin' && f !== 'opensbi' && f !== 'none') usageError(`unknown firmware "${f}"`);
+        firmware = f;
+        break;
+      }
+      case '--firmware-path':
+        firmwarePath = value(i++, a);
+        break;
+      case '--dtb':
+        dtb = value(i++, a);
+        break;
+      case '-h':
+      case '--help':
+        usageError('');
+        break;
+      default:
+        usageError(`unknown option "${a}"`);
+    }
+  }
+  if (!kexec) usageError('no kernel: give -f kexec,KERNEL,INITRD,CMDLINE');
+  return {
+    options: {
+      memory: memory ?? '256M',
+      kernel: kexec.kernel,
+      initrd: kexec.initrd,
+      cmdline: kexec.cmdline || 'console=ttyS0',
+      firmware,
+      firmwarePath,
+      dtb,
+    },
+    consoleStdio,
+  };
+}
+
+/** Runs hyperkit; resolves with the process exit status (0 poweroff, 2 reset, 1 error). */
+export async function main(argv: string[]): Promise<number> {
+  let vm: Awaited<ReturnType<typeof createVM>>;
+  let consoleStdio: boolean;
+  try {
+    const parsed = parseArgs(argv);
+    consoleStdio = parsed.consoleStdio;
+    vm = await createVM(parsed.options);
+  } catch (e) {
+    if (e instanceof HyperkitError) {
+      process.stderr.write(`hyperkit: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (consoleStdio) {
+    vm.console.output.pipe(process.stdout, { end: false });
+    process.stdin.pipe(vm.console.input);
+  } else {
+    vm.console.output.resume(); // discard
+  }
+  let signalled = false;
+  const onSignal = () => {
+    signalled = true;
+    vm.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const exit = await vm.run();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.stdin.unpipe(vm.console.input);
+  process.stdin.pause();
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  switch (exit.kind) {
+    case 'poweroff':
+      if (exit.code === 0) return 0;
+      process.stderr.write(`hyperkit: guest powered off reporting failure code ${exit.code}\n`);
+      return 1;
+    case 'reset':
+      return 2;
+    case 'error':
+      process.stderr.write(`hyperkit: ${exit.message}\n`);
+      return 1;
+    default:
+      if (signalled) process.stderr.write('hyperkit: stopped by signal\n');
+      return 1;
+  }
+}
+
+const invokedDirectly = (() => {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+})();
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(
+        `hyperkit: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
+      process.exit(1);
+    },
+  );
+}
