@@ -61,6 +61,7 @@ export class GitObjectDb implements ObjectDb {
   private durableSeq = 0;
   private flushing: Promise<void> | undefined;
   private repacking: Promise<void> | undefined;
+  private packDirMade = false;
 
   constructor(
     readonly gitDir: string,
@@ -171,7 +172,10 @@ export class GitObjectDb implements ObjectDb {
     if (batch.length > 0) {
       const { pack, idx, name } = encodePack(batch);
       const dir = join(this.gitDir, 'objects', 'pack');
-      await mkdir(dir, { recursive: true });
+      if (!this.packDirMade) {
+        await mkdir(dir, { recursive: true });
+        this.packDirMade = true;
+      }
       const tag = randomBytes(6).toString('hex');
       const tmpPack = join(dir, `tmp_pack_${tag}`);
       const tmpIdx = join(dir, `tmp_idx_${tag}`);

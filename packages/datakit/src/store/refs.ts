@@ -147,9 +147,18 @@ export class GitRefStore implements RefStore {
     return out;
   }
 
+  private readonly dirsMade = new Set<string>();
+
+  /** mkdir -p, remembered (pruneEmptyDirs forgets what it removes). */
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.dirsMade.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.dirsMade.add(dir);
+  }
+
   private async lock(name: string): Promise<import('node:fs/promises').FileHandle> {
     const lockPath = join(this.gitDir, `${name}.lock`);
-    await mkdir(dirname(lockPath), { recursive: true });
+    await this.ensureDir(dirname(lockPath));
     const deadline = Date.now() + this.lockTimeoutMs;
     for (;;) {
       try {
@@ -191,7 +200,7 @@ export class GitRefStore implements RefStore {
       await rename(lockPath, join(this.gitDir, name));
       renamed = true;
       const logPath = join(this.gitDir, 'logs', name);
-      await mkdir(dirname(logPath), { recursive: true });
+      await this.ensureDir(dirname(logPath));
       const line = `${current ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
       await appendFile(logPath, line);
       // Like git with core.fsync=reference: the ref's contents are fsynced before the rename.
@@ -237,6 +246,7 @@ export class GitRefStore implements RefStore {
     while (dir.startsWith('refs/heads/')) {
       try {
         await rmdir(join(this.gitDir, dir));
+        this.dirsMade.clear();
       } catch {
         return;
       }
