@@ -1,14 +1,19 @@
 // `npm run bench -- vpnkit`: our stack vs slirp4netns and pasta, in one run, each serving a fresh network
 // namespace: iperf3 guest→host and host→guest at MTU 1500 and 65520, and TCP connections per second
-// (connect + request + reply + close, sequential, from a client in the namespace). Needs root.
+// (connect + request + reply + close, sequential, from a client in the namespace), and inbound forward
+// throughput (iperf3 from the host through each one's port forward). Needs root.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { findRepoRoot, freePort, hasCommand, runCommand, startDaemon } from '@kitset/testkit';
-import { GuestNamespace, silentLogger } from '@kitset/vpnkit';
+import { GuestNamespace, parseForward, silentLogger } from '@kitset/vpnkit';
 import { type BenchRow, printTable } from './_table.js';
 
 interface Network {
   name: string;
+  /** Host port forwarded to port 5201 in the namespace. */
+  forwardPort: number;
   /** The namespace to run clients in. */
   netns: string;
   /** The address inside the namespace that reaches the host's 127.0.0.1. */
@@ -33,30 +38,69 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 }
 
 async function ours(mtu: number): Promise<Network> {
-  const ns = await GuestNamespace.create({ config: { mtu }, log: silentLogger });
-  return { name: 'vpnkit (ours)', netns: ns.name, hostAddress: '192.168.65.254', close: () => ns.close() };
+  const forwardPort = await freePort();
+  const ns = await GuestNamespace.create({
+    config: { mtu, forwards: [parseForward(`tcp:127.0.0.1:${forwardPort}:192.168.65.3:5201`)] },
+    log: silentLogger,
+  });
+  return {
+    name: 'vpnkit (ours)',
+    netns: ns.name,
+    hostAddress: '192.168.65.254',
+    forwardPort,
+    close: () => ns.close(),
+  };
 }
 
 async function withHelper(
   name: string,
-  start: (netns: string) => ChildProcess,
+  start: (netns: string, forwardPort: number) => ChildProcess,
   ready: (netns: string) => Promise<boolean>,
   hostAddress: (netns: string) => Promise<string>,
+  afterReady: (netns: string, forwardPort: number) => Promise<void> = async () => {},
 ): Promise<Network> {
   const netns = `vkb-${name.slice(0, 5)}-${process.pid}`;
+  const forwardPort = await freePort();
   await ip(['netns', 'add', netns]);
-  const child = start(netns);
+  const child = start(netns, forwardPort);
   const close = async () => {
     child.kill('SIGKILL');
     await ip(['netns', 'del', netns]).catch(() => '');
+    rmSync(apiSocket(netns), { force: true });
   };
   try {
     await waitFor(() => ready(netns), `${name} to configure the namespace`);
-    return { name, netns, hostAddress: await hostAddress(netns), close };
+    await afterReady(netns, forwardPort);
+    return { name, netns, hostAddress: await hostAddress(netns), forwardPort, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+const apiSocket = (netns: string) => `/tmp/${netns}.slirp-api`;
+
+/** slirp4netns forwards through its API socket (JSON add_hostfwd). */
+function slirpForward(path: string, hostPort: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let reply = '';
+    socket.on('connect', () =>
+      socket.write(
+        JSON.stringify({
+          execute: 'add_hostfwd',
+          arguments: { proto: 'tcp', host_addr: '127.0.0.1', host_port: hostPort, guest_port: 5201 },
+        }),
+      ),
+    );
+    socket.on('data', (d) => {
+      reply += d.toString();
+    });
+    socket.on('end', () =>
+      reply.includes('error') ? reject(new Error(`slirp4netns add_hostfwd: ${reply}`)) : resolve(),
+    );
+    socket.on('error', reject);
+  });
 }
 
 function slirp4netns(mtu: number): Promise<Network> {
@@ -65,21 +109,27 @@ function slirp4netns(mtu: number): Promise<Network> {
     (netns) =>
       spawn(
         'slirp4netns',
-        ['--configure', `--mtu=${mtu}`, '--netns-type=path', `/run/netns/${netns}`, 'tap0'],
-        {
-          stdio: 'ignore',
-        },
+        [
+          '--configure',
+          `--mtu=${mtu}`,
+          `--api-socket=${apiSocket(netns)}`,
+          '--netns-type=path',
+          `/run/netns/${netns}`,
+          'tap0',
+        ],
+        { stdio: 'ignore' },
       ),
     async (netns) =>
       (await ip(['-n', netns, 'addr', 'show', 'dev', 'tap0']).catch(() => '')).includes('10.0.2.100'),
     async () => '10.0.2.2',
+    (netns, forwardPort) => slirpForward(apiSocket(netns), forwardPort),
   );
 }
 
 function pasta(mtu: number): Promise<Network> {
   return withHelper(
     'pasta',
-    (netns) =>
+    (netns, forwardPort) =>
       spawn(
         'pasta',
         [
@@ -92,7 +142,7 @@ function pasta(mtu: number): Promise<Network> {
           '--mtu',
           String(mtu),
           '-t',
-          'none',
+          `127.0.0.1/${forwardPort}:5201`,
           '-u',
           'none',
           '-T',
@@ -136,6 +186,32 @@ async function iperf(net: Network, port: number, reverse: boolean): Promise<numb
 const CONNECT_CLIENT = `const net=require('net');const [host,port,ms]=process.argv.slice(1);let n=0;const end=Date.now()+Number(ms);
 function one(){if(Date.now()>=end){console.log(n);process.exit(0)}const s=net.connect(Number(port),host);
 s.on('connect',()=>s.write('GET'));s.on('data',()=>{});s.on('end',()=>{n++;s.destroy();one()});s.on('error',()=>{console.log(n);process.exit(1)})}one();`;
+
+/** iperf3 from the host to a server in the namespace, through the helper's port forward. */
+async function inboundForward(net: Network): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', net.netns, 'iperf3', '-s', '-1', '-p', '5201'], {
+    stdio: 'ignore',
+  });
+  try {
+    await sleep(500);
+    const r = await runCommand(
+      'iperf3',
+      ['-c', '127.0.0.1', '-p', String(net.forwardPort), '-t', String(IPERF_SECONDS), '-J'],
+      {
+        timeoutMs: (IPERF_SECONDS + 20) * 1000,
+      },
+    );
+    const result = JSON.parse(r.stdout || '{}') as {
+      end?: { sum_received?: { bits_per_second?: number } };
+      error?: string;
+    };
+    const bps = result.end?.sum_received?.bits_per_second;
+    if (!bps) throw new Error(`${net.name}: forwarded iperf3 failed: ${result.error ?? r.stderr}`);
+    return bps / 1e9;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
 
 async function connectionsPerSecond(net: Network, port: number): Promise<number> {
   const ms = 3000;
@@ -188,7 +264,10 @@ async function main(): Promise<void> {
           const r = results[key]!;
           r[`up${mtu}`] = await iperf(net, iperfPort, false);
           r[`down${mtu}`] = await iperf(net, iperfPort, true);
-          if (mtu === 1500) r.cps = await connectionsPerSecond(net, echoPort);
+          if (mtu === 1500) {
+            r.cps = await connectionsPerSecond(net, echoPort);
+            r.forward = await inboundForward(net);
+          }
           console.log(`${net.name} MTU ${mtu}: ${JSON.stringify(r)}`);
         } finally {
           await net.close();
@@ -219,6 +298,14 @@ async function main(): Promise<void> {
         higherIsBetter: true,
       });
     }
+    rows.push({
+      metric: 'inbound forward (host→namespace iperf3), MTU 1500',
+      unit: 'Gbit/s',
+      ours: results.ours!.forward!,
+      anchor: results[anchor]!.forward!,
+      anchorName: anchor,
+      higherIsBetter: true,
+    });
     rows.push({
       metric: 'TCP connect+request+close, MTU 1500',
       unit: 'conn/s',
