@@ -533,4 +533,60 @@ export const scenarios: Scenario[] = [
       await checkDir(fs, ['branch', 'master', 'transactions'], []);
     },
   },
+  {
+    name: 'Reflog, watches of every kind, diffs, trees and snapshots',
+    async run({ fs, repo }) {
+      await fs.mkdir(['branch'], 'b');
+      const reflog = await fs.stream(['branch', 'b', 'reflog']);
+      const exec = await fs.stream(['branch', 'b', 'watch', 'run.node', 'tree.live']);
+      const link = await fs.stream(['branch', 'b', 'watch', 'ln.node', 'tree.live']);
+      try {
+        assert.equal(await reflog.line(), '', 'reflog starts with a blank line');
+        assert.equal(await exec.line(), '', 'absent');
+        assert.equal(await link.line(), '', 'absent');
+        await withTransaction(fs, 'b', 'one', async (t) => {
+          await fs.create([...t, 'rw'], 'run', '#!/bin/sh\n', 'exec');
+          await fs.create([...t, 'rw'], 'gone', 'soon');
+          await fs.create([...t, 'rw'], 'ln', 'run', 'link');
+        });
+        const one = await head(fs, 'b');
+        assert.equal(await reflog.line(), one);
+        const run = await repo.trees.find(await repo.commitTree(one), ['run']);
+        assert.ok(run?.kind === 'file');
+        const runHash = repo.trees.fileHash(run);
+        assert.equal(await exec.line(), `X-${runHash}`);
+        assert.match(await link.line(), /^L-[0-9a-f]{40}$/);
+        assert.equal(await fs.read(['trees', `X-${runHash}`]), '#!/bin/sh\n');
+        assert.equal((await fs.stat(['trees', `X-${runHash}`])).mode & 0o111, 0o111);
+        await withTransaction(fs, 'b', 'two', async (t) => {
+          await fs.remove([...t, 'rw', 'gone']);
+          await fs.create([...t, 'rw'], 'new', 'file');
+          await fs.write([...t, 'rw', 'run'], '#!/bin/bash\n', { truncate: true });
+        });
+        const two = await head(fs, 'b');
+        assert.equal(await reflog.line(), two);
+        assert.match(await exec.line(), /^X-[0-9a-f]{40}$/);
+        assert.equal(await fs.read(['snapshots', two, 'diff', one]), '- gone\n+ new\n* run\n');
+        assert.equal(await fs.read(['snapshots', two, 'hash']), two);
+        assert.equal(await fs.read(['snapshots', two, 'msg']), 'two\n');
+        assert.equal(await fs.read(['snapshots', two, 'parents']), `${one}\n`);
+        const commit = JSON.parse(await fs.read(['commits', two])) as {
+          parents: string[];
+          info: { message: string };
+        };
+        assert.deepEqual(commit.parents, [one]);
+        assert.equal(commit.info.message, 'two\n');
+        await fs.remove(['branch', 'b']);
+        assert.equal(await reflog.line(), '', 'a blank line when the branch is deleted');
+        await rejectsWith(
+          fs.read(['trees', 'F-0000000000000000000000000000000000000000']),
+          /No such file or directory|walk failed/,
+        );
+      } finally {
+        await reflog.close();
+        await exec.close();
+        await link.close();
+      }
+    },
+  },
 ];
