@@ -211,6 +211,27 @@ describe('git store', { timeout: 60_000 }, () => {
     await repo.close();
   });
 
+  test('submodule entries survive a rewrite of their tree', async () => {
+    const path = temp('gitlink');
+    git(path, 'init', '-q', '-b', 'master');
+    writeFileSync(join(path, 'a'), 'a');
+    git(path, 'add', 'a');
+    const sub = '1111111111111111111111111111111111111111';
+    git(path, 'update-index', '--add', '--cacheinfo', `160000,${sub},vendor/lib`);
+    git(path, 'commit', '-q', '-m', 'with submodule');
+    const repo = await Repository.open(path);
+    const head = await repo.head('master');
+    const tree = await repo.trees.update(await repo.commitTree(head), ['b'], fileOfBytes(bytes('b')));
+    const c = await repo.commit(tree, head ? [head] : [], 'add b');
+    await repo.setHead('master', c, head, 'add b');
+    await repo.close();
+    assert.match(
+      git(path, 'ls-tree', '-r', 'master'),
+      new RegExp(`^160000 commit ${sub}\\tvendor/lib$`, 'm'),
+    );
+    fsck(path);
+  });
+
   test('a torn pack index (power loss before it reached the disk) is rebuilt on open', async () => {
     const path = temp('torn');
     const repo = await Repository.open(path);

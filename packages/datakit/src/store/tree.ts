@@ -2,8 +2,11 @@ import { StoreError } from './errors.js';
 import { EMPTY_TREE, type TreeEntry, TreeMode, encodeTree, hashObject, parseTree } from './objects.js';
 import type { ObjectDb } from './odb.js';
 
-/** How a file is stored: a git tree mode, as DataKit names it. */
-export type Perm = 'normal' | 'exec' | 'link';
+/**
+ * How a file is stored: a git tree mode, as DataKit names it. 'gitlink' is a submodule entry
+ * (a commit of another repository): kept as it is, shown as an empty read-only file.
+ */
+export type Perm = 'normal' | 'exec' | 'link' | 'gitlink';
 
 /**
  * Immutable tree values. A value loaded from git carries its `hash` and loads lazily; a value
@@ -37,11 +40,13 @@ export function fileOfBytes(data: Uint8Array, perm: Perm = 'normal'): FileValue 
 
 function permOfMode(mode: number): Perm | undefined {
   if (mode === TreeMode.LINK) return 'link';
+  if (mode === TreeMode.GITLINK) return 'gitlink';
   if ((mode & 0o170000) === 0o100000) return mode & 0o111 ? 'exec' : 'normal';
   return undefined;
 }
 
 export function modeOfPerm(perm: Perm): number {
+  if (perm === 'gitlink') return TreeMode.GITLINK;
   return perm === 'exec' ? TreeMode.EXEC : perm === 'link' ? TreeMode.LINK : TreeMode.FILE;
 }
 
@@ -70,7 +75,6 @@ export class TreeStore {
         if (e.mode === TreeMode.DIR) out.set(e.name, { kind: 'dir', hash: e.hash });
         else {
           const perm = permOfMode(e.mode);
-          // Submodule links (160000) have no content here; they are not shown.
           if (perm) out.set(e.name, { kind: 'file', perm, hash: e.hash });
         }
       }
@@ -85,7 +89,7 @@ export class TreeStore {
 
   async data(file: FileValue): Promise<Uint8Array> {
     if (file.data) return file.data;
-    if (!file.hash) return new Uint8Array(0);
+    if (!file.hash || file.perm === 'gitlink') return new Uint8Array(0);
     const obj = await this.db.read(file.hash);
     if (!obj || obj.type !== 'blob')
       throw new StoreError('ERR_MISSING_OBJECT', `blob ${file.hash} is missing`);

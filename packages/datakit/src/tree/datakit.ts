@@ -62,6 +62,7 @@ function validName(name: string): void {
 }
 
 function vpermOf(perm: Perm, data: Uint8Array): VPerm {
+  if (perm === 'gitlink') return 'normal';
   return perm === 'link' ? { link: utf8(data) } : perm;
 }
 

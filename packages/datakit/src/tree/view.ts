@@ -70,7 +70,9 @@ export class View {
       if (held > this.maxBytes)
         throw VfsError.other(`Transaction too large (limit ${this.maxBytes} bytes of new data)`, Errno.EFBIG);
       this.heldBytes = held;
-      const p = perm === 'keep' ? (old?.perm ?? 'normal') : perm;
+      // Writing over a submodule entry turns it into an ordinary file.
+      const kept = old?.perm === 'gitlink' ? 'normal' : old?.perm;
+      const p = perm === 'keep' ? (kept ?? 'normal') : perm;
       entries.set(leaf, { kind: 'file', perm: p, data });
     });
   }
@@ -102,6 +104,7 @@ export class View {
         if (perm === 'exec') return;
         throw VfsError.isDir();
       }
+      if (old.perm === 'gitlink') throw VfsError.perm();
       const next: FileValue =
         perm === 'link'
           ? { kind: 'file', perm, data: linkTarget ?? new Uint8Array(0) }
