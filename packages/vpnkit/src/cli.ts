@@ -121,7 +121,7 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   const pcap = values.pcap as string | undefined;
   const faults = parseFaults(values.faults as string | undefined);
   let attached = 0;
-  const attach = async (base: Link) => {
+  const attach = async (base: Link, preferred?: { mac: number; address: number }) => {
     let link = base;
     if (pcap) link = new PcapLink(link, attached === 0 ? pcap : `${pcap}.${attached}`);
     if (faults) link = faults(link);
@@ -129,6 +129,8 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     // Port forwards belong to the first guest: two listeners cannot share one host port.
     const vpnkit = new Vpnkit(link, attached === 1 ? config : { ...config, forwards: [] }, log);
     await vpnkit.start();
+    if (preferred && !vpnkit.dhcp.reserve(preferred.mac, preferred.address))
+      log('warn', `${base.description}: preferred address not available; leasing another`);
     if (attached === 1) await serveControl(values, vpnkit);
     log('info', `serving ${base.description}`);
     vpnkit.onClose = (error) =>
@@ -138,7 +140,18 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   for (const path of (values['listen-vmnet'] as string[] | undefined) ?? []) {
     rmSync(path, { force: true });
     servers.push(
-      await listenVmnet(path, config.mtu, (client) => void attach(client.link).catch(report), log),
+      await listenVmnet(
+        path,
+        config.mtu,
+        (client) =>
+          void attach(
+            client.link,
+            client.preferredIpv4 === undefined
+              ? undefined
+              : { mac: client.mac, address: client.preferredIpv4 },
+          ).catch(report),
+        log,
+      ),
     );
     log('info', `listening for hyperkit (vpnkit protocol) on ${path}`);
   }

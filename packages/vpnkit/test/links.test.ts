@@ -10,11 +10,15 @@ import { guestImagesReady, runX86Guest } from '@kitset/testkit';
 import {
   ARP_REPLY,
   ArpPacket,
+  DhcpMessage,
+  DhcpMessageType,
   ETHERTYPE_ARP,
   EthernetFrame,
   FaultLink,
   GuestNamespace,
+  Ipv4Packet,
   StreamLink,
+  UdpDatagram,
   Vpnkit,
   connectVmnet,
   emitArp,
@@ -25,8 +29,10 @@ import {
   parseIpv4,
   silentLogger,
   tapAddonPath,
+  writeMac,
 } from '../src/index.js';
 import { writeEthernetHeader } from '../src/wire/ethernet.js';
+import { captured, hex } from './fixtures/captured.js';
 
 function arpRequestFor(mac: number, target: string): Uint8Array {
   const frame = new Uint8Array(42);
@@ -51,7 +57,11 @@ describe('link: hyperkit vpnkit protocol (vmnet) over a Unix socket', () => {
     server = await listenVmnet(
       join(dir, 'vmnet.sock'),
       1500,
-      (client) => kits.push(new Vpnkit(client.link, {}, silentLogger)),
+      (client) => {
+        const kit = new Vpnkit(client.link, {}, silentLogger);
+        if (client.preferredIpv4 !== undefined) kit.dhcp.reserve(client.mac, client.preferredIpv4);
+        kits.push(kit);
+      },
       silentLogger,
     );
   });
@@ -95,6 +105,34 @@ describe('link: hyperkit vpnkit protocol (vmnet) over a Unix socket', () => {
       const other = await connectVmnet(join(dir, 'vmnet.sock'), randomUUID());
       assert.notEqual(other.mac, first.mac);
       other.socket.destroy();
+    },
+  );
+  it(
+    'command 8 (preferred IPv4) makes DHCP offer that address to the guest',
+    { timeout: 10_000 },
+    async () => {
+      const preferred = parseIpv4('192.168.65.77');
+      const vif = await connectVmnet(join(dir, 'vmnet.sock'), randomUUID(), preferred);
+      const link = new StreamLink(vif.socket, 'u16le', 'test client', 65535, vif.leftover);
+      // A captured busybox DISCOVER, re-addressed to this VIF's MAC (UDP checksum 0 = none).
+      const discover = hex(captured.dhcpDiscover);
+      writeMac(discover, 6, vif.mac);
+      writeMac(discover, 14 + 20 + 8 + 28, vif.mac);
+      discover[14 + 20 + 6] = 0;
+      discover[14 + 20 + 7] = 0;
+      const offer = await new Promise<DhcpMessage>((resolve) => {
+        link.onFrame = (f) => {
+          const eth = new EthernetFrame(f);
+          if (eth.etherType !== 0x0800) return;
+          const ip = new Ipv4Packet(eth.payload());
+          if (ip.protocol !== 17) return;
+          resolve(new DhcpMessage(Uint8Array.from(new UdpDatagram(ip.payload()).payload())));
+        };
+        link.send(discover);
+      });
+      assert.equal(offer.messageType(), DhcpMessageType.Offer);
+      assert.equal(offer.yourIp, preferred);
+      link.close();
     },
   );
 });

@@ -245,6 +245,31 @@ describe('vpnkit with Linux in a network namespace', { skip: skip ?? false, time
     },
   );
 
+  it('iperf3 runs both directions through the host alias', { timeout: 60_000 }, async (t) => {
+    const port = await freePort('tcp');
+    const server = spawn('iperf3', ['-s', '-p', String(port), '-B', '127.0.0.1'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const rates: string[] = [];
+      for (const reverse of [false, true]) {
+        const args = ['iperf3', '-c', '192.168.65.254', '-p', String(port), '-t', '2', '-J'];
+        if (reverse) args.push('-R');
+        const r = await ns.exec(args, 30_000);
+        const result = JSON.parse(r.stdout || '{}') as {
+          end?: { sum_received?: { bytes?: number; bits_per_second?: number } };
+        };
+        const received = result.end?.sum_received;
+        assert.ok(received?.bytes && received.bytes > 10 * 1024 * 1024, r.stdout.slice(-500) + r.stderr);
+        rates.push(
+          `${reverse ? 'host→guest' : 'guest→host'} ${((received.bits_per_second ?? 0) / 1e9).toFixed(2)} Gbit/s`,
+        );
+      }
+      t.diagnostic(rates.join(', '));
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
   it('a refused host connection is a reset for the guest', { timeout: 30_000 }, async () => {
     const r = await ns.exec(['curl', '-sS', '--max-time', '5', `http://192.168.65.254:${closedPort}/`]);
     assert.equal(r.code, 7, r.stderr); // 7 = failed to connect

@@ -158,6 +158,7 @@ export function listenVmnet(
 export async function connectVmnet(
   path: string,
   uuid: string,
+  preferredIpv4?: number,
 ): Promise<{ socket: net.Socket; mtu: number; maxPacketSize: number; mac: MacAddress; leftover: Buffer }> {
   const socket = net.connect(path);
   await new Promise<void>((resolve, reject) => {
@@ -170,8 +171,9 @@ export async function connectVmnet(
   if (hello.toString('latin1', 0, 5) !== VMNET_MAGIC)
     throw new VpnkitError('ERR_VPNKIT_PROTOCOL', 'bad hello from server');
   const command = Buffer.alloc(VMNET_COMMAND_LEN);
-  command[0] = VMNET_COMMAND_ETHERNET;
+  command[0] = preferredIpv4 === undefined ? VMNET_COMMAND_ETHERNET : VMNET_COMMAND_PREFERRED_IPV4;
   command.write(uuid.slice(0, 36), 1, 'latin1');
+  if (preferredIpv4 !== undefined) command.writeUInt32LE(preferredIpv4 >>> 0, 37);
   socket.write(command);
   const reply = await reader.read(VMNET_RESPONSE_LEN);
   if (reply[0] !== VMNET_RESPONSE_VIF)

@@ -57,6 +57,21 @@ export class DhcpServer {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * Reserves `address` for `mac` (hyperkit's "preferred IPv4" command). Returns false when the address is
+   * outside the pool or taken by another MAC; the client then gets a normal lease.
+   */
+  reserve(mac: MacAddress, address: Ipv4Address): boolean {
+    if (address < this.config.dhcpFirst || address > this.config.dhcpLast) return false;
+    const owner = this.owners.get(address);
+    if (owner !== undefined && owner !== mac) return false;
+    const previous = this.leases.get(mac);
+    if (previous !== undefined) this.owners.delete(previous);
+    this.leases.set(mac, address);
+    this.owners.set(address, mac);
+    return true;
+  }
+
   /** The address leased to `mac`, if any. */
   leaseFor(mac: MacAddress): Ipv4Address | undefined {
     return this.leases.get(mac);
