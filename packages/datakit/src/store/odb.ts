@@ -76,18 +76,15 @@ export class GitObjectDb implements ObjectDb {
   }
 
   async has(hash: string): Promise<boolean> {
-    if (this.pending.has(hash)) return true;
-    try {
-      await stat(this.loosePath(hash));
-      return true;
-    } catch {
-      return (await this.readPacked(hash)) !== undefined;
-    }
+    return (await this.read(hash)) !== undefined;
   }
 
+  /** Pending, then the packs we know (an in-memory index lookup), then loose, then newly appeared packs. */
   async read(hash: string): Promise<RawObject | undefined> {
     const p = this.pending.get(hash);
     if (p) return p;
+    const packed = await this.readFromPacks(hash);
+    if (packed) return packed;
     let compressed: Buffer | undefined;
     try {
       compressed = await readFile(this.loosePath(hash));
@@ -95,17 +92,15 @@ export class GitObjectDb implements ObjectDb {
       compressed = undefined;
     }
     if (compressed) return parseLooseObject(inflateSync(compressed), hash);
-    return this.readPacked(hash);
+    // A miss may mean `git gc` or a fetch just wrote a new pack.
+    if (await this.rescanPacks()) return this.readFromPacks(hash);
+    return undefined;
   }
 
-  private async readPacked(hash: string): Promise<RawObject | undefined> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      for (const pack of this.packs) {
-        const obj = await pack.read(hash, (h) => this.read(h));
-        if (obj) return obj;
-      }
-      // A miss may mean `git gc` or a fetch just wrote a new pack: rescan once.
-      if (!(await this.rescanPacks())) break;
+  private async readFromPacks(hash: string): Promise<RawObject | undefined> {
+    for (const pack of this.packs) {
+      const obj = await pack.read(hash, (h) => this.read(h));
+      if (obj) return obj;
     }
     return undefined;
   }
