@@ -7,7 +7,7 @@
 # Each part is cached on its own (editing an ISA test does not rebuild the kernel) under
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kitset/guest-riscv/parts/<part>-<key>/
 # and the whole set is assembled in guest-riscv/<key>/ with guest-riscv/current -> <key>.
-# Idempotent; a warm cache takes about a second. See guest/riscv/README.md.
+# Idempotent; a warm cache takes a fraction of a second. See guest/riscv/README.md.
 #
 # Options: --no-boot-check (skip booting the result on QEMU)   --print-dir (print the result dir)
 # Environment: KITSET_JOBS (make -j, default nproc), KITSET_KEEP_BUILD=1 (keep the kernel tree).
