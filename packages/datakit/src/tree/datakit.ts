@@ -7,7 +7,6 @@ import {
   type Repository,
   type TreeValue,
   dirOfHash,
-  emptyDir,
   isHash,
   isValidBranchName,
   mergeTrees,
@@ -504,7 +503,7 @@ export class DataKit {
         const ourTree = await repo.commitTree(ours.commit);
         const theirTree = await repo.commitTree(theirs);
         const result = await mergeTrees(repo.trees, view.root, theirTree, base);
-        view.root = result.tree;
+        await view.replaceRoot(result.tree);
         for (const c of result.conflicts) conflicts.add(c.path);
         contents = [
           ...common,
@@ -936,5 +935,3 @@ export class DataKit {
     );
   }
 }
-
-export { emptyDir };

@@ -36,6 +36,13 @@ export class View {
     readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
+  /** Replaces the whole tree (a merge result), after changes already under way. */
+  replaceRoot(root: DirValue): Promise<void> {
+    return this.lock.run(async () => {
+      this.root = root;
+    });
+  }
+
   find(path: Path): Promise<TreeValue | undefined> {
     return this.trees.find(this.root, path);
   }
