@@ -121,13 +121,15 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   const pcap = values.pcap as string | undefined;
   const faults = parseFaults(values.faults as string | undefined);
   let attached = 0;
-  const attach = async (base: Link, preferred?: { mac: number; address: number }) => {
+  let dialing = 0;
+  const attach = async (base: Link, preferred?: { mac: number; address: number }, reconnected = false) => {
     let link = base;
     if (pcap) link = new PcapLink(link, attached === 0 ? pcap : `${pcap}.${attached}`);
     if (faults) link = faults(link);
     attached++;
     // Port forwards belong to the first guest: two listeners cannot share one host port.
-    const vpnkit = new Vpnkit(link, attached === 1 ? config : { ...config, forwards: [] }, log);
+    const first = attached === 1 || reconnected;
+    const vpnkit = new Vpnkit(link, first ? config : { ...config, forwards: [] }, log);
     await vpnkit.start();
     if (preferred && !vpnkit.dhcp.reserve(preferred.mac, preferred.address))
       log('warn', `${base.description}: preferred address not available; leasing another`);
@@ -135,6 +137,7 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     log('info', `serving ${base.description}`);
     vpnkit.onClose = (error) =>
       log(error ? 'warn' : 'info', `${base.description} closed${error ? `: ${error.message}` : ''}`);
+    return vpnkit;
   };
   const servers: net.Server[] = [];
   for (const path of (values['listen-vmnet'] as string[] | undefined) ?? []) {
@@ -161,11 +164,38 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     servers.push(await listenQemu(address, (link) => void attach(link).catch(report)));
     log('info', `listening for QEMU -netdev stream on ${text}`);
   }
-  for (const text of (values['connect-qemu'] as string[] | undefined) ?? [])
-    await attach(await connectQemu(parseAddress(text)));
+  for (const text of (values['connect-qemu'] as string[] | undefined) ?? []) {
+    // QEMU (-netdev stream,server=on) may restart: reconnect, backing off up to 5 s between tries.
+    const address = parseAddress(text);
+    let delay = 200;
+    let connections = 0;
+    const dial = (): void => {
+      connectQemu(address).then(
+        (link) => {
+          delay = 200;
+          void attach(link, undefined, connections++ > 0)
+            .then((vpnkit) => {
+              vpnkit.onClose = (error) => {
+                log('warn', `QEMU at ${text} went away${error ? `: ${error.message}` : ''}; reconnecting`);
+                setTimeout(dial, delay);
+              };
+            })
+            .catch(report);
+        },
+        (err: Error) => {
+          log('debug', err.message);
+          delay = Math.min(delay * 2, 5000);
+          setTimeout(dial, delay);
+        },
+      );
+    };
+    dial();
+    dialing++;
+    log('info', `connecting to QEMU -netdev stream at ${text} (reconnects)`);
+  }
   for (const name of (values.tap as string[] | undefined) ?? [])
     await attach(TapLink.open(name, { mtu: config.mtu, vnetHdr: !values['no-offload'] && !pcap && !faults }));
-  if (attached === 0 && servers.length === 0)
+  if (attached === 0 && dialing === 0 && servers.length === 0)
     fail(`nothing to serve: give --listen-vmnet, --listen-qemu, --connect-qemu or --tap\n${USAGE}`);
   const stop = () => {
     for (const s of servers) s.close();

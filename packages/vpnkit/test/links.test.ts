@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -180,6 +181,52 @@ describe(
         } finally {
           for (const k of kits) k.close();
           server.close();
+          web.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
+  },
+);
+
+describe(
+  'vpnkit --connect-qemu (the CLI) with QEMU as the stream server',
+  {
+    skip: guest.ready ? false : guest.reason,
+  },
+  () => {
+    it(
+      'keeps dialing until QEMU listens, then the guest gets a lease and a file',
+      { timeout: 120_000 },
+      async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'vpnkit-qemu-server-'));
+        const body = randomBytes(1 << 20);
+        const expected = createHash('sha256').update(body).digest('hex');
+        const web = http.createServer((_req, res) => res.end(body));
+        await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+        const port = (web.address() as net.AddressInfo).port;
+        const socketPath = join(dir, 'qemu.sock');
+        const cli = new URL('../src/cli.js', import.meta.url).pathname;
+        // Started before QEMU exists: it must retry.
+        const vpnkit = spawn(process.execPath, [cli, '--connect-qemu', socketPath], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let log = '';
+        vpnkit.stderr.on('data', (d: Buffer) => {
+          log += d.toString();
+        });
+        try {
+          await new Promise((r) => setTimeout(r, 500));
+          const result = await runX86Guest({
+            timeoutMs: 100_000,
+            network: 'dhcp',
+            netdev: ['-netdev', `stream,id=net0,server=on,addr.type=unix,addr.path=${socketPath}`],
+            script: `wget -q -O /tmp/f http://192.168.65.254:${port}/f && sha256sum /tmp/f`,
+          });
+          assert.equal(result.exitCode, 0, result.console.slice(-2000) + log);
+          assert.ok(result.output.includes(expected), result.output);
+        } finally {
+          vpnkit.kill('SIGKILL');
           web.close();
           rmSync(dir, { recursive: true, force: true });
         }
