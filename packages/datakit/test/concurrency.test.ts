@@ -116,4 +116,44 @@ describe('DataKit concurrency and external writers', { timeout: 120_000 }, () =>
       }
     },
   );
+
+  test(
+    'git gc while we serve: packed and pruned objects stay readable, commits go on',
+    { timeout: 30_000 },
+    async () => {
+      const dir = tempDir('gc');
+      cleanups.push(dir.remove);
+      const repo = await Repository.open(dir.path, { pollMs: 200 });
+      const dk = new DataKit(repo);
+      const fs = new DirectFs(new VfsNode(dk.root()));
+      try {
+        await fs.mkdir(['branch'], 'master');
+        for (let i = 0; i < 5; i++) {
+          const t = ['branch', 'master', 'transactions', `t${i}`];
+          await fs.mkdir(['branch', 'master', 'transactions'], `t${i}`);
+          await fs.create([...t, 'rw'], `f${i}`, `file ${i}`);
+          await fs.write([...t, 'ctl'], 'commit');
+        }
+        git(dir.path, 'gc', '-q', '--prune=now');
+        for (let i = 0; i < 5; i++)
+          assert.equal(await fs.read(['branch', 'master', 'ro', `f${i}`]), `file ${i}`);
+        // A second server process would only have git's new pack: read through a fresh store too.
+        const fresh = await Repository.open(dir.path);
+        const freshFs = new DirectFs(new VfsNode(new DataKit(fresh).root()));
+        assert.equal(await freshFs.read(['branch', 'master', 'ro', 'f3']), 'file 3');
+        await fresh.close();
+        const head = await repo.head('master');
+        assert.equal((await fs.read(['snapshots', head ?? '', 'parents'])).length, 41);
+        await fs.mkdir(['branch', 'master', 'transactions'], 'after');
+        await fs.create(['branch', 'master', 'transactions', 'after', 'rw'], 'g', 'after gc');
+        await fs.write(['branch', 'master', 'transactions', 'after', 'ctl'], 'commit');
+        assert.equal(git(dir.path, 'show', 'master:g'), 'after gc');
+        assert.equal(git(dir.path, 'rev-list', '--count', 'master').trim(), '6');
+        fsck(dir.path);
+      } finally {
+        dk.close();
+        await repo.close();
+      }
+    },
+  );
 });
