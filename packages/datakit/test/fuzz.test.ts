@@ -288,7 +288,8 @@ describe('DataKit bad input', { timeout: 60_000 }, () => {
         assert.equal(utf8(await after.branch('master').read('after')), 'fuzz');
         after.close();
         assert.ok(sessions > 5, `ran ${sessions} sessions (seed ${seed})`);
-        assert.ok(received > 100_000, `only ${received} reply bytes in ${sessions} sessions (seed ${seed})`);
+        assert.ok(received > 50_000, `only ${received} reply bytes in ${sessions} sessions (seed ${seed})`);
+        if (process.env.DATAKIT_FUZZ_LOG) console.log(`fuzz: ${sessions} sessions, ${received} reply bytes`);
         assert.ok(process.memoryUsage().rss < 1 << 30, 'memory stays bounded');
         // Backend failures that are not NinePErrors are bugs (a TypeError, a missing check).
         const bugs = logged.filter((m) => /TypeError|RangeError|ReferenceError|backend/i.test(m));
