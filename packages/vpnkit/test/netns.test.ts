@@ -503,9 +503,11 @@ describe('vpnkit pcap traces', { skip: skip ?? false, timeout: 120_000 }, () => 
 
 describe('vpnkit run (the CLI)', { skip: skip ?? false, timeout: 60_000 }, () => {
   const cli = new URL('../src/cli.js', import.meta.url).pathname;
+  const pids: number[] = [];
   const run = (args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [cli, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      if (child.pid) pids.push(child.pid);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => {
@@ -543,8 +545,9 @@ describe('vpnkit run (the CLI)', { skip: skip ?? false, timeout: 60_000 }, () =>
         'ip link show tap0 | grep -q "mtu 9000" && exit 3',
       ]);
       assert.equal(status.code, 3);
+      // Each run named its namespace after its pid; none may be left (other test files run in parallel).
       const leftovers = execFileSync('ip', ['netns', 'list']).toString();
-      assert.doesNotMatch(leftovers, /vpnkit-/);
+      for (const pid of pids) assert.ok(!leftovers.includes(`vpnkit-${pid}-`), leftovers);
       const bad = await run(['--mtu', '12', '--', 'true']);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--mtu must be/);

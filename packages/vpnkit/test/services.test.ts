@@ -180,8 +180,8 @@ describe(
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'vpnkit-resolv-'));
       for (const [address, answer] of [
-        ['127.0.0.52', '10.0.0.52'],
-        ['127.0.0.53', '10.0.0.53'],
+        ['127.0.0.62', '10.0.0.62'],
+        ['127.0.0.63', '10.0.0.63'],
       ] as const) {
         const d = spawn(
           'dnsmasq',
@@ -215,15 +215,15 @@ describe(
         return;
       }
       const resolvConfPath = join(dir, 'resolv.conf');
-      writeFileSync(resolvConfPath, 'nameserver 127.0.0.52\n');
+      writeFileSync(resolvConfPath, 'nameserver 127.0.0.62\n');
       const dns = new DnsForwarder(
         { ...defaultConfig(), resolvConfPath, hostsPath: join(dir, 'nohosts') },
         silentLogger,
       );
-      assert.equal(addressOf(await resolve(dns, query('www.vpn.test'))), '10.0.0.52');
-      writeFileSync(resolvConfPath, '# the VPN changed it\nnameserver 127.0.0.53\n');
-      assert.equal(addressOf(await resolve(dns, query('www.vpn.test'))), '10.0.0.53');
-      assert.equal(addressOf(await resolve(dns, query('tcp.vpn.test'), 'tcp')), '10.0.0.53');
+      assert.equal(addressOf(await resolve(dns, query('www.vpn.test'))), '10.0.0.62');
+      writeFileSync(resolvConfPath, '# the VPN changed it\nnameserver 127.0.0.63\n');
+      assert.equal(addressOf(await resolve(dns, query('www.vpn.test'))), '10.0.0.63');
+      assert.equal(addressOf(await resolve(dns, query('tcp.vpn.test'), 'tcp')), '10.0.0.63');
       dns.close();
     });
   },
