@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -134,6 +134,52 @@ describe('link: hyperkit vpnkit protocol (vmnet) over a Unix socket', () => {
       assert.equal(offer.messageType(), DhcpMessageType.Offer);
       assert.equal(offer.yourIp, preferred);
       link.close();
+    },
+  );
+});
+
+describe('link: stream framing', () => {
+  it(
+    'reassembles u32 BE frames written a byte at a time, and bounds what a peer that stops reading costs us',
+    { timeout: 10_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vpnkit-stream-'));
+      const path = join(dir, 's.sock');
+      const accepted = new Promise<net.Socket>((resolve) => {
+        const server = net.createServer((socket) => {
+          server.close();
+          resolve(socket);
+        });
+        server.listen(path);
+      });
+      const client = net.connect(path);
+      const peer = await accepted;
+      try {
+        const link = new StreamLink(client, 'u32be', 'test');
+        const frames: number[] = [];
+        link.onFrame = (f) => frames.push(f.length);
+        // Three frames written one byte at a time.
+        const wire = Buffer.concat(
+          [60, 1514, 42].map((n) => {
+            const b = Buffer.alloc(4 + n, n & 0xff);
+            b.writeUInt32BE(n, 0);
+            return b;
+          }),
+        );
+        for (const byte of wire) peer.write(Buffer.of(byte));
+        for (let i = 0; i < 100 && frames.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.deepEqual(frames, [60, 1514, 42]);
+        // The peer never reads: 64 MiB of frames must not all queue up in our memory.
+        peer.pause();
+        const frame = new Uint8Array(65000);
+        for (let i = 0; i < 1000; i++) link.send(frame);
+        assert.ok(link.framesDropped > 0);
+        assert.ok(client.writableLength < 16 * 1024 * 1024, `${client.writableLength} bytes queued`);
+        link.close();
+      } finally {
+        peer.destroy();
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 });

@@ -4,6 +4,8 @@ import { type Link, noClose, noFrame } from './link.js';
 
 export type LengthPrefix = 'u16le' | 'u32be';
 
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
 /**
  * Ethernet frames over a byte stream with a length prefix: u16 little-endian for hyperkit's vpnkit
  * protocol, u32 big-endian for QEMU's `-netdev stream`/`socket`. Outgoing frames are corked and written
@@ -16,6 +18,7 @@ export class StreamLink implements Link {
   private corked = false;
   private closed = false;
   private readonly headerLength: number;
+  framesDropped = 0;
 
   constructor(
     private readonly socket: net.Socket,
@@ -62,6 +65,12 @@ export class StreamLink implements Link {
 
   send(frame: Uint8Array): void {
     if (this.closed) return;
+    // A peer that stops reading must not grow our memory: past the limit, drop like a full NIC queue
+    // (TCP retransmits; everything above copes with loss).
+    if (this.socket.writableLength > MAX_QUEUED_BYTES) {
+      this.framesDropped++;
+      return;
+    }
     const out = Buffer.allocUnsafe(this.headerLength + frame.length);
     if (this.prefix === 'u16le') out.writeUInt16LE(frame.length, 0);
     else out.writeUInt32BE(frame.length, 0);
