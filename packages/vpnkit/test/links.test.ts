@@ -293,7 +293,16 @@ describe(
       async () => {
         const body = randomBytes(3 << 20);
         const expected = createHash('sha256').update(body).digest('hex');
-        const web = http.createServer((_req, res) => res.end(body));
+        // GET returns `body`; POST answers with the sha256 of what it received (the upload direction).
+        const web = http.createServer((req, res) => {
+          if (req.method !== 'POST') {
+            res.end(body);
+            return;
+          }
+          const hash = createHash('sha256');
+          req.on('data', (d: Buffer) => hash.update(d));
+          req.on('end', () => res.end(hash.digest('hex')));
+        });
         await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
         const port = (web.address() as net.AddressInfo).port;
         let fault: FaultLink | undefined;
@@ -316,6 +325,17 @@ describe(
             70_000,
           );
           assert.equal(r.stdout.split(' ')[0], expected, r.stderr);
+          const up = await ns.exec(
+            [
+              'sh',
+              '-c',
+              `head -c 3145728 /dev/urandom > /tmp/vpnkit-up.$$ && sha256sum < /tmp/vpnkit-up.$$ && ` +
+                `curl -sS --max-time 60 --data-binary @/tmp/vpnkit-up.$$ http://192.168.65.254:${port}/; rm -f /tmp/vpnkit-up.$$`,
+            ],
+            70_000,
+          );
+          const [sent, received] = up.stdout.split('\n');
+          assert.equal(received?.trim(), sent?.split(' ')[0], up.stdout + up.stderr);
           assert.ok(fault);
           const c = fault.counts;
           assert.ok(
