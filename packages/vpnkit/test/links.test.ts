@@ -329,7 +329,7 @@ describe(
             [
               'sh',
               '-c',
-              `head -c 3145728 /dev/urandom > /tmp/vpnkit-up.$$ && sha256sum < /tmp/vpnkit-up.$$ && ` +
+              'head -c 3145728 /dev/urandom > /tmp/vpnkit-up.$$ && sha256sum < /tmp/vpnkit-up.$$ && ' +
                 `curl -sS --max-time 60 --data-binary @/tmp/vpnkit-up.$$ http://192.168.65.254:${port}/; rm -f /tmp/vpnkit-up.$$`,
             ],
             70_000,
