@@ -456,7 +456,10 @@ export class TcpConnection {
     } else if (ack === this.sndUna) {
       const flight = seqSub(this.sndMax, this.sndUna);
       if (payloadLength === 0 && !(flags & TCP_FIN) && window === this.sndWnd && flight > 0) {
-        if (++this.dupAcks === 3 && !this.inRecovery) {
+        // Three duplicate ACKs, or SACK showing three segments' worth received past the hole (RFC 6675).
+        this.dupAcks++;
+        const sackSaysLost = this.sackOk && seqSub(this.sackedUpTo, this.sndUna) >= 3 * this.sndMss;
+        if ((this.dupAcks === 3 || (sackSaysLost && this.dupAcks < 3)) && !this.inRecovery) {
           this.ssthresh = Math.max(flight >>> 1, 2 * this.sndMss);
           this.cwnd = this.ssthresh + 3 * this.sndMss;
           this.inRecovery = true;
