@@ -12,7 +12,7 @@ import { TapLink } from './link/tap.js';
 import { listenVmnet } from './link/vmnet.js';
 import { GuestNamespace } from './netns.js';
 import { type VpnkitConfig, defaultConfig, parseForward } from './services/config.js';
-import { PortControlFs, createControlHttpServer } from './services/control.js';
+import { type ForwardTarget, PortControlFs, createControlHttpServer } from './services/control.js';
 import { Vpnkit } from './services/vpnkit.js';
 import { parseIpv4 } from './wire/address.js';
 
@@ -122,6 +122,9 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   const faults = parseFaults(values.faults as string | undefined);
   let attached = 0;
   let dialing = 0;
+  const live = new Set<Vpnkit>();
+  // The control planes act on the most recently attached guest that is still there.
+  await serveControl(values, () => [...live].pop()?.forwards);
   const attach = async (base: Link, preferred?: { mac: number; address: number }, reconnected = false) => {
     let link = base;
     if (pcap) link = new PcapLink(link, attached === 0 ? pcap : `${pcap}.${attached}`);
@@ -133,10 +136,12 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     await vpnkit.start();
     if (preferred && !vpnkit.dhcp.reserve(preferred.mac, preferred.address))
       log('warn', `${base.description}: preferred address not available; leasing another`);
-    if (attached === 1) await serveControl(values, vpnkit);
+    live.add(vpnkit);
     log('info', `serving ${base.description}`);
-    vpnkit.onClose = (error) =>
+    vpnkit.onClose = (error) => {
+      live.delete(vpnkit);
       log(error ? 'warn' : 'info', `${base.description} closed${error ? `: ${error.message}` : ''}`);
+    };
     return vpnkit;
   };
   const servers: net.Server[] = [];
@@ -175,8 +180,10 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
           delay = 200;
           void attach(link, undefined, connections++ > 0)
             .then((vpnkit) => {
+              const closed = vpnkit.onClose;
               vpnkit.onClose = (error) => {
-                log('warn', `QEMU at ${text} went away${error ? `: ${error.message}` : ''}; reconnecting`);
+                closed(error);
+                log('warn', `QEMU at ${text} went away; reconnecting`);
                 setTimeout(dial, delay);
               };
             })
@@ -208,17 +215,17 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
 /** The run-time control planes (9P files, HTTP API) for the forwards of `vpnkit`. */
 async function serveControl(
   values: Record<string, string | string[] | boolean | undefined>,
-  vpnkit: Vpnkit,
+  target: ForwardTarget,
 ): Promise<void> {
   const ninep = values['control-9p'] as string | undefined;
   if (ninep) {
-    await new NinePServer(new PortControlFs(vpnkit.forwards)).listen(ninep);
+    await new NinePServer(new PortControlFs(target)).listen(ninep);
     consoleLogger('info', `port-control 9P files on ${ninep}`);
   }
   const httpPath = values['control-http'] as string | undefined;
   if (httpPath) {
     rmSync(httpPath, { force: true });
-    await new Promise<void>((resolve) => createControlHttpServer(vpnkit.forwards).listen(httpPath, resolve));
+    await new Promise<void>((resolve) => createControlHttpServer(target).listen(httpPath, resolve));
     consoleLogger('info', `forwarding API on http+unix://${httpPath}`);
   }
 }
@@ -238,7 +245,7 @@ async function run(
   if (values.pcap) options.pcap = values.pcap as string;
   if (values['no-offload']) options.offloads = false;
   const ns = await GuestNamespace.create(options);
-  await serveControl(values, ns.vpnkit);
+  await serveControl(values, ns.vpnkit.forwards);
   const cleanup = () => ns.close();
   try {
     const argv = values.dhcp

@@ -16,6 +16,18 @@ import type { PortForward } from './config.js';
 import { describeForward } from './forwarder.js';
 import type { PortForwarder } from './forwarder.js';
 
+/**
+ * Which guest's forwards a control plane acts on: a fixed one, or (for a server whose guests come and go)
+ * whichever is attached now.
+ */
+export type ForwardTarget = PortForwarder | (() => PortForwarder | undefined);
+
+function resolveTarget(target: ForwardTarget): PortForwarder {
+  const forwards = typeof target === 'function' ? target() : target;
+  if (!forwards) throw new VpnkitError('ERR_VPNKIT_LINK', 'no guest is attached');
+  return forwards;
+}
+
 /** VPNKit's 9P names: `tcp:0.0.0.0:8080:tcp:192.168.65.3:80` (host side first, then the guest side). */
 export function parseControlName(name: string): PortForward {
   const parts = name.split(':');
@@ -75,6 +87,8 @@ class Entry {
   readonly ctlPath = nextPath++;
   /** How many open ctl fids hold the forward; it ends with the last one. */
   holders = 0;
+  /** The forwarder that bound it (guests may come and go meanwhile). */
+  owner: PortForwarder | undefined;
   status = 'ERROR not bound yet: open ctl to bind\n';
   bound = false;
   constructor(
@@ -91,7 +105,7 @@ class Entry {
 export class PortControlFs implements FsBackend {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly forwards: PortForwarder) {}
+  constructor(private readonly target: ForwardTarget) {}
 
   async attach(): Promise<FsNode> {
     return this.root();
@@ -144,7 +158,8 @@ export class PortControlFs implements FsBackend {
         entry.holders++;
         if (!entry.bound) {
           try {
-            await this.forwards.add(entry.forward);
+            entry.owner = resolveTarget(this.target);
+            await entry.owner.add(entry.forward);
             entry.bound = true;
             entry.status = `OK ${entry.forward.hostAddress}:${entry.forward.hostPort}\n`;
           } catch (err) {
@@ -171,7 +186,7 @@ export class PortControlFs implements FsBackend {
   }
 
   private release(entry: Entry, forget: boolean): void {
-    if (entry.bound) this.forwards.remove(entry.forward);
+    if (entry.bound) entry.owner?.remove(entry.forward);
     entry.bound = false;
     entry.status = 'ERROR closed\n';
     if (forget) this.entries.delete(entry.name);
@@ -227,8 +242,8 @@ function splitHostPort(text: string | undefined, what: string): [string, number]
  * `GET /services/forwarder/all`, `POST /services/forwarder/expose {local, remote, protocol}`,
  * `POST /services/forwarder/unexpose {local, protocol}`.
  */
-export function createControlHttpServer(forwards: PortForwarder): http.Server {
-  const toForward = (body: ExposeRequest, needRemote: boolean): PortForward => {
+export function createControlHttpServer(target: ForwardTarget): http.Server {
+  const toForward = (forwards: PortForwarder, body: ExposeRequest, needRemote: boolean): PortForward => {
     const protocol = body.protocol ?? 'tcp';
     if (protocol !== 'tcp' && protocol !== 'udp')
       throw new VpnkitError('ERR_VPNKIT_FORWARD_SPEC', `protocol must be tcp or udp, got ${protocol}`);
@@ -257,6 +272,7 @@ export function createControlHttpServer(forwards: PortForwarder): http.Server {
     req.on('end', () => {
       void (async () => {
         try {
+          const forwards = resolveTarget(target);
           if (req.method === 'GET' && req.url === '/services/forwarder/all') {
             reply(
               200,
@@ -278,11 +294,17 @@ export function createControlHttpServer(forwards: PortForwarder): http.Server {
           }
           if (size > 65536) throw new VpnkitError('ERR_VPNKIT_FORWARD_SPEC', 'request body too large');
           const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as ExposeRequest;
-          if (req.url === '/services/forwarder/expose') await forwards.add(toForward(body, true));
-          else forwards.remove(toForward(body, false));
+          if (req.url === '/services/forwarder/expose') await forwards.add(toForward(forwards, body, true));
+          else forwards.remove(toForward(forwards, body, false));
           reply(200, { ok: true });
         } catch (err) {
-          reply(err instanceof SyntaxError ? 400 : 500, (err as Error).message);
+          const status =
+            err instanceof SyntaxError
+              ? 400
+              : err instanceof VpnkitError && err.code === 'ERR_VPNKIT_LINK'
+                ? 503
+                : 500;
+          reply(status, (err as Error).message);
         }
       })();
     });
