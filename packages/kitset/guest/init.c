@@ -1,0 +1,670 @@
+/*
+ * kitset's guest /init: a tiny command runner for the riscv64 guest that `kitset run` boots.
+ *
+ * The kernel has already configured eth0 by DHCP (`ip=dhcp` on the command line: the kernel's own
+ * DHCP client). This init mounts /dev, /proc and /sys, mounts the DataKit tree (9P tag `datakit`) on
+ * /datakit and the shared host directory (tag `share`, when present) on /share, then runs the
+ * commands of `kitset.run="CMD ARGS;CMD ARGS;..."` from the kernel command line, or, without it, reads
+ * commands from the console after a `kitset# ` prompt. Every command prints one result line,
+ * `KS <cmd> ok ...` or `KS <cmd> FAIL ...`; the run ends with `KS exit <failures>` and a power-off.
+ *
+ * The work is done by the kernel: its TCP/IP stack (sockets), its 9P client (mount), its vsock.
+ * Built static with no C library (raw system calls) so the initramfs stays a few KiB.
+ */
+
+typedef unsigned long size_t;
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef unsigned char u8;
+
+#define SYS_ioctl 29
+#define SYS_mkdirat 34
+#define SYS_mount 40
+#define SYS_openat 56
+#define SYS_close 57
+#define SYS_getdents64 61
+#define SYS_read 63
+#define SYS_write 64
+#define SYS_exit 93
+#define SYS_nanosleep 101
+#define SYS_clock_gettime 113
+#define SYS_reboot 142
+#define SYS_socket 198
+#define SYS_bind 200
+#define SYS_listen 201
+#define SYS_accept 202
+#define SYS_connect 203
+#define SYS_sendto 206
+#define SYS_recvfrom 207
+#define SYS_setsockopt 208
+
+#define AT_FDCWD (-100)
+#define O_RDONLY 0
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define O_NOCTTY 0400
+#define O_DIRECTORY 0200000
+#define AF_INET 2
+#define AF_VSOCK 40
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOL_SOCKET 1
+#define SO_REUSEADDR 2
+#define SO_RCVTIMEO 20
+#define SIOCGIFADDR 0x8915
+
+static long sc6(long n, long a, long b, long c, long d, long e, long f) {
+  register long a0 __asm__("a0") = a;
+  register long a1 __asm__("a1") = b;
+  register long a2 __asm__("a2") = c;
+  register long a3 __asm__("a3") = d;
+  register long a4 __asm__("a4") = e;
+  register long a5 __asm__("a5") = f;
+  register long a7 __asm__("a7") = n;
+  __asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a3), "r"(a4), "r"(a5), "r"(a7) : "memory");
+  return a0;
+}
+#define SC(n, a, b, c) sc6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+/* The compiler may emit calls to these for struct copies and zeroing. */
+void *memset(void *d, int c, size_t n) {
+  u8 *p = d;
+  while (n--) *p++ = (u8)c;
+  return d;
+}
+void *memcpy(void *d, const void *s, size_t n) {
+  u8 *a = d;
+  const u8 *b = s;
+  while (n--) *a++ = *b++;
+  return d;
+}
+
+static int out = 1;
+static int in = 0;
+static int failures = 0;
+
+static size_t slen(const char *s) {
+  size_t n = 0;
+  while (s[n]) n++;
+  return n;
+}
+static void say(const char *s) { SC(SYS_write, out, s, slen(s)); }
+static void saynum(long v) {
+  char d[24];
+  int i = 23;
+  int neg = v < 0;
+  unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+  d[i] = 0;
+  do {
+    d[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg) d[--i] = '-';
+  say(&d[i]);
+}
+static void sayhex32(u32 v) {
+  static const char hx[] = "0123456789abcdef";
+  char b[9];
+  for (int i = 0; i < 8; i++) b[i] = hx[(v >> (28 - 4 * i)) & 15];
+  b[8] = 0;
+  say(b);
+}
+static void sayip(u32 netorder) {
+  const u8 *b = (const u8 *)&netorder;
+  for (int i = 0; i < 4; i++) {
+    if (i) say(".");
+    saynum(b[i]);
+  }
+}
+static int streq(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+static int startswith(const char *s, const char *p) {
+  while (*p)
+    if (*s++ != *p++) return 0;
+  return 1;
+}
+static unsigned long parse_num(const char *s) {
+  unsigned long v = 0;
+  while (*s >= '0' && *s <= '9') v = v * 10 + (unsigned long)(*s++ - '0');
+  return v;
+}
+/* "a.b.c.d" -> address in network byte order; advances *sp past it. Returns 0 on a malformed address. */
+static u32 parse_ip(const char **sp) {
+  const char *s = *sp;
+  u32 ip = 0;
+  for (int k = 0; k < 4; k++) {
+    if (*s < '0' || *s > '9') return 0;
+    u32 part = 0;
+    while (*s >= '0' && *s <= '9') part = part * 10 + (u32)(*s++ - '0');
+    ip |= (part & 0xff) << (8 * k);
+    if (k < 3) {
+      if (*s != '.') return 0;
+      s++;
+    }
+  }
+  *sp = s;
+  return ip;
+}
+static u16 htons(unsigned long port) { return (u16)(((port & 0xff) << 8) | ((port >> 8) & 0xff)); }
+
+/* FNV-1a 32-bit; the host computes the same over the same bytes. */
+#define FNV_INIT 2166136261u
+static u32 fnv(u32 h, const u8 *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+struct timespec {
+  long sec, nsec;
+};
+static long now_ms(void) {
+  struct timespec t;
+  SC(SYS_clock_gettime, 1, &t, 0);
+  return t.sec * 1000 + t.nsec / 1000000;
+}
+static void sleep_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
+  SC(SYS_nanosleep, &t, 0, 0);
+}
+
+static void fail(const char *cmd, const char *what, long err) {
+  failures++;
+  say("KS ");
+  say(cmd);
+  say(" FAIL ");
+  say(what);
+  say(" errno ");
+  saynum(-err);
+  say("\n");
+}
+static void ok(const char *cmd) {
+  say("KS ");
+  say(cmd);
+  say(" ok");
+}
+
+static u8 buf[65536];
+
+struct sockaddr_in {
+  u16 family;
+  u16 port;
+  u32 addr;
+  u8 zero[8];
+};
+struct sockaddr_vm {
+  u16 family;
+  u16 reserved1;
+  u32 port;
+  u32 cid;
+  u8 zero[4];
+};
+
+static long write_all(long fd, const u8 *p, long n) {
+  long off = 0;
+  while (off < n) {
+    long w = SC(SYS_write, fd, p + off, n - off);
+    if (w <= 0) return w < 0 ? w : -5;
+    off += w;
+  }
+  return n;
+}
+
+/* Reads a whole small file into buf (NUL-terminated); returns its length or -errno. */
+static long read_small(const char *path) {
+  long fd = SC(SYS_openat, AT_FDCWD, path, O_RDONLY);
+  if (fd < 0) return fd;
+  long total = 0, n;
+  while (total < (long)sizeof buf - 1 && (n = SC(SYS_read, fd, buf + total, sizeof buf - 1 - total)) > 0) total += n;
+  SC(SYS_close, fd, 0, 0);
+  buf[total] = 0;
+  return total;
+}
+
+/* ---- net: the address the kernel's DHCP client configured, and what /proc/net/pnp says ---- */
+struct ifreq {
+  char name[16];
+  struct sockaddr_in addr;
+  u8 pad[8];
+};
+static u32 nameserver(void) {
+  if (read_small("/proc/net/pnp") < 0) return 0;
+  const char *p = (const char *)buf;
+  while (*p) {
+    if (startswith(p, "nameserver ")) {
+      p += 11;
+      return parse_ip(&p);
+    }
+    while (*p && *p != '\n') p++;
+    if (*p) p++;
+  }
+  return 0;
+}
+static void cmd_net(void) {
+  long s = SC(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+  if (s < 0) return fail("net", "socket", s);
+  struct ifreq r;
+  memset(&r, 0, sizeof r);
+  memcpy(r.name, "eth0", 5);
+  long e = SC(SYS_ioctl, s, SIOCGIFADDR, &r);
+  SC(SYS_close, s, 0, 0);
+  if (e < 0) return fail("net", "SIOCGIFADDR eth0", e);
+  ok("net");
+  say(" addr ");
+  sayip(r.addr.addr);
+  say(" nameserver ");
+  sayip(nameserver());
+  say("\n");
+}
+
+/* ---- dns NAME: an A query over UDP to the nameserver DHCP gave, first answer printed ---- */
+static void cmd_dns(const char *name) {
+  u32 ns = nameserver();
+  if (!ns) return fail("dns", "no nameserver in /proc/net/pnp", 0);
+  u8 q[300];
+  size_t n = 0;
+  u16 id = (u16)(now_ms() & 0xffff);
+  q[n++] = (u8)(id >> 8), q[n++] = (u8)id;
+  q[n++] = 1, q[n++] = 0; /* recursion desired */
+  q[n++] = 0, q[n++] = 1; /* one question */
+  for (int i = 0; i < 6; i++) q[n++] = 0;
+  const char *p = name;
+  while (*p && n < 260) {
+    size_t len = 0;
+    while (p[len] && p[len] != '.') len++;
+    if (len == 0 || len > 63) return fail("dns", "bad name", 0);
+    q[n++] = (u8)len;
+    for (size_t i = 0; i < len; i++) q[n++] = (u8)p[i];
+    p += len;
+    if (*p == '.') p++;
+  }
+  q[n++] = 0;
+  q[n++] = 0, q[n++] = 1; /* A */
+  q[n++] = 0, q[n++] = 1; /* IN */
+  long s = SC(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+  if (s < 0) return fail("dns", "socket", s);
+  struct timespec tv = {2, 0};
+  sc6(SYS_setsockopt, s, SOL_SOCKET, SO_RCVTIMEO, (long)&tv, sizeof tv, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET;
+  a.port = htons(53);
+  a.addr = ns;
+  long t0 = now_ms();
+  long got = -11;
+  for (int attempt = 0; attempt < 3 && got < 0; attempt++) {
+    long e = sc6(SYS_sendto, s, (long)q, (long)n, 0, (long)&a, sizeof a);
+    if (e < 0) {
+      SC(SYS_close, s, 0, 0);
+      return fail("dns", "sendto", e);
+    }
+    got = sc6(SYS_recvfrom, s, (long)buf, 1500, 0, 0, 0);
+  }
+  SC(SYS_close, s, 0, 0);
+  if (got < 12) return fail("dns", "no answer", got < 0 ? got : 0);
+  if (buf[0] != q[0] || buf[1] != q[1]) return fail("dns", "wrong id", 0);
+  int rcode = buf[3] & 15;
+  int answers = (buf[6] << 8) | buf[7];
+  /* skip the question, then walk the answers for the first A record */
+  size_t i = 12;
+  while (i < (size_t)got && buf[i]) i += (size_t)buf[i] + 1;
+  i += 5;
+  for (int k = 0; k < answers && i + 12 <= (size_t)got; k++) {
+    if ((buf[i] & 0xc0) == 0xc0) i += 2;
+    else {
+      while (i < (size_t)got && buf[i]) i += (size_t)buf[i] + 1;
+      i++;
+    }
+    if (i + 10 > (size_t)got) break;
+    int type = (buf[i] << 8) | buf[i + 1];
+    size_t rdlen = (size_t)((buf[i + 8] << 8) | buf[i + 9]);
+    i += 10;
+    if (type == 1 && rdlen == 4 && i + 4 <= (size_t)got) {
+      u32 addr;
+      memcpy(&addr, buf + i, 4);
+      ok("dns");
+      say(" ");
+      say(name);
+      say(" ");
+      sayip(addr);
+      say(" ms ");
+      saynum(now_ms() - t0);
+      say("\n");
+      return;
+    }
+    i += rdlen;
+  }
+  fail("dns", rcode ? "error rcode" : "no A record", -rcode);
+}
+
+/* ---- get IP:PORT/PATH: HTTP/1.0 GET, body length and FNV-1a of the body ---- */
+static void cmd_get(const char *arg) {
+  const char *p = arg;
+  u32 ip = parse_ip(&p);
+  if (!ip || *p != ':') return fail("get", "usage: get IP:PORT/PATH", 0);
+  p++;
+  unsigned long port = parse_num(p);
+  while (*p && *p != '/') p++;
+  if (!*p) p = "/";
+  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return fail("get", "socket", s);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET;
+  a.port = htons(port);
+  a.addr = ip;
+  long t0 = now_ms();
+  long e = SC(SYS_connect, s, &a, sizeof a);
+  if (e < 0) {
+    SC(SYS_close, s, 0, 0);
+    return fail("get", "connect", e);
+  }
+  char req[300];
+  size_t r = 0;
+  const char *parts[] = {"GET ", p, " HTTP/1.0\r\nHost: kitset\r\n\r\n"};
+  for (int k = 0; k < 3; k++)
+    for (const char *c = parts[k]; *c && r < sizeof req; c++) req[r++] = *c;
+  write_all(s, (const u8 *)req, (long)r);
+  long n, body = -1;
+  u32 h = FNV_INIT;
+  int state = 0; /* progress through "\r\n\r\n" */
+  while ((n = SC(SYS_read, s, buf, sizeof buf)) > 0) {
+    long i = 0;
+    if (body < 0) {
+      for (; i < n; i++) {
+        u8 ch = buf[i];
+        state = (ch == (state % 2 == 0 ? '\r' : '\n')) ? state + 1 : (ch == '\r' ? 1 : 0);
+        if (state == 4) {
+          i++;
+          body = 0;
+          break;
+        }
+      }
+    }
+    if (body >= 0) {
+      h = fnv(h, buf + i, (size_t)(n - i));
+      body += n - i;
+    }
+  }
+  SC(SYS_close, s, 0, 0);
+  if (n < 0) return fail("get", "read", n);
+  if (body < 0) return fail("get", "no HTTP header end", 0);
+  ok("get");
+  say(" bytes ");
+  saynum(body);
+  say(" fnv ");
+  sayhex32(h);
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
+}
+
+/* ---- serve PORT: answer one HTTP request on a TCP port with a fixed body ---- */
+static void cmd_serve(const char *arg) {
+  unsigned long port = parse_num(arg);
+  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return fail("serve", "socket", s);
+  int one = 1;
+  sc6(SYS_setsockopt, s, SOL_SOCKET, SO_REUSEADDR, (long)&one, sizeof one, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET;
+  a.port = htons(port);
+  long e = SC(SYS_bind, s, &a, sizeof a);
+  if (e < 0) return fail("serve", "bind", e);
+  e = SC(SYS_listen, s, 4, 0);
+  if (e < 0) return fail("serve", "listen", e);
+  say("KS serve listening ");
+  saynum((long)port);
+  say("\n");
+  long c = SC(SYS_accept, s, 0, 0);
+  SC(SYS_close, s, 0, 0);
+  if (c < 0) return fail("serve", "accept", c);
+  long n, total = 0;
+  int state = 0;
+  while (state < 4 && (n = SC(SYS_read, c, buf, sizeof buf)) > 0) {
+    total += n;
+    for (long i = 0; i < n && state < 4; i++)
+      state = (buf[i] == (state % 2 == 0 ? '\r' : '\n')) ? state + 1 : (buf[i] == '\r' ? 1 : 0);
+  }
+  const char *reply = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the kitset guest\n";
+  write_all(c, (const u8 *)reply, (long)slen(reply));
+  SC(SYS_close, c, 0, 0);
+  ok("serve");
+  say(" request-bytes ");
+  saynum(total);
+  say("\n");
+}
+
+/* ---- vsock-echo PORT: accept one vsock connection, echo it back in upper case until EOF ---- */
+static void cmd_vsock_echo(const char *arg) {
+  unsigned long port = parse_num(arg);
+  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+  if (s < 0) return fail("vsock-echo", "socket", s);
+  struct sockaddr_vm a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_VSOCK;
+  a.port = (u32)port;
+  a.cid = 0xffffffffu;
+  long e = SC(SYS_bind, s, &a, sizeof a);
+  if (e < 0) return fail("vsock-echo", "bind", e);
+  e = SC(SYS_listen, s, 4, 0);
+  if (e < 0) return fail("vsock-echo", "listen", e);
+  say("KS vsock-echo listening ");
+  saynum((long)port);
+  say("\n");
+  long c = SC(SYS_accept, s, 0, 0);
+  SC(SYS_close, s, 0, 0);
+  if (c < 0) return fail("vsock-echo", "accept", c);
+  long n, total = 0;
+  while ((n = SC(SYS_read, c, buf, sizeof buf)) > 0) {
+    total += n;
+    for (long i = 0; i < n; i++)
+      if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] = (u8)(buf[i] - 32);
+    if (write_all(c, buf, n) < 0) break;
+  }
+  SC(SYS_close, c, 0, 0);
+  ok("vsock-echo");
+  say(" bytes ");
+  saynum(total);
+  say("\n");
+}
+
+/* ---- files (on the 9P mounts) ---- */
+static void cmd_mkdir(const char *path) {
+  long e = SC(SYS_mkdirat, AT_FDCWD, path, 0755);
+  if (e < 0 && e != -17) return fail("mkdir", path, e);
+  ok("mkdir");
+  say(" ");
+  say(path);
+  say("\n");
+}
+/* write PATH TEXT...: TEXT and a newline, as `echo TEXT > PATH` would */
+static void cmd_write(const char *path, const char *text) {
+  long fd = SC(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (fd < 0) return fail("write", path, fd);
+  size_t n = slen(text);
+  u8 line[512];
+  if (n > sizeof line - 1) n = sizeof line - 1;
+  memcpy(line, text, n);
+  line[n++] = '\n';
+  long e = write_all(fd, line, (long)n);
+  long c = SC(SYS_close, fd, 0, 0);
+  if (e < 0) return fail("write", path, e);
+  if (c < 0) return fail("write", "close", c);
+  ok("write");
+  say(" ");
+  say(path);
+  say("\n");
+}
+static void cmd_cat(const char *path) {
+  long n = read_small(path);
+  if (n < 0) return fail("cat", path, n);
+  say((const char *)buf);
+  if (n > 0 && buf[n - 1] != '\n') say("\n");
+  ok("cat");
+  say(" ");
+  say(path);
+  say(" bytes ");
+  saynum(n);
+  say("\n");
+}
+struct dirent64 {
+  unsigned long ino;
+  long off;
+  u16 reclen;
+  u8 type;
+  char name[];
+};
+static void cmd_ls(const char *path) {
+  long fd = SC(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return fail("ls", path, fd);
+  long n;
+  while ((n = SC(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < n;) {
+      struct dirent64 *d = (struct dirent64 *)(buf + off);
+      if (!streq(d->name, ".") && !streq(d->name, "..")) {
+        say(d->name);
+        say("\n");
+      }
+      off += d->reclen;
+    }
+  }
+  SC(SYS_close, fd, 0, 0);
+  if (n < 0) return fail("ls", path, n);
+  ok("ls");
+  say(" ");
+  say(path);
+  say("\n");
+}
+
+static int mount_9p(const char *tag, const char *dir) {
+  SC(SYS_mkdirat, AT_FDCWD, dir, 0755);
+  return (int)sc6(SYS_mount, (long)tag, (long)dir, (long)"9p", 0,
+                  (long)"trans=virtio,version=9p2000.L,msize=131072,cache=none", 0);
+}
+
+static void help(void) {
+  say("commands: net | dns NAME | get IP:PORT/PATH | serve PORT | vsock-echo PORT | ls DIR | cat FILE |\n"
+      "          mkdir DIR | write FILE TEXT... | sleep MS | help | poweroff\n"
+      "the DataKit tree is on /datakit, a shared host directory on /share\n");
+}
+
+/* Runs one command line (words separated by spaces). Returns 0 to stop. */
+static int run(char *line) {
+  char *w[3] = {0, 0, 0};
+  int nw = 0;
+  char *p = line;
+  while (*p == ' ') p++;
+  while (*p && nw < 3) {
+    w[nw++] = p;
+    if (nw == 3) break; /* the third word keeps the rest of the line (write's TEXT) */
+    while (*p && *p != ' ') p++;
+    if (*p) *p++ = 0;
+    while (*p == ' ') p++;
+  }
+  if (nw == 0) return 1;
+  const char *c = w[0];
+  const char *a1 = w[1] ? w[1] : "";
+  const char *a2 = w[2] ? w[2] : "";
+  if (streq(c, "net")) cmd_net();
+  else if (streq(c, "dns")) cmd_dns(a1);
+  else if (streq(c, "get")) cmd_get(a1);
+  else if (streq(c, "serve")) cmd_serve(a1);
+  else if (streq(c, "vsock-echo")) cmd_vsock_echo(a1);
+  else if (streq(c, "mkdir")) cmd_mkdir(a1);
+  else if (streq(c, "write")) cmd_write(a1, a2);
+  else if (streq(c, "cat")) cmd_cat(a1);
+  else if (streq(c, "ls")) cmd_ls(a1);
+  else if (streq(c, "sleep")) sleep_ms((long)parse_num(a1));
+  else if (streq(c, "help")) help();
+  else if (streq(c, "poweroff") || streq(c, "exit")) return 0;
+  else {
+    failures++;
+    say("KS ");
+    say(c);
+    say(" FAIL unknown command (try help)\n");
+  }
+  return 1;
+}
+
+static char cmdline[4096];
+static char line[1024];
+
+/* The console tty is in canonical mode with echo (the kernel's defaults), so reads return whole lines. */
+static void interactive(void) {
+  help();
+  for (;;) {
+    say("kitset# ");
+    size_t n = 0;
+    for (;;) {
+      char ch;
+      long r = SC(SYS_read, in, &ch, 1);
+      if (r <= 0) return;
+      if (ch == '\n' || ch == '\r') break;
+      if (n < sizeof line - 1) line[n++] = ch;
+    }
+    line[n] = 0;
+    if (!run(line)) return;
+  }
+}
+
+int kitset_main(void) {
+  SC(SYS_mkdirat, AT_FDCWD, "/dev", 0755);
+  sc6(SYS_mount, (long)"devtmpfs", (long)"/dev", (long)"devtmpfs", 0, 0, 0);
+  long fd = SC(SYS_openat, AT_FDCWD, "/dev/console", O_RDWR | O_NOCTTY);
+  if (fd >= 0) out = in = (int)fd;
+  SC(SYS_mkdirat, AT_FDCWD, "/proc", 0755);
+  sc6(SYS_mount, (long)"proc", (long)"/proc", (long)"proc", 0, 0, 0);
+  SC(SYS_mkdirat, AT_FDCWD, "/sys", 0755);
+  sc6(SYS_mount, (long)"sysfs", (long)"/sys", (long)"sysfs", 0, 0, 0);
+  say("KS up\n");
+  long e = mount_9p("datakit", "/datakit");
+  if (e < 0) fail("mount", "datakit on /datakit", e);
+  if (mount_9p("share", "/share") == 0) say("KS mount ok share on /share\n");
+  long n = read_small("/proc/cmdline");
+  if (n < 0) n = 0;
+  memcpy(cmdline, buf, (size_t)n < sizeof cmdline ? (size_t)n : sizeof cmdline - 1);
+  cmdline[(size_t)n < sizeof cmdline ? (size_t)n : sizeof cmdline - 1] = 0;
+  char *p = cmdline;
+  while (*p && !startswith(p, "kitset.run=")) {
+    while (*p && *p != ' ') p++;
+    while (*p == ' ') p++;
+  }
+  if (*p) {
+    p += 11;
+    char end = ' ';
+    if (*p == '"') end = '"', p++;
+    while (*p && *p != end && *p != '\n') {
+      size_t i = 0;
+      while (*p && *p != ';' && *p != end && *p != '\n' && i < sizeof line - 1) line[i++] = *p++;
+      line[i] = 0;
+      if (*p == ';') p++;
+      if (!run(line)) break;
+    }
+  } else {
+    interactive();
+  }
+  say("KS exit ");
+  saynum(failures);
+  say("\n");
+  long err = SC(SYS_reboot, 0xfee1deadL, 672274793L, 0x4321fedcL);
+  say("KS power-off failed errno ");
+  saynum(-err);
+  say("\n");
+  return 1;
+}
+
+__asm__(
+    ".section .text._start\n"
+    ".global _start\n"
+    "_start:\n"
+    "  call kitset_main\n"
+    "  li a7, 93\n"
+    "  ecall\n");

@@ -1,0 +1,170 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KitsetError } from './errors.js';
+
+/** The kernel and initramfs `kitset run` boots. */
+export interface GuestImage {
+  kernel: string;
+  initrd: string;
+}
+
+export type Progress = (line: string) => void;
+
+/** The monorepo root (the nearest ancestor with `.ci/` and `guest/`), found from this module. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, '.ci')) && existsSync(join(dir, 'guest'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new KitsetError(
+        'ERR_KITSET_GUEST_BUILD',
+        'cannot find the Kitset checkout (guest/ and .ci/) above this module; run kitset from the repository',
+      );
+    dir = parent;
+  }
+}
+
+export function cacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kitset');
+}
+
+/** Runs a command, passing each stderr line to `progress`; resolves with its stdout. */
+function runWithProgress(command: string, args: string[], progress: Progress): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let pending = '';
+    const tail: string[] = [];
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        progress(line);
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      }
+    });
+    child.once('error', (err) =>
+      reject(
+        new KitsetError('ERR_KITSET_GUEST_BUILD', `cannot run ${command}: ${err.message}`, { cause: err }),
+      ),
+    );
+    child.once('close', (code, signal) => {
+      if (pending) progress(pending);
+      if (code === 0) resolve(stdout);
+      else
+        reject(
+          new KitsetError(
+            'ERR_KITSET_GUEST_BUILD',
+            `${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${tail.join('\n')}`,
+          ),
+        );
+    });
+  });
+}
+
+const INIT_SOURCE = 'packages/kitset/guest/init.c';
+const GCC = 'riscv64-linux-gnu-gcc';
+const GCC_FLAGS = [
+  '-Os',
+  '-static',
+  '-nostdlib',
+  '-ffreestanding',
+  '-fno-builtin',
+  '-fno-stack-protector',
+  '-fno-pie',
+  '-no-pie',
+  '-fno-asynchronous-unwind-tables',
+  '-fno-ident',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-Wl,--build-id=none',
+  '-Wl,--no-relax',
+  '-Wl,-e,_start',
+];
+
+/**
+ * Builds kitset's guest initramfs (`packages/kitset/guest/init.c` as /init) into
+ * `<cache>/kitset-guest/<key>/initrd.cpio.gz`, keyed by a hash of its inputs; reused when present.
+ */
+export async function buildInitrd(progress: Progress = () => {}): Promise<string> {
+  const root = repoRoot();
+  const source = readFileSync(join(root, INIT_SOURCE));
+  const mkinitramfs = join(root, 'guest/riscv/tools/mkinitramfs.mjs');
+  const key = createHash('sha256')
+    .update(source)
+    .update(readFileSync(mkinitramfs))
+    .update(GCC_FLAGS.join(' '))
+    .digest('hex')
+    .slice(0, 16);
+  const base = join(cacheDir(), 'kitset-guest');
+  const out = join(base, key);
+  const initrd = join(out, 'initrd.cpio.gz');
+  if (existsSync(initrd)) return initrd;
+  progress(`[kitset] building the guest initramfs ${key}`);
+  mkdirSync(base, { recursive: true });
+  const tmp = mkdtempSync(join(base, '.tmp-'));
+  try {
+    await runWithProgress(GCC, [...GCC_FLAGS, '-o', join(tmp, 'init'), join(root, INIT_SOURCE)], progress);
+    writeFileSync(
+      join(tmp, 'initramfs.list'),
+      [
+        'dir /dev 0755 0 0',
+        'nod /dev/console 0600 0 0 c 5 1',
+        'dir /proc 0755 0 0',
+        'dir /sys 0755 0 0',
+        'dir /datakit 0755 0 0',
+        'dir /share 0755 0 0',
+        'file /init init 0755 0 0',
+        '',
+      ].join('\n'),
+    );
+    await runWithProgress(
+      process.execPath,
+      [mkinitramfs, join(tmp, 'initramfs.list'), join(tmp, 'initrd.cpio.gz')],
+      progress,
+    );
+    rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (err instanceof KitsetError && /ENOENT/.test(err.message))
+      throw new KitsetError(
+        'ERR_KITSET_GUEST_BUILD',
+        `${GCC} not found: apt-get install gcc-riscv64-linux-gnu (or run bash scripts/install-deps.sh)`,
+      );
+    throw err;
+  }
+  return initrd;
+}
+
+/** Builds (or reuses) the riscv64 kernel with `guest/riscv/build.sh --print-dir`; returns the Image path. */
+export async function buildKernel(progress: Progress = () => {}): Promise<string> {
+  const root = repoRoot();
+  const stdout = await runWithProgress('bash', [join(root, 'guest/riscv/build.sh'), '--print-dir'], progress);
+  const dir = stdout.trim().split('\n').pop() ?? '';
+  const kernel = join(dir, 'Image');
+  if (!dir || !existsSync(kernel))
+    throw new KitsetError(
+      'ERR_KITSET_GUEST_BUILD',
+      `guest/riscv/build.sh printed "${dir}" but ${kernel} is missing`,
+    );
+  return kernel;
+}
+
+/** The kernel and kitset's initramfs, built when missing (the kernel takes minutes the first time). */
+export async function prepareGuest(progress: Progress = () => {}): Promise<GuestImage> {
+  const kernel = await buildKernel(progress);
+  const initrd = await buildInitrd(progress);
+  return { kernel, initrd };
+}

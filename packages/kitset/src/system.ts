@@ -1,0 +1,276 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { PassThrough, Writable } from 'node:stream';
+import { DataKitServer, vfsBackend } from '@kitset/datakit';
+import { type VM, type VmExit, createVM } from '@kitset/hyperkit';
+import {
+  type Logger,
+  type PortForward,
+  Vpnkit,
+  type VpnkitConfig,
+  formatIpv4,
+  formatMac,
+  macForUuid,
+  parseIpv4,
+} from '@kitset/vpnkit';
+import { type DeviceHandles, createDevices } from './devices.js';
+import { KitsetError } from './errors.js';
+import { framePipe } from './link.js';
+
+export interface SystemOptions {
+  /** The guest kernel (riscv64 Image) and initramfs; see `prepareGuest()`. */
+  kernel: string;
+  initrd: string;
+  /** Guest RAM, e.g. "256M" (default). */
+  memory?: number | string;
+  /** A host directory the guest mounts over virtio-9p with tag `share`. */
+  share?: string;
+  /** Host ports forwarded to the guest: `HOSTPORT:GUESTPORT`, `HOSTADDR:HOSTPORT:GUESTPORT`, `.../udp`. */
+  publish?: string[];
+  /** A raw or qcow2 disk image for virtio-blk (`/dev/vda` in the guest). */
+  disk?: string;
+  /**
+   * Commands for kitset's guest init (`kitset.run=` on the kernel command line), e.g.
+   * `['net', 'get 192.168.65.254:8080/']`; without them the guest shows a `kitset#` prompt on the console.
+   */
+  guestCommand?: string[];
+  /** Extra kernel command-line words. */
+  cmdline?: string;
+  /**
+   * Where state lives: `datakit.git` (the DataKit store), `datakit.sock` (its 9P socket for host
+   * processes), `vsock/` (vsock's Unix sockets). Default: a temporary directory removed by `stop()`.
+   */
+  stateDir?: string;
+  /** Stable identity: the guest MAC (and so its DHCP address) derives from it. */
+  uuid?: string;
+  /** VPNKit settings (subnet, DNS servers, MTU, ...). */
+  vpnkit?: Partial<VpnkitConfig>;
+  /** Stop everything on SIGINT/SIGTERM (default true). */
+  stopOnSignals?: boolean;
+  /** Diagnostics (default: stderr). */
+  log?: (message: string) => void;
+}
+
+export interface PublishedPort {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+/** A running system: DataKit, VPNKit and the VM, wired together. */
+export interface KitsetSystem {
+  readonly vm: VM;
+  readonly vpnkit: Vpnkit;
+  readonly datakit: DataKitServer;
+  readonly devices: DeviceHandles;
+  readonly stateDir: string;
+  /** The DataKit 9P server for host processes (`unix:///…/datakit.sock`). */
+  readonly datakitAddress: string;
+  /** The vsock Unix-socket directory. */
+  readonly vsockDir: string;
+  /** The address DHCP gives the guest, e.g. 192.168.65.3. */
+  readonly guestAddress: string;
+  readonly guestMac: string;
+  /** The gateway's address for the host's 127.0.0.1, e.g. 192.168.65.254 (null when turned off). */
+  readonly hostAddress: string | null;
+  readonly gatewayAddress: string;
+  readonly published: readonly PublishedPort[];
+  readonly console: { output: PassThrough; input: Writable };
+  /** Resolves when the guest powers off or resets, or the VM is stopped. */
+  readonly exited: Promise<VmExit>;
+  /** Stops the VM, VPNKit and DataKit (in that order); safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Parses `HOSTPORT:GUESTPORT`, `HOSTADDR:HOSTPORT:GUESTPORT`, either with an optional `/tcp` or `/udp`. */
+export function parsePublish(spec: string): PublishedPort {
+  const bad = () =>
+    new KitsetError(
+      'ERR_KITSET_ARGUMENT',
+      `bad --publish "${spec}": expected HOSTPORT:GUESTPORT or HOSTADDR:HOSTPORT:GUESTPORT, optionally /tcp or /udp`,
+    );
+  const [ports, protocol = 'tcp', ...extra] = spec.split('/');
+  if (extra.length > 0 || (protocol !== 'tcp' && protocol !== 'udp') || ports === undefined) throw bad();
+  const parts = ports.split(':');
+  if (parts.length !== 2 && parts.length !== 3) throw bad();
+  const hostAddress = parts.length === 3 ? parts[0]! : '127.0.0.1';
+  const port = (text: string | undefined) => {
+    if (!text || !/^\d+$/.test(text)) throw bad();
+    const n = Number(text);
+    if (n < 1 || n > 65535) throw bad();
+    return n;
+  };
+  if (parts.length === 3) {
+    try {
+      parseIpv4(hostAddress);
+    } catch {
+      throw bad();
+    }
+  }
+  return {
+    protocol,
+    hostAddress,
+    hostPort: port(parts[parts.length - 2]),
+    guestPort: port(parts[parts.length - 1]),
+  };
+}
+
+/** The kernel command line: serial console, the kernel's own DHCP client, and kitset's init commands. */
+export function guestCmdline(options: Pick<SystemOptions, 'guestCommand' | 'cmdline'>): string {
+  const words = ['console=ttyS0', 'quiet', 'ip=dhcp'];
+  if (options.cmdline) words.push(options.cmdline);
+  const commands = options.guestCommand ?? [];
+  if (commands.length > 0) {
+    const script = commands.join(';');
+    if (/["\n]/.test(script))
+      throw new KitsetError('ERR_KITSET_ARGUMENT', 'guest commands cannot contain double quotes or newlines');
+    words.push(`kitset.run="${script}"`);
+  }
+  return words.join(' ');
+}
+
+/**
+ * Starts DataKit (a git store under the state directory), VPNKit and a HyperKit VM wired to both in
+ * this process: the VM's virtio-net talks to VPNKit over an in-process framed-Ethernet pipe (the same
+ * `Link` interface a Unix socket carries), virtio-9p serves the DataKit tree (tag `datakit`) and
+ * optionally a host directory (tag `share`), published ports are VPNKit port forwards to the guest's
+ * reserved DHCP address, and vsock maps to Unix sockets in `<state>/vsock`.
+ */
+export async function startSystem(options: SystemOptions): Promise<KitsetSystem> {
+  const log = options.log ?? ((m: string) => process.stderr.write(`kitset: ${m}\n`));
+  const vpnkitLog: Logger = (level, message) => {
+    if (level === 'debug' && !process.env.KITSET_DEBUG) return;
+    if (level === 'info' && !process.env.KITSET_DEBUG) return;
+    log(`vpnkit: ${message}`);
+  };
+  if (options.share !== undefined) {
+    const share = resolve(options.share);
+    if (!existsSync(share) || !statSync(share).isDirectory())
+      throw new KitsetError('ERR_KITSET_ARGUMENT', `--share ${options.share}: not a directory`);
+  }
+  const published = (options.publish ?? []).map(parsePublish);
+
+  const ownStateDir = options.stateDir === undefined;
+  const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'kitset-'));
+  try {
+    mkdirSync(stateDir, { recursive: true });
+  } catch (err) {
+    throw new KitsetError(
+      'ERR_KITSET_STATE_DIR',
+      `cannot create state directory ${stateDir}: ${String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const vsockDir = join(stateDir, 'vsock');
+  mkdirSync(vsockDir, { recursive: true });
+  const datakitSocket = join(stateDir, 'datakit.sock');
+  rmSync(datakitSocket, { force: true });
+
+  // Undo what was started if a later step fails.
+  const undo: Array<() => Promise<void> | void> = [];
+  const unwind = async () => {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => {});
+    if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
+  };
+  try {
+    const datakit = await DataKitServer.start({
+      git: join(stateDir, 'datakit.git'),
+      listen: [`unix://${datakitSocket}`],
+      logger: (m) => log(`datakit: ${m}`),
+    });
+    undo.push(() => datakit.close());
+
+    const [vmEnd, vpnkitEnd] = framePipe('virtio-net (in-process)', 'vpnkit (in-process)');
+    const vpnkit = new Vpnkit(vpnkitEnd, options.vpnkit ?? {}, vpnkitLog);
+    undo.push(() => vpnkit.close());
+    const config = vpnkit.config;
+    const mac = macForUuid(options.uuid ?? randomUUID());
+    // The guest's address is fixed before boot so published ports know where to go.
+    const guestIp = config.dhcpFirst;
+    vpnkit.dhcp.reserve(mac, guestIp);
+    for (const p of published) {
+      const forward: PortForward = {
+        protocol: p.protocol,
+        hostAddress: p.hostAddress,
+        hostPort: p.hostPort,
+        guestAddress: guestIp,
+        guestPort: p.guestPort,
+      };
+      try {
+        await vpnkit.addForward(forward);
+      } catch (err) {
+        throw new KitsetError(
+          'ERR_KITSET_PUBLISH',
+          `--publish ${p.hostAddress}:${p.hostPort}:${p.guestPort}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    }
+
+    const devices = createDevices({
+      link: vmEnd,
+      mac,
+      mtu: config.mtu,
+      datakit: vfsBackend(() => datakit.datakit.root()),
+      share: options.share === undefined ? undefined : resolve(options.share),
+      disk: options.disk,
+      vsockDir,
+      log,
+    });
+    undo.push(() => devices.close());
+    const vm = await createVM({
+      memory: options.memory ?? '256M',
+      kernel: options.kernel,
+      initrd: options.initrd,
+      cmdline: guestCmdline(options),
+      devices: devices.list,
+    });
+    devices.attach(vm);
+    const exited = vm.run();
+
+    let stopping: Promise<void> | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      log(`${signal}: stopping the VM, VPNKit and DataKit`);
+      void stop();
+    };
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        vm.stop();
+        await exited.catch(() => undefined);
+        await unwind();
+      })();
+      return stopping;
+    };
+    if (options.stopOnSignals !== false) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    return {
+      vm,
+      vpnkit,
+      datakit,
+      devices,
+      stateDir,
+      datakitAddress: `unix://${datakitSocket}`,
+      vsockDir,
+      guestAddress: formatIpv4(guestIp),
+      guestMac: formatMac(mac),
+      hostAddress: config.hostAlias === null ? null : formatIpv4(config.hostAlias),
+      gatewayAddress: formatIpv4(config.gateway),
+      published,
+      console: vm.console,
+      exited,
+      stop,
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
