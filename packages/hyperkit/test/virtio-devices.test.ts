@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { VirtioBlk } from '../src/virtio/devices/blk/device.js';
+import { openDiskImage } from '../src/virtio/devices/blk/qcow2.js';
+import { VirtioConsole } from '../src/virtio/devices/console.js';
+import { Virtio9p } from '../src/virtio/devices/ninep.js';
+import { VirtioRng } from '../src/virtio/devices/rng.js';
+import { NO_DEVTEST, devtestInitrd, fnv1a, runDevtest } from './virtio-harness.js';
+import { guestDir, haveCommand } from './harness.js';
+
+const ready = guestDir() !== undefined && devtestInitrd() !== undefined;
+const HAVE_QEMU_IMG = haveCommand('qemu-img');
+const tmp = mkdtempSync(join(tmpdir(), 'hk-devices-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function pattern(len: number): Uint8Array {
+  const b = new Uint8Array(len);
+  for (let i = 0; i < len; i++) b[i] = (i * 7 + (i >>> 9)) & 0xff;
+  return b;
+}
+
+describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
+  test('rng, console, blk (raw and qcow2) and 9p in one boot', { timeout: 120_000 }, async (t) => {
+    if (!ready) return t.skip(NO_DEVTEST);
+    if (!HAVE_QEMU_IMG) return t.skip('qemu-img not installed (apt-get install qemu-utils)');
+    // disks: a raw one and a qcow2 made by qemu-img, each with random first 64 KiB
+    const rawPath = join(tmp, 'disk.raw');
+    const rawHead = randomBytes(65536);
+    writeFileSync(rawPath, Buffer.concat([rawHead, Buffer.alloc((8 << 20) - 65536, 0x5a)]));
+    const qcowSrc = join(tmp, 'qsrc.raw');
+    const qcowHead = randomBytes(65536);
+    writeFileSync(qcowSrc, Buffer.concat([qcowHead, Buffer.alloc((8 << 20) - 65536, 0xa5)]));
+    const qcowPath = join(tmp, 'disk.qcow2');
+    const conv = spawnSync('qemu-img', [
+      'convert',
+      '-O',
+      'qcow2',
+      '-o',
+      'lazy_refcounts=on',
+      qcowSrc,
+      qcowPath,
+    ]);
+    assert.equal(conv.status, 0, String(conv.stderr));
+    // shared directory
+    const share = join(tmp, 'share');
+    mkdirSync(share);
+    writeFileSync(join(share, 'hello.txt'), 'hello from the host\n');
+    writeFileSync(join(share, 'delete-me.txt'), 'x');
+    writeFileSync(join(tmp, 'outside.txt'), 'secret outside the share\n');
+    symlinkSync('../outside.txt', join(share, 'escape'));
+
+    const rng = new VirtioRng();
+    const served: string[] = [];
+    rng.onServe = (b) => served.push(Buffer.from(b).toString('hex'));
+    const hvc = new VirtioConsole();
+    let hvcOut = '';
+    hvc.onOutput = (b) => {
+      hvcOut += Buffer.from(b).toString('latin1');
+      if (hvcOut.includes('KT-HVC-HELLO') && !hvcOut.includes('\u0000sent')) {
+        hvcOut += '\u0000sent';
+        hvc.input(new TextEncoder().encode('pong from host\n'));
+      }
+    };
+    const raw = new VirtioBlk(openDiskImage(rawPath));
+    const qcow = new VirtioBlk(openDiskImage(qcowPath));
+    const ninep = Virtio9p.hostDirectory(share, 'share');
+    const run = await runDevtest(
+      // Linux probes virtio-mmio slots from the highest address down (as on QEMU): vda is the later slot.
+      [rng, hvc, qcow, raw, ninep],
+      ['rng', 'console:hvc1', 'blk:vda', 'blk:vdb', '9p:share'],
+      { timeoutMs: 100_000 },
+    );
+    raw.close();
+    qcow.close();
+    t.diagnostic(`boot + checks ${run.ms.toFixed(0)} ms`);
+    const r = run.results;
+    const why = `guest output:\n${run.output.slice(-3000)}`;
+    assert.deepEqual(run.exit, { kind: 'poweroff', code: 0 }, why);
+
+    // rng: the guest read bytes we served
+    const rngLine = r.get('rng') ?? '';
+    const m = /^ok ([0-9a-f]{64})$/.exec(rngLine);
+    assert.ok(m, `rng: ${rngLine} ${why}`);
+    assert.ok(served.join('').includes(m[1]!), 'guest bytes come from what virtio-rng served');
+
+    // console: both directions
+    assert.ok(hvcOut.includes('KT-HVC-HELLO'), 'guest wrote to /dev/hvc0');
+    assert.equal(r.get('console'), 'ok got pong from host', why);
+
+    // blk: the guest saw our bytes, and its writes, zeroes and discards reached the images
+    const expectPattern = pattern(262144);
+    for (const [dev, head, path] of [
+      ['vda', rawHead, rawPath],
+      ['vdb', qcowHead, qcowPath],
+    ] as const) {
+      const line = r.get(`blk:${dev}`) ?? '';
+      assert.equal(line, `ok head ${fnv1a(head)} zeroout 0 discard 0`, `${dev}: ${why}`);
+      let bytes: Uint8Array;
+      if (path.endsWith('.qcow2')) {
+        const check = spawnSync('qemu-img', ['check', path], { encoding: 'utf8' });
+        assert.equal(check.status, 0, `qemu-img check: ${check.stdout}${check.stderr}`);
+        const out = join(tmp, `${dev}.raw`);
+        assert.equal(spawnSync('qemu-img', ['convert', '-O', 'raw', path, out]).status, 0);
+        bytes = new Uint8Array(readFileSync(out));
+      } else bytes = new Uint8Array(readFileSync(path));
+      assert.deepEqual(bytes.subarray(1 << 20, (1 << 20) + 262144), expectPattern, `${dev} pattern`);
+      assert.ok(
+        bytes.subarray(2 << 20, (2 << 20) + 65536).every((b) => b === 0),
+        `${dev} zeroed`,
+      );
+      assert.ok(
+        bytes.subarray(3 << 20, (3 << 20) + 65536).every((b) => b === 0),
+        `${dev} discarded`,
+      );
+    }
+
+    // 9p: the guest read our file; its changes are on the host; the symlink did not leave the share
+    assert.equal(r.get('9p'), 'ok hello "hello from the host" escape -2', why);
+    assert.equal(readFileSync(join(share, 'from-guest.txt'), 'utf8'), 'written by the guest\n');
+    assert.equal(readFileSync(join(share, 'renamed.txt'), 'utf8'), 'renamed\n');
+    assert.ok(!existsSync(join(share, 'tmp.txt')));
+    assert.ok(!existsSync(join(share, 'delete-me.txt')));
+    assert.equal(readFileSync(join(share, 'newdir', 'inner.txt'), 'utf8'), 'inner\n');
+    const big = new Uint8Array(readFileSync(join(share, 'big.bin')));
+    assert.equal(big.length, 204800);
+    assert.ok(
+      big.every((b, i) => b === (((i * 13) ^ (i >>> 8)) & 0xff)),
+      'big.bin content',
+    );
+    for (const d of [rng, hvc, raw, qcow, ninep]) assert.deepEqual(d.failures, []);
+  });
+});
