@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KitsetError } from './errors.js';
 import { prepareGuest } from './guest.js';
-import { type KitsetSystem, parsePublish, startSystem } from './system.js';
+import { type KitsetSystem, checkShare, parsePublish, startSystem } from './system.js';
 
 const USAGE = `usage: kitset run [options] [-- guest command]
 
@@ -58,6 +58,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     switch (flag) {
       case '--share':
         out.share = value();
+        checkShare(out.share);
         break;
       case '--publish':
       case '-p': {

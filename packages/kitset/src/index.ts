@@ -3,6 +3,7 @@ export { buildInitrd, buildKernel, type GuestImage, prepareGuest, type Progress,
 export { framePipe, PipeEnd } from './link.js';
 export type { DeviceHandles } from './devices.js';
 export {
+  checkShare,
   guestCmdline,
   type KitsetSystem,
   parsePublish,

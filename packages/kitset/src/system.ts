@@ -118,6 +118,13 @@ export function parsePublish(spec: string): PublishedPort {
   };
 }
 
+/** Throws ERR_KITSET_ARGUMENT unless `dir` is a directory. */
+export function checkShare(dir: string): void {
+  const path = resolve(dir);
+  if (!existsSync(path) || !statSync(path).isDirectory())
+    throw new KitsetError('ERR_KITSET_ARGUMENT', `--share ${dir}: not a directory`);
+}
+
 /** The kernel command line: serial console, the kernel's own DHCP client, and kitset's init commands. */
 export function guestCmdline(options: Pick<SystemOptions, 'guestCommand' | 'cmdline'>): string {
   const words = ['console=ttyS0', 'quiet', 'ip=dhcp'];
@@ -146,11 +153,7 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
     if (level === 'info' && !process.env.KITSET_DEBUG) return;
     log(`vpnkit: ${message}`);
   };
-  if (options.share !== undefined) {
-    const share = resolve(options.share);
-    if (!existsSync(share) || !statSync(share).isDirectory())
-      throw new KitsetError('ERR_KITSET_ARGUMENT', `--share ${options.share}: not a directory`);
-  }
+  if (options.share !== undefined) checkShare(options.share);
   const published = (options.publish ?? []).map(parsePublish);
 
   const ownStateDir = options.stateDir === undefined;
