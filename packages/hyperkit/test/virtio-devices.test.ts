@@ -10,6 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -18,8 +19,9 @@ import { openDiskImage } from '../src/virtio/devices/blk/qcow2.js';
 import { VirtioConsole } from '../src/virtio/devices/console.js';
 import { Virtio9p } from '../src/virtio/devices/ninep.js';
 import { VirtioRng } from '../src/virtio/devices/rng.js';
-import { NO_DEVTEST, devtestInitrd, fnv1a, runDevtest } from './virtio-harness.js';
+import { VirtioVsock } from '../src/virtio/devices/vsock/device.js';
 import { guestDir, haveCommand } from './harness.js';
+import { NO_DEVTEST, devtestInitrd, fnv1a, runDevtest } from './virtio-harness.js';
 
 const ready = guestDir() !== undefined && devtestInitrd() !== undefined;
 const HAVE_QEMU_IMG = haveCommand('qemu-img');
@@ -142,4 +144,78 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
     );
     for (const d of [rng, hvc, raw, qcow, ninep]) assert.deepEqual(d.failures, []);
   });
+
+  test(
+    'vsock: guest to host, refused port, host to guest via connect socket and a forward',
+    { timeout: 120_000 },
+    async (t) => {
+      if (!ready) return t.skip(NO_DEVTEST);
+      const dir = join(tmp, 'vsock');
+      mkdirSync(dir);
+      const vsock = new VirtioVsock({ guestCid: 3, path: dir, guestForwards: [5001] });
+      await vsock.listen();
+      const service = createServer((s) => {
+        let got = '';
+        s.on('data', (d) => {
+          got += d.toString();
+          if (got.includes('\n')) s.end(`pong: ${got.trim()}\n`);
+        });
+      });
+      await new Promise<void>((resolve) => service.listen(join(dir, '00000002.000004d2'), resolve));
+      const payload = Buffer.from('abcdefghijklmnopqrstuvwxyz0123456789'.repeat(3000)); // 108,000 bytes
+      const echoes: Promise<Buffer>[] = [];
+      const talk = (path: string, preamble: string) =>
+        new Promise<Buffer>((resolve, reject) => {
+          const chunks: Buffer[] = [];
+          const s = connect(path, () => {
+            s.write(preamble);
+            s.end(payload);
+          });
+          s.on('data', (d: Buffer) => chunks.push(d));
+          s.on('error', reject);
+          s.on('close', () => resolve(Buffer.concat(chunks)));
+        });
+      let listens = 0;
+      try {
+        const run = await runDevtest(
+          [vsock],
+          ['vsock:1234', 'vsock-refused:4321', 'vsock-listen:5000', 'vsock-listen:5001'],
+          {
+            timeoutMs: 100_000,
+            onLine: (line) => {
+              if (line !== 'KT vsock-listen ready') return;
+              listens++;
+              echoes.push(
+                listens === 1
+                  ? talk(join(dir, 'connect'), '00000003.00001388\n')
+                  : talk(join(dir, 'guest.00001389'), ''),
+              );
+            },
+          },
+        );
+        t.diagnostic(`boot + checks ${run.ms.toFixed(0)} ms`);
+        const why = `guest output:\n${run.output.slice(-3000)}`;
+        assert.deepEqual(run.exit, { kind: 'poweroff', code: 0 }, why);
+        assert.match(run.results.get('vsock') ?? '', /^ok reply "pong: ping from guest" ms \d+$/, why);
+        const refused = /^ok errno (\d+) ms (\d+)$/.exec(run.results.get('vsock-refused') ?? '');
+        assert.ok(refused, why);
+        assert.equal(refused[1], '104', 'ECONNRESET: the host had no listener');
+        assert.ok(Number(refused[2]) < 1000, `refused within a second (took ${refused[2]} ms)`);
+        assert.equal(
+          run.results.get('vsock-listen'),
+          `ok bytes ${payload.length} fnv ${fnv1a(payload)}`,
+          why,
+        );
+        const upper = Buffer.from(payload.toString().toUpperCase());
+        const replies = await Promise.all(echoes);
+        assert.equal(replies.length, 2);
+        for (const r of replies) assert.ok(r.equals(upper), `echo of ${r.length} bytes matches`);
+        assert.equal(vsock.stats.refused, 1);
+        assert.deepEqual(vsock.failures, []);
+      } finally {
+        vsock.close();
+        service.close();
+      }
+    },
+  );
 });

@@ -24,3 +24,5 @@ export function connectDeviceWakeups(machine: WakeableMachine): void {
     if (slot.device instanceof DeviceBase) slot.device.wakeGuest = () => machine.kick();
   }
 }
+export { VirtioVsock, type VirtioVsockOptions } from './vsock/device.js';
+export { VsockOp, decodeVsockHeader, encodeVsockHeader, socketName } from './vsock/packet.js';
