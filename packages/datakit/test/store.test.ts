@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Repository, fileOfBytes, hashObject, mergeTrees } from '../src/store/index.js';
 import type { DirValue } from '../src/store/index.js';
+import { decodeRecords, encodeRecord, stampRecord } from '../src/store/journal.js';
 import { bytes, fsck, git, gitBytes, tempDir, utf8 } from './helpers.js';
 
 const dirs: Array<{ remove(): void }> = [];
@@ -246,6 +247,64 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.equal((await again.readCommit(c))?.message, 'one\n');
     await again.close();
     fsck(path);
+  });
+
+  test('power loss after the journal fdatasync: the next open rewrites lost packs and refs', async () => {
+    const path = temp('journal');
+    const repo = await Repository.open(path);
+    const c1 = await repo.commit(await build(repo, { a: 'one' }), [], 'one');
+    assert.equal(await repo.setHead('master', c1, undefined, 'one'), true);
+    const c2 = await repo.commit(await build(repo, { a: 'two', 'b/c': 'c' }), [c1], 'two');
+    assert.equal(await repo.setHead('master', c2, c1, 'two'), true);
+    // What the disk holds at the power loss: the journal (fdatasynced before each ack), while the
+    // packs and the ref, written without waiting for the disk, never made it.
+    const journalDir = join(path, '.git', 'datakit');
+    const [live] = readdirSync(journalDir);
+    assert.ok(live);
+    const saved = join(journalDir, 'journal-earlierboot-1-0badf00d');
+    copyFileSync(join(journalDir, live), saved);
+    assert.equal(decodeRecords(readFileSync(saved)).length, 2);
+    await repo.close();
+    const packDir = join(path, '.git', 'objects', 'pack');
+    for (const n of readdirSync(packDir)) rmSync(join(packDir, n), { force: true });
+    writeFileSync(join(path, '.git', 'refs', 'heads', 'master'), '');
+    const again = await Repository.open(path);
+    assert.equal(await again.head('master'), c2);
+    assert.equal((await again.readCommit(c1))?.message, 'one\n');
+    assert.ok(!readdirSync(journalDir).includes('journal-earlierboot-1-0badf00d'));
+    await again.close();
+    assert.equal(git(path, 'log', '--format=%s', 'master').trim(), 'two\none');
+    fsck(path);
+  });
+
+  test('journal records: a torn or stale tail is not replayed', () => {
+    const file = Buffer.alloc(4096 + 1024);
+    file.writeUInt32BE(0x444b4a48, 0);
+    file.writeUInt32BE(7, 4);
+    const r1 = encodeRecord({
+      refs: [{ name: 'refs/heads/a', old: undefined, new: 'a'.repeat(40), message: 'm' }],
+    });
+    const r2 = encodeRecord({
+      refs: [{ name: 'refs/heads/a', old: 'a'.repeat(40), new: undefined, message: 'd' }],
+    });
+    stampRecord(r1, 7);
+    stampRecord(r2, 7);
+    r1.copy(file, 4096);
+    r2.copy(file, 4096 + r1.length);
+    assert.deepEqual(
+      decodeRecords(file).map((r) => r.refs[0]?.new),
+      ['a'.repeat(40), undefined],
+    );
+    // A record from before the last checkpoint (older epoch) ends the journal.
+    stampRecord(r2, 6);
+    r2.copy(file, 4096 + r1.length);
+    assert.equal(decodeRecords(file).length, 1);
+    // So does a torn one (only some of its sectors reached the disk).
+    stampRecord(r2, 7);
+    r2.copy(file, 4096 + r1.length);
+    assert.equal(decodeRecords(file).length, 2);
+    file.fill(0, 4096 + r1.length + 20, 4096 + r1.length + 30);
+    assert.equal(decodeRecords(file).length, 1);
   });
 
   test('in-memory store', async () => {

@@ -5,7 +5,9 @@ export type StoreErrorCode =
   | 'ERR_BAD_PACK'
   | 'ERR_BAD_REF'
   | 'ERR_REF_LOCKED'
-  | 'ERR_NOT_A_REPO';
+  | 'ERR_NOT_A_REPO'
+  | 'ERR_IO'
+  | 'ERR_CLOSED';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { open, readFile, readdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { StoreError } from './errors.js';
+import type { Journal, JournalPack } from './journal.js';
 import { type ObjectType, type RawObject, hashObject, parseLooseObject } from './objects.js';
 import { PackFile, PackIndex } from './pack.js';
 import { encodePack } from './packwriter.js';
@@ -41,6 +43,18 @@ export interface GitObjectDbOptions {
   fsync?: boolean;
   /** Consolidate packs (`git repack --geometric=2 -d`) once there are more than this many (default 64). */
   maxPacks?: number;
+  /**
+   * Write-ahead journal: a pack is durable once its journal record is, so the pack file itself
+   * is written without waiting for the disk (a checkpoint syncs it later).
+   */
+  journal?: Journal;
+}
+
+/** Pending objects encoded as one pack, not yet in the git directory. */
+export interface StagedPack {
+  readonly files: JournalPack;
+  readonly objects: ReadonlyArray<{ readonly hash: string; readonly seq: number }>;
+  readonly upTo: number;
 }
 
 /**
@@ -62,6 +76,7 @@ export class GitObjectDb implements ObjectDb {
   private flushing: Promise<void> | undefined;
   private repacking: Promise<void> | undefined;
   private packDirMade = false;
+  private readonly journal: Journal | undefined;
 
   constructor(
     readonly gitDir: string,
@@ -69,6 +84,7 @@ export class GitObjectDb implements ObjectDb {
   ) {
     this.fsync = options.fsync ?? true;
     this.maxPacks = options.maxPacks ?? 64;
+    this.journal = options.journal;
   }
 
   private loosePath(hash: string): string {
@@ -117,7 +133,8 @@ export class GitObjectDb implements ObjectDb {
     const present = new Set(names);
     for (const pack of [...this.packs]) {
       const idxName = basename(pack.index.path);
-      if (present.has(idxName)) continue;
+      // The listing may predate a pack we installed while it was read: look again before dropping.
+      if (present.has(idxName) || existsSync(pack.index.path)) continue;
       this.packs = this.packs.filter((p) => p !== pack);
       this.packNames.delete(idxName);
       // A read may still be using it: close a little later.
@@ -162,32 +179,89 @@ export class GitObjectDb implements ObjectDb {
   }
 
   private async flush(): Promise<void> {
-    const upTo = this.writeSeq;
-    const batch = [...this.pending].filter(([, o]) => o.seq <= upTo).map(([hash, o]) => ({ hash, ...o }));
-    if (batch.length > 0) {
-      const { pack, idx, name } = encodePack(batch);
-      const dir = join(this.gitDir, 'objects', 'pack');
-      if (!this.packDirMade) {
-        await mkdir(dir, { recursive: true });
-        this.packDirMade = true;
-      }
-      const tag = randomBytes(6).toString('hex');
-      const tmpPack = join(dir, `tmp_pack_${tag}`);
-      const tmpIdx = join(dir, `tmp_idx_${tag}`);
-      await this.writeFile(tmpPack, pack, this.fsync);
-      // The index is derived data: Repository.open rebuilds a torn one with `git index-pack`.
-      await this.writeFile(tmpIdx, idx, false);
-      // Like git: the .pack first, then the .idx that makes it visible.
-      await rename(tmpPack, join(dir, `${name}.pack`));
-      await rename(tmpIdx, join(dir, `${name}.idx`));
-      if (!this.packNames.has(`${name}.idx`)) {
-        const index = new PackIndex(idx, join(dir, `${name}.idx`));
-        this.packs.unshift(await PackFile.open(join(dir, `${name}.pack`), index));
-        this.packNames.add(`${name}.idx`);
-      }
-      for (const o of batch) if (this.pending.get(o.hash)?.seq === o.seq) this.pending.delete(o.hash);
+    const staged = this.stage();
+    if (staged) {
+      if (this.journal && staged.files.pack.length <= this.journal.maxRecordBytes) {
+        await this.journal.append({ pack: staged.files, refs: [] });
+        await this.install(staged);
+      } else await this.installDurably(staged);
     }
-    this.durableSeq = Math.max(this.durableSeq, upTo);
+    this.durableSeq = Math.max(this.durableSeq, staged?.upTo ?? this.writeSeq);
+  }
+
+  /** Encodes every pending object as one pack (nothing written); undefined when none is pending. */
+  stage(): StagedPack | undefined {
+    const upTo = this.writeSeq;
+    if (this.pending.size === 0) return undefined;
+    const batch = [...this.pending].filter(([, o]) => o.seq <= upTo).map(([hash, o]) => ({ hash, ...o }));
+    const { pack, idx, name } = encodePack(batch);
+    return { files: { name, pack, idx }, objects: batch.map((o) => ({ hash: o.hash, seq: o.seq })), upTo };
+  }
+
+  /** Is this staged pack small enough for the journal (else `installDurably`)? */
+  fitsJournal(staged: StagedPack): boolean {
+    return this.journal !== undefined && staged.files.pack.length <= this.journal.maxRecordBytes;
+  }
+
+  /**
+   * Writes a staged pack whose journal record is durable: plain writes and renames (the page
+   * cache is enough for readers; the journal or a checkpoint covers the disk).
+   */
+  async install(staged: StagedPack): Promise<void> {
+    const dir = this.packDir();
+    const { name, pack, idx } = staged.files;
+    if (!this.packNames.has(`${name}.idx`)) {
+      const tag = randomBytes(6).toString('hex');
+      // Like git: the .pack first, then the .idx that makes it visible.
+      writeFileSync(join(dir, `tmp_pack_${tag}`), pack, { mode: 0o444, flag: 'wx' });
+      writeFileSync(join(dir, `tmp_idx_${tag}`), idx, { mode: 0o444, flag: 'wx' });
+      renameSync(join(dir, `tmp_pack_${tag}`), join(dir, `${name}.pack`));
+      renameSync(join(dir, `tmp_idx_${tag}`), join(dir, `${name}.idx`));
+      await this.register(name, idx);
+    }
+    this.settle(staged);
+  }
+
+  /** Without a journal (or too big for it): the pack is fsynced before it is published. */
+  async installDurably(staged: StagedPack): Promise<void> {
+    const dir = this.packDir();
+    const { name, pack, idx } = staged.files;
+    const tag = randomBytes(6).toString('hex');
+    const tmpPack = join(dir, `tmp_pack_${tag}`);
+    const tmpIdx = join(dir, `tmp_idx_${tag}`);
+    await this.writeFile(tmpPack, pack, this.fsync);
+    // The index is derived data: Repository.open rebuilds a torn one with `git index-pack`.
+    await this.writeFile(tmpIdx, idx, false);
+    await rename(tmpPack, join(dir, `${name}.pack`));
+    await rename(tmpIdx, join(dir, `${name}.idx`));
+    if (!this.packNames.has(`${name}.idx`)) await this.register(name, idx);
+    this.settle(staged);
+  }
+
+  private packDir(): string {
+    const dir = join(this.gitDir, 'objects', 'pack');
+    if (!this.packDirMade) {
+      mkdirSync(dir, { recursive: true });
+      this.packDirMade = true;
+    }
+    return dir;
+  }
+
+  private async register(name: string, idx: Uint8Array): Promise<void> {
+    const dir = this.packDir();
+    const index = new PackIndex(idx, join(dir, `${name}.idx`));
+    const file = await PackFile.open(join(dir, `${name}.pack`), index);
+    if (this.packNames.has(`${name}.idx`)) {
+      await file.close();
+      return;
+    }
+    this.packs.unshift(file);
+    this.packNames.add(`${name}.idx`);
+  }
+
+  /** The staged objects are now in a pack: drop them from pending (unless rewritten since). */
+  private settle(staged: StagedPack): void {
+    for (const o of staged.objects) if (this.pending.get(o.hash)?.seq === o.seq) this.pending.delete(o.hash);
     if (this.packs.length > this.maxPacks && !this.repacking) this.repacking = this.repack();
   }
 

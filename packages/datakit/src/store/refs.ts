@@ -18,6 +18,8 @@ export interface RefStore {
     expected: string | undefined,
     who: Signature,
     message: string,
+    /** Runs under the ref's lock once the compare succeeded, before the ref changes (write-ahead logging). */
+    beforeChange?: () => Promise<void>,
   ): Promise<boolean>;
   /** Reflog lines (oldest first) as [old, new] pairs. */
   reflog(name: string): Promise<Array<{ old: string; new: string; message: string }>>;
@@ -52,9 +54,12 @@ export class MemoryRefStore implements RefStore {
     expected: string | undefined,
     _who: Signature,
     message: string,
+    beforeChange?: () => Promise<void>,
   ): Promise<boolean> {
     const current = this.refs.get(name);
     if (current !== expected) return false;
+    await beforeChange?.();
+    if (this.refs.get(name) !== current) return false;
     if (value === undefined) {
       this.refs.delete(name);
       this.logs.delete(name);
@@ -180,6 +185,7 @@ export class GitRefStore implements RefStore {
     expected: string | undefined,
     who: Signature,
     message: string,
+    beforeChange?: () => Promise<void>,
   ): Promise<boolean> {
     const lockPath = join(this.gitDir, `${name}.lock`);
     const fh = await this.lock(name);
@@ -187,6 +193,7 @@ export class GitRefStore implements RefStore {
     try {
       const current = await this.read(name);
       if (current !== expected) return false;
+      await beforeChange?.();
       if (value === undefined) {
         await unlink(join(this.gitDir, name)).catch(() => {});
         await this.removePacked(name);

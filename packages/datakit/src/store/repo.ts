@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { type FSWatcher, existsSync, watch } from 'node:fs';
-import { mkdir, readFile, readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StoreError } from './errors.js';
+import { Journal, type JournalPack, type JournalRefUpdate, syncFileSystem } from './journal.js';
 import { type Commit, type Signature, encodeCommit, isHash, parseCommit } from './objects.js';
 import { GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
 import { GitRefStore, MemoryRefStore, type RefStore } from './refs.js';
@@ -52,6 +53,8 @@ export class Repository {
     readonly refs: RefStore,
     readonly gitDir: string | undefined,
     options: RepositoryOptions,
+    /** With fsync on: group commits are made durable by one journal fdatasync. */
+    private readonly journal?: { log: Journal; db: GitObjectDb },
   ) {
     this.trees = new TreeStore(db);
     this.author = options.author ?? { name: 'datakit', email: 'datakit@localhost' };
@@ -84,13 +87,19 @@ export class Repository {
     }
     const fsync = options.fsync ?? true;
     await removeCrashLeftovers(gitDir);
+    await replayJournals(gitDir);
     await repairPackIndexes(gitDir);
-    return new Repository(
-      new GitObjectDb(gitDir, { fsync }),
-      new GitRefStore(gitDir, { fsync }),
-      gitDir,
-      options,
-    );
+    if (!fsync)
+      return new Repository(
+        new GitObjectDb(gitDir, { fsync }),
+        new GitRefStore(gitDir, { fsync }),
+        gitDir,
+        options,
+      );
+    const log = Journal.open(gitDir);
+    const db = new GitObjectDb(gitDir, { fsync, journal: log });
+    // Refs are covered by the journal: written without waiting for the disk.
+    return new Repository(db, new GitRefStore(gitDir, { fsync: false }), gitDir, options, { log, db });
   }
 
   async close(): Promise<void> {
@@ -102,6 +111,7 @@ export class Repository {
     this.listeners.clear();
     await this.scanning;
     await this.db.close();
+    await this.journal?.log.close();
   }
 
   signature(): Signature {
@@ -282,10 +292,28 @@ export class Repository {
     expected: string | undefined,
     message: string,
   ): Promise<boolean> {
+    const journal = this.journal;
     // Every object the new head reaches must be durable before the ref points at it.
-    if (value !== undefined) await this.db.sync();
+    if (value !== undefined && !journal) await this.db.sync();
     this.generation++;
-    const ok = await this.refs.update(HEADS + branch, value, expected, this.signature(), message);
+    const name = HEADS + branch;
+    // With the journal, one record (the group's new pack and this ref update) and one fdatasync
+    // make the commit durable; the pack and ref files follow without waiting for the disk.
+    const logged = journal
+      ? async () => {
+          let staged = value !== undefined ? journal.db.stage() : undefined;
+          if (staged && !journal.db.fitsJournal(staged)) {
+            await journal.db.installDurably(staged);
+            staged = undefined;
+          }
+          await journal.log.append({
+            ...(staged ? { pack: staged.files } : {}),
+            refs: [{ name, old: expected, new: value, message }],
+          });
+          if (staged) await journal.db.install(staged);
+        }
+      : undefined;
+    const ok = await this.refs.update(name, value, expected, this.signature(), message, logged);
     this.generation++;
     if (ok) this.noteHead(branch, value);
     else this.knownValid = false; // someone else moved it: read the disk until the next scan
@@ -395,6 +423,72 @@ async function removeCrashLeftovers(gitDir: string): Promise<void> {
   await sweep(join(gitDir, 'refs'), (n) => n.endsWith('.lock'), 8);
   await sweep(gitDir, (n) => n === 'packed-refs.lock', 0);
   await sweep(join(gitDir, 'objects'), (n) => /^tmp_(obj|pack|idx)_/.test(n), 1);
+}
+
+/**
+ * Journals of servers that died (kill -9, power loss): rewrites each journaled pack that is
+ * missing or torn, re-applies each ref update the disk does not show (the ref still has the
+ * value it had before), then makes it all durable and removes the journals.
+ */
+async function replayJournals(gitDir: string): Promise<void> {
+  const orphans = Journal.orphans(gitDir);
+  if (orphans.length === 0) return;
+  const refs = new GitRefStore(gitDir, { fsync: false });
+  for (const { records } of orphans) {
+    for (const rec of records) {
+      if (rec.pack) await restorePack(gitDir, rec.pack);
+      for (const r of rec.refs) await replayRef(gitDir, refs, r);
+    }
+  }
+  await syncFileSystem(gitDir);
+  for (const { path } of orphans) await unlink(path).catch(() => {});
+}
+
+async function restorePack(gitDir: string, p: JournalPack): Promise<void> {
+  const dir = join(gitDir, 'objects', 'pack');
+  await mkdir(dir, { recursive: true });
+  for (const [ext, bytes] of [
+    ['pack', p.pack],
+    ['idx', p.idx],
+  ] as const) {
+    const path = join(dir, `${p.name}.${ext}`);
+    const onDisk = await readFile(path).catch(() => undefined);
+    if (onDisk?.equals(bytes)) continue;
+    const tmp = join(dir, `tmp_${ext}_replay`);
+    await unlink(tmp).catch(() => {});
+    await writeFile(tmp, bytes, { mode: 0o444 });
+    await rename(tmp, path);
+  }
+}
+
+async function replayRef(gitDir: string, refs: GitRefStore, r: JournalRefUpdate): Promise<void> {
+  let current: string | undefined;
+  let torn = false;
+  try {
+    current = await refs.read(r.name);
+  } catch {
+    // Torn by a power loss: the journal knows better.
+    torn = true;
+    await unlink(join(gitDir, r.name)).catch(() => {});
+    current = await refs.read(r.name).catch(() => undefined);
+  }
+  if (current !== r.old && !torn) return;
+  const who = {
+    name: 'datakit',
+    email: 'datakit@localhost',
+    time: Math.floor(Date.now() / 1000),
+    tz: '+0000',
+  };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await refs.update(r.name, r.new, current, who, `${r.message} (journal replay)`);
+      return;
+    } catch (err) {
+      // The lock of the server that died with this update in flight.
+      if (!(err instanceof StoreError) || err.code !== 'ERR_REF_LOCKED' || attempt > 0) throw err;
+      await unlink(join(gitDir, `${r.name}.lock`)).catch(() => {});
+    }
+  }
 }
 
 /**

@@ -1,0 +1,366 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fdatasync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { StoreError } from './errors.js';
+
+/** A pack as written to `objects/pack/<name>.{pack,idx}`. */
+export interface JournalPack {
+  readonly name: string;
+  readonly pack: Uint8Array;
+  readonly idx: Uint8Array;
+}
+
+/** A ref compare-and-swap: undefined `old` = did not exist, undefined `new` = deleted. */
+export interface JournalRefUpdate {
+  readonly name: string;
+  readonly old: string | undefined;
+  readonly new: string | undefined;
+  /** Reflog line message. */
+  readonly message: string;
+}
+
+export interface JournalRecord {
+  readonly pack?: JournalPack;
+  readonly refs: readonly JournalRefUpdate[];
+}
+
+const MAGIC = 0x444b4a52; // "DKJR"
+const FILE_MAGIC = 0x444b4a48; // "DKJH"
+const HEADER = 16; // magic, payload length, epoch, crc32 of epoch and payload
+/** Records start after the file header block, which holds the current epoch. */
+const FIRST_RECORD = 4096;
+const ZERO_HASH = '0000000000000000000000000000000000000000';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Our own journals, so a second Repository in this process does not replay a live one. */
+const liveJournals = new Set<string>();
+
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replace(/-/g, '').slice(0, 12);
+  } catch {
+    return 'noboot';
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** syncfs(2) of the file system holding `path` (coreutils `sync -f`): one flush for a whole checkpoint. */
+export function syncFileSystem(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('sync', ['-f', path], { timeout: 120_000 }, (err) =>
+      err ? reject(new StoreError('ERR_IO', `sync -f ${path}: ${err.message}`)) : resolve(),
+    );
+  });
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A record with its header; `stampRecord` sets the epoch and checksum when it is written. */
+export function encodeRecord(rec: JournalRecord): Buffer {
+  const refParts = rec.refs.map((r) => ({
+    name: encoder.encode(r.name),
+    msg: encoder.encode(r.message),
+    old: Buffer.from(r.old ?? ZERO_HASH, 'hex'),
+    new: Buffer.from(r.new ?? ZERO_HASH, 'hex'),
+  }));
+  const packName = encoder.encode(rec.pack?.name ?? '');
+  let size = HEADER + 2;
+  for (const r of refParts) size += 2 + r.name.length + 4 + r.msg.length + 40;
+  size += 2 + packName.length + 4 + (rec.pack?.pack.length ?? 0) + 4 + (rec.pack?.idx.length ?? 0);
+  const out = Buffer.allocUnsafe(size);
+  let p = HEADER;
+  p = out.writeUInt16BE(refParts.length, p);
+  for (const r of refParts) {
+    p = out.writeUInt16BE(r.name.length, p);
+    out.set(r.name, p);
+    p += r.name.length;
+    p = out.writeUInt32BE(r.msg.length, p);
+    out.set(r.msg, p);
+    p += r.msg.length;
+    out.set(r.old, p);
+    out.set(r.new, p + 20);
+    p += 40;
+  }
+  p = out.writeUInt16BE(packName.length, p);
+  out.set(packName, p);
+  p += packName.length;
+  for (const bytes of [rec.pack?.pack, rec.pack?.idx]) {
+    p = out.writeUInt32BE(bytes?.length ?? 0, p);
+    if (bytes) out.set(bytes, p);
+    p += bytes?.length ?? 0;
+  }
+  out.writeUInt32BE(MAGIC, 0);
+  out.writeUInt32BE(size - HEADER, 4);
+  return out;
+}
+
+export function stampRecord(out: Buffer, epoch: number): void {
+  out.writeUInt32BE(epoch, 8);
+  out.writeUInt32BE(crc32(out.subarray(HEADER), crc32(out.subarray(8, 12))) >>> 0, 12);
+}
+
+/**
+ * Every whole record of the file's current epoch; stops at the first torn or corrupt one, or at
+ * one left from before the last checkpoint.
+ */
+export function decodeRecords(bytes: Uint8Array): JournalRecord[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: JournalRecord[] = [];
+  if (buf.length < FIRST_RECORD || buf.readUInt32BE(0) !== FILE_MAGIC) return out;
+  const epoch = buf.readUInt32BE(4);
+  let at = FIRST_RECORD;
+  while (at + HEADER <= buf.length) {
+    if (buf.readUInt32BE(at) !== MAGIC || buf.readUInt32BE(at + 8) !== epoch) break;
+    const len = buf.readUInt32BE(at + 4);
+    if (at + HEADER + len > buf.length) break;
+    const payload = buf.subarray(at + HEADER, at + HEADER + len);
+    if (crc32(payload, crc32(buf.subarray(at + 8, at + 12))) >>> 0 !== buf.readUInt32BE(at + 12)) break;
+    at += HEADER + len;
+    let p = 0;
+    const refs: JournalRefUpdate[] = [];
+    const nrefs = payload.readUInt16BE(p);
+    p += 2;
+    for (let i = 0; i < nrefs; i++) {
+      const nameLen = payload.readUInt16BE(p);
+      const name = decoder.decode(payload.subarray(p + 2, p + 2 + nameLen));
+      p += 2 + nameLen;
+      const msgLen = payload.readUInt32BE(p);
+      const message = decoder.decode(payload.subarray(p + 4, p + 4 + msgLen));
+      p += 4 + msgLen;
+      const old = payload.toString('hex', p, p + 20);
+      const neu = payload.toString('hex', p + 20, p + 40);
+      p += 40;
+      refs.push({
+        name,
+        message,
+        old: old === ZERO_HASH ? undefined : old,
+        new: neu === ZERO_HASH ? undefined : neu,
+      });
+    }
+    const packNameLen = payload.readUInt16BE(p);
+    const packName = decoder.decode(payload.subarray(p + 2, p + 2 + packNameLen));
+    p += 2 + packNameLen;
+    const packLen = payload.readUInt32BE(p);
+    const pack = payload.subarray(p + 4, p + 4 + packLen);
+    p += 4 + packLen;
+    const idxLen = payload.readUInt32BE(p);
+    const idx = payload.subarray(p + 4, p + 4 + idxLen);
+    out.push(packNameLen > 0 ? { refs, pack: { name: packName, pack, idx } } : { refs });
+  }
+  return out;
+}
+
+/**
+ * A write-ahead journal of group commits: each record holds the group's new pack and its ref
+ * updates, and is made durable with one fdatasync before the commit is acknowledged. The pack and
+ * the ref are then written to the git directory without waiting for the disk; a checkpoint (one
+ * syncfs) makes them durable and starts the journal over (a new epoch in its header). After a
+ * crash or power loss, the next `Repository.open` rewrites from the journal whatever did not reach
+ * the disk.
+ *
+ * The file is preallocated (written with zeros and fsynced once), so a record is an overwrite
+ * inside the file and its fdatasync flushes only data: no file-system journal commit, which would
+ * also stall every file creation and rename meanwhile.
+ *
+ * Files: `<gitDir>/datakit/journal-<boot>-<pid>-<instance>`; a journal whose process is gone (or
+ * from an earlier boot) belongs to a dead server and is replayed by the next opener.
+ */
+export class Journal {
+  private fd = -1;
+  private path = '';
+  private epoch = 1;
+  private size = FIRST_RECORD;
+  private readonly instance = randomBytes(4).toString('hex');
+  private queue: Array<{ bytes: Buffer; resolve: () => void; reject: (err: Error) => void }> = [];
+  private writing = false;
+  private checkpointing: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    /** Past this size a checkpoint starts a new file. */
+    readonly maxBytes: number,
+  ) {}
+
+  static open(gitDir: string, maxBytes = 8 << 20): Journal {
+    const j = new Journal(join(gitDir, 'datakit'), maxBytes);
+    mkdirSync(j.dir, { recursive: true });
+    j.startFile();
+    return j;
+  }
+
+  /** Records larger than this go straight to fsynced files instead. */
+  get maxRecordBytes(): number {
+    return (this.maxBytes - FIRST_RECORD) / 4;
+  }
+
+  private startFile(): void {
+    this.path = join(this.dir, `journal-${bootId()}-${process.pid}-${this.instance}`);
+    this.fd = openSync(this.path, 'wx', 0o644);
+    liveJournals.add(this.path);
+    const zeros = Buffer.alloc(1 << 20);
+    for (let at = 0; at < this.maxBytes; at += zeros.length)
+      writeSync(this.fd, zeros, 0, Math.min(zeros.length, this.maxBytes - at), at);
+    this.writeHeader();
+    fsyncSync(this.fd);
+    // The new name must be durable before records in it are relied upon.
+    fsyncDir(this.dir);
+  }
+
+  private writeHeader(): void {
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(FILE_MAGIC, 0);
+    header.writeUInt32BE(this.epoch, 4);
+    writeSync(this.fd, header, 0, 8, 0);
+  }
+
+  /** Appends `rec`; resolves once it is on stable storage. Concurrent appends share one fdatasync. */
+  append(rec: JournalRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreError('ERR_CLOSED', 'journal is closed'));
+    const bytes = encodeRecord(rec);
+    if (bytes.length > this.maxRecordBytes)
+      return Promise.reject(new StoreError('ERR_IO', `journal record of ${bytes.length} bytes is too large`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bytes, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes) await this.checkpoint();
+        // As many queued records as fit before the end of the file.
+        let bytes = 0;
+        let n = 0;
+        for (const q of this.queue) {
+          if (this.size + bytes + q.bytes.length > this.maxBytes) break;
+          bytes += q.bytes.length;
+          n++;
+        }
+        const batch = this.queue.splice(0, n);
+        try {
+          for (const b of batch) stampRecord(b.bytes, this.epoch);
+          const all =
+            batch.length === 1
+              ? (batch[0] as { bytes: Buffer }).bytes
+              : Buffer.concat(batch.map((b) => b.bytes));
+          let done = 0;
+          while (done < all.length)
+            done += writeSync(this.fd, all, done, all.length - done, this.size + done);
+          this.size += all.length;
+          const fd = this.fd;
+          await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err as Error);
+        }
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * Makes everything written to the git directory durable (one syncfs), then drops the journal
+   * file and starts a new one. Appends wait meanwhile.
+   */
+  checkpoint(): Promise<void> {
+    this.checkpointing ??= (async () => {
+      try {
+        if (this.size === FIRST_RECORD) return;
+        await syncFileSystem(this.dir);
+        // A new epoch: the records before it no longer count.
+        this.epoch++;
+        this.writeHeader();
+        const fd = this.fd;
+        await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+        this.size = FIRST_RECORD;
+      } finally {
+        this.checkpointing = undefined;
+      }
+    })();
+    return this.checkpointing;
+  }
+
+  /** Waits for queued appends, checkpoints and removes the journal file. */
+  async close(): Promise<void> {
+    while (this.writing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 1));
+    this.closed = true;
+    await this.checkpoint();
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+      liveJournals.delete(this.path);
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /**
+   * Journals left by servers that are gone, oldest first: (path, records). Ones of live
+   * processes (another server on this repository) are left alone.
+   */
+  static orphans(gitDir: string): Array<{ path: string; records: JournalRecord[] }> {
+    const dir = join(gitDir, 'datakit');
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return [];
+    }
+    const boot = bootId();
+    const found: Array<{ path: string; mtime: number; records: JournalRecord[] }> = [];
+    for (const name of names) {
+      const m = /^journal-([^-]+)-(\d+)-([0-9a-f]+)$/.exec(name);
+      if (!m) continue;
+      const path = join(dir, name);
+      if (liveJournals.has(path)) continue;
+      if (m[1] === boot && Number(m[2]) !== process.pid && processAlive(Number(m[2]))) continue;
+      try {
+        found.push({
+          path,
+          mtime: statSync(path).mtimeMs,
+          records: decodeRecords(readFileSync(path)),
+        });
+      } catch {
+        // vanished meanwhile
+      }
+    }
+    found.sort((a, b) => a.mtime - b.mtime);
+    return found.map(({ path, records }) => ({ path, records }));
+  }
+}
