@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -10,16 +11,20 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { VirtioBlk } from '../src/virtio/devices/blk/device.js';
 import { openDiskImage } from '../src/virtio/devices/blk/qcow2.js';
 import { VirtioConsole } from '../src/virtio/devices/console.js';
+import { VirtioNet } from '../src/virtio/devices/net/device.js';
+import { connectVpnkit } from '../src/virtio/devices/net/vpnkit-client.js';
 import { Virtio9p } from '../src/virtio/devices/ninep.js';
 import { VirtioRng } from '../src/virtio/devices/rng.js';
 import { VirtioVsock } from '../src/virtio/devices/vsock/device.js';
+import { repoRoot } from './harness.js';
 import { guestDir, haveCommand } from './harness.js';
 import { NO_DEVTEST, devtestInitrd, fnv1a, runDevtest } from './virtio-harness.js';
 
@@ -215,6 +220,61 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
       } finally {
         vsock.close();
         service.close();
+      }
+    },
+  );
+
+  test(
+    'net: DHCP from VPNKit over its hyperkit socket, then an HTTP download from the host',
+    { timeout: 150_000 },
+    async (t) => {
+      if (!ready) return t.skip(NO_DEVTEST);
+      const vpnkitCli = join(repoRoot(), 'packages/vpnkit/dist/src/cli.js');
+      if (!existsSync(vpnkitCli)) return t.skip('VPNKit not built (npx tsc -b packages/vpnkit)');
+      const body = randomBytes(10 << 20);
+      const http = createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-length': body.length });
+        res.end(body);
+      });
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      const port = (http.address() as AddressInfo).port;
+      const sock = join(tmp, 'vpnkit.sock');
+      let vpnkit: ChildProcess | undefined;
+      let net: VirtioNet | undefined;
+      try {
+        vpnkit = spawn(process.execPath, [vpnkitCli, '--listen-vmnet', sock], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let vpnkitLog = '';
+        vpnkit.stderr?.on('data', (d) => {
+          vpnkitLog += d;
+        });
+        for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(existsSync(sock), `VPNKit did not listen: ${vpnkitLog}`);
+        const uuid = 'f1a2b3c4-0000-4000-8000-000000000001';
+        const conn = await connectVpnkit(sock, uuid);
+        assert.equal(conn.mac.length, 6);
+        net = new VirtioNet(conn.link, { mac: conn.mac, mtu: conn.mtu });
+        const run = await runDevtest([net], [`net:192.168.65.254:${port}/data`], {
+          timeoutMs: 120_000,
+          extraCmdline: 'ip=dhcp',
+        });
+        t.diagnostic(`boot + DHCP + 10 MiB download ${run.ms.toFixed(0)} ms`);
+        const why = `guest output:\n${run.output.slice(-3000)}\nvpnkit:\n${vpnkitLog.slice(-2000)}`;
+        assert.deepEqual(run.exit, { kind: 'poweroff', code: 0 }, why);
+        const mac = [...conn.mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+        // the guest's own DHCP client (ip=dhcp) got its lease for the MAC VPNKit gave us
+        assert.match(vpnkitLog, new RegExp(`DHCP: leased 192\\.168\\.65\\.\\d+ to ${mac}`), why);
+        const m = /^ok body (\d+) fnv ([0-9a-f]{8}) ms (\d+)$/.exec(run.results.get('net') ?? '');
+        assert.ok(m, why);
+        assert.equal(Number(m[1]), body.length);
+        assert.equal(m[2], fnv1a(body));
+        t.diagnostic(`download took ${m[3]} ms in the guest`);
+        assert.deepEqual(net.failures, []);
+      } finally {
+        net?.close();
+        vpnkit?.kill();
+        http.close();
       }
     },
   );
