@@ -13,14 +13,22 @@ import { IcmpForwarder } from './icmp.js';
  * Joins a guest TCP connection and a host socket, with backpressure both ways: a host socket that will not
  * take more closes the guest's window (pause), and a guest that will not take more pauses the host socket.
  */
-export function splice(conn: TcpConnection, socket: net.Socket): void {
+export function splice(
+  conn: TcpConnection,
+  socket: net.Socket,
+  /** For sockets made with `onread` (see `connectWithLargeReads`): where to send what they read. */
+  reads?: { deliver: (data: Buffer) => boolean },
+): void {
   conn.onData = (chunk) => {
     if (!socket.write(Buffer.from(chunk))) conn.pause();
   };
   socket.on('drain', () => conn.resume());
-  socket.on('data', (data: Buffer) => {
-    if (!conn.write(data)) socket.pause();
-  });
+  if (reads)
+    reads.deliver = (data) => conn.write(data); // false pauses the socket
+  else
+    socket.on('data', (data: Buffer) => {
+      if (!conn.write(data)) socket.pause();
+    });
   conn.onDrain = () => socket.resume();
   conn.onEnd = () => socket.end();
   socket.on('end', () => conn.end());
@@ -32,6 +40,8 @@ export function splice(conn: TcpConnection, socket: net.Socket): void {
     if (reason !== 'closed') socket.destroy();
   };
 }
+
+const HOST_READ_SIZE = 256 * 1024;
 
 interface UdpFlow {
   socket: dgram.Socket;
@@ -100,7 +110,18 @@ export class Nat {
       return;
     }
     this.tcpProxies++;
-    const socket = net.connect({ host, port: conn.localPort, allowHalfOpen: true });
+    // Large reads into fresh buffers the guest connection then owns: fewer, bigger segments, no copy.
+    const reads = { deliver: (_data: Buffer): boolean => true };
+    const socket = net.connect({
+      host,
+      port: conn.localPort,
+      allowHalfOpen: true,
+      onread: {
+        buffer: () => Buffer.allocUnsafe(HOST_READ_SIZE),
+        callback: (bytes: number, buffer: Uint8Array) =>
+          reads.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
+      },
+    });
     this.hostSockets.add(socket);
     let connected = false;
     const timer = setTimeout(() => {
@@ -125,7 +146,7 @@ export class Nat {
       connected = true;
       clearTimeout(timer);
       socket.setNoDelay(true);
-      splice(conn, socket);
+      splice(conn, socket, reads);
       conn.accept();
     });
   }
