@@ -37,6 +37,17 @@ function hyperkitExport<T>(name: string): T | undefined {
   return (hyperkit as unknown as Record<string, unknown>)[name] as T | undefined;
 }
 
+/** Devices the system needs that this HyperKit build does not provide. */
+export function missingDevices(): string[] {
+  const wanted: Array<[string, string]> = [
+    ['virtio-9p', 'Virtio9p'],
+    ['virtio-net', 'VirtioNet'],
+    ['virtio-vsock', 'VirtioVsock'],
+    ['virtio-rng', 'VirtioRng'],
+  ];
+  return wanted.filter(([, name]) => hyperkitExport(name) === undefined).map(([device]) => device);
+}
+
 export function createDevices(req: DeviceRequest): DeviceHandles {
   const list: VirtioDevice[] = [];
   const missing: string[] = [];

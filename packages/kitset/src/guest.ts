@@ -134,8 +134,13 @@ export async function buildInitrd(progress: Progress = () => {}): Promise<string
       [mkinitramfs, join(tmp, 'initramfs.list'), join(tmp, 'initrd.cpio.gz')],
       progress,
     );
-    rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
+    try {
+      renameSync(tmp, out);
+    } catch (err) {
+      // Another kitset built the same key meanwhile: theirs is as good as ours.
+      if (!existsSync(initrd)) throw err;
+      rmSync(tmp, { recursive: true, force: true });
+    }
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     if (err instanceof KitsetError && /ENOENT/.test(err.message))

@@ -126,8 +126,12 @@ export function checkShare(dir: string): void {
 }
 
 /** The kernel command line: serial console, the kernel's own DHCP client, and kitset's init commands. */
-export function guestCmdline(options: Pick<SystemOptions, 'guestCommand' | 'cmdline'>): string {
-  const words = ['console=ttyS0', 'quiet', 'ip=dhcp'];
+export function guestCmdline(
+  options: Pick<SystemOptions, 'guestCommand' | 'cmdline'>,
+  network = true,
+): string {
+  // Without a network device the kernel's DHCP client would wait for one for seconds.
+  const words = ['console=ttyS0', 'quiet', ...(network ? ['ip=dhcp'] : [])];
   if (options.cmdline) words.push(options.cmdline);
   const commands = options.guestCommand ?? [];
   if (commands.length > 0) {
@@ -157,7 +161,9 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
   const published = (options.publish ?? []).map(parsePublish);
 
   const ownStateDir = options.stateDir === undefined;
-  const stateDir = options.stateDir ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'kitset-'));
+  const stateDir = options.stateDir
+    ? resolve(options.stateDir)
+    : mkdtempSync(join(tmpdir(), 'kitset-state-'));
   try {
     mkdirSync(stateDir, { recursive: true });
   } catch (err) {
@@ -230,7 +236,7 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       memory: options.memory ?? '256M',
       kernel: options.kernel,
       initrd: options.initrd,
-      cmdline: guestCmdline(options),
+      cmdline: guestCmdline(options, !devices.missing.includes('virtio-net')),
       devices: devices.list,
     });
     devices.attach(vm);

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { findRepoRoot, hasCommand, runCommand } from '@kitset/testkit';
+
+const CLI = join(findRepoRoot(), 'packages/kitset/dist/src/cli.js');
+
+function skipReason(): string | undefined {
+  const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kitset', 'guest-riscv');
+  if (!existsSync(join(cache, 'current', 'Image')))
+    return 'riscv64 guest kernel not built: run bash guest/riscv/build.sh (scripts/prepare.d does in CI)';
+  if (!hasCommand('riscv64-linux-gnu-gcc'))
+    return 'riscv64-linux-gnu-gcc missing (apt-get install gcc-riscv64-linux-gnu)';
+  return undefined;
+}
+
+function kitsetStateDirs(): string[] {
+  return readdirSync(tmpdir()).filter((n) => n.startsWith('kitset-state-'));
+}
+
+test(
+  'kitset run -- COMMANDS boots, runs them in the guest and exits with their failure count',
+  { timeout: 120_000 },
+  async (t) => {
+    const reason = skipReason();
+    if (reason) return t.skip(reason);
+    const ok = await runCommand(
+      process.execPath,
+      [CLI, 'run', '--memory', '64M', '--', 'ls /proc/self; cat /proc/version'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    assert.match(ok.stdout, /KS ls ok \/proc\/self/);
+    assert.match(ok.stdout, /Linux version 6\.1\.\d+/);
+    assert.match(ok.stdout, /KS exit 0/);
+    const bad = await runCommand(
+      process.execPath,
+      [CLI, 'run', '--memory', '64M', '--', 'cat /nonexistent; frobnicate'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.equal(bad.code, 2, bad.stderr + bad.stdout);
+    assert.match(bad.stdout, /KS cat FAIL \/nonexistent errno 2/);
+    assert.match(bad.stdout, /KS frobnicate FAIL unknown command/);
+  },
+);
+
+test(
+  'SIGTERM stops the VM, VPNKit and DataKit and removes the temporary state',
+  { timeout: 120_000 },
+  async (t) => {
+    const reason = skipReason();
+    if (reason) return t.skip(reason);
+    const before = new Set(kitsetStateDirs());
+    const child = spawn(process.execPath, [CLI, 'run', '--memory', '64M', '--', 'sleep 600000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the guest never came up:\n${err}\n${out}`)), 60_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('KS up')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const during = kitsetStateDirs().filter((n) => !before.has(n));
+      assert.equal(during.length, 1, `expected one new state directory, saw ${during.join(', ')}`);
+      const t0 = performance.now();
+      child.kill('SIGTERM');
+      const code = await exited;
+      const ms = performance.now() - t0;
+      assert.equal(code, 1, err); // the guest did not finish its commands
+      assert.match(err, /SIGTERM: stopping the VM, VPNKit and DataKit/);
+      assert.ok(ms < 10_000, `teardown took ${ms} ms`);
+      assert.ok(!existsSync(join(tmpdir(), during[0]!)), 'state directory left behind');
+      t.diagnostic(`teardown ${ms.toFixed(0)} ms`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  },
+);
