@@ -26,7 +26,7 @@ export class Virtio9p extends DeviceBase {
   private conn: ServerConnection | undefined;
   /** Chains waiting for their reply, by 9P tag. */
   private readonly pending = new Map<number, DescriptorChain>();
-  private readonly tagBytes = new Uint8Array(2);
+  private readonly headerBytes = new Uint8Array(7);
 
   constructor(
     readonly backend: FsBackend,
@@ -59,7 +59,10 @@ export class Virtio9p extends DeviceBase {
   private openConnection(): void {
     this.conn?.close();
     this.pending.clear();
-    const conn = new ServerConnection(this.backend, this.options.server);
+    const conn = new ServerConnection(this.backend, {
+      logger: (m) => this.log(`virtio-9p: ${m}`),
+      ...this.options.server,
+    });
     conn.onSend = (parts, release) => this.fromHost(() => this.reply(conn, parts, release));
     this.conn = conn;
   }
@@ -81,15 +84,22 @@ export class Virtio9p extends DeviceBase {
         this.fail(`9P request of ${len} bytes`);
         return;
       }
-      gather(ctx.memory, chain.readable, 5, this.tagBytes);
-      const tag = this.tagBytes[0]! | (this.tagBytes[1]! << 8);
+      // One request per chain: its size field must fit the chain, or the stream would lose its framing.
+      gather(ctx.memory, chain.readable, 0, this.headerBytes);
+      const h = this.headerBytes;
+      const size = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
+      if (size < 7 || size > len) {
+        this.fail(`9P message size ${size} does not match its ${len}-byte buffer`);
+        return;
+      }
+      const tag = h[5]! | (h[6]! << 8);
       if (this.pending.has(tag)) {
         this.fail(`9P tag ${tag} reused while in flight`);
         return;
       }
       this.pending.set(tag, chain);
       // The connection keeps views of the request (Twrite data), so it gets its own copy.
-      const bytes = new Uint8Array(len);
+      const bytes = new Uint8Array(size);
       gather(ctx.memory, chain.readable, 0, bytes);
       conn.receive(bytes);
       if (conn.closed) {
