@@ -1,11 +1,13 @@
 import * as hyperkit from '@kitset/hyperkit';
 import type { VM, VirtioDevice } from '@kitset/hyperkit';
 import { type FsBackend, HostFsBackend } from '@kitset/ninep';
+import { writeMac } from '@kitset/vpnkit';
+import { KitsetError } from './errors.js';
 import type { PipeEnd } from './link.js';
 
 /** What the system asks of HyperKit's virtio devices. */
 export interface DeviceRequest {
-  /** VPNKit's peer end of the in-process Ethernet pipe. */
+  /** The VM's end of the in-process Ethernet pipe to VPNKit. */
   link: PipeEnd;
   mac: number;
   mtu: number;
@@ -14,6 +16,8 @@ export interface DeviceRequest {
   share: string | undefined;
   disk: string | undefined;
   vsockDir: string;
+  /** The guest's vsock context id. */
+  guestCid: number;
   log: (message: string) => void;
 }
 
@@ -27,54 +31,107 @@ export interface DeviceHandles {
   close(): void;
 }
 
-type Ctor<A extends unknown[]> = new (...args: A) => VirtioDevice;
+/** HyperKit's framed-Ethernet link (virtio-net's side); VPNKit's `Link` is the other side's shape. */
+interface EthernetLink {
+  send(frame: Uint8Array): void;
+  onFrame(cb: (frame: Uint8Array) => void): void;
+  close(): void;
+}
+type Closable = VirtioDevice & { close(): void };
+interface HyperkitDevices {
+  Virtio9p: new (backend: FsBackend, options: { tag: string }) => VirtioDevice;
+  VirtioNet: new (link: EthernetLink, options: { mac: Uint8Array; mtu?: number }) => Closable;
+  VirtioVsock: new (options: { guestCid: number; path: string; guestForwards?: number[] }) => Closable & {
+    listen(): Promise<void>;
+  };
+  VirtioRng: new () => VirtioDevice;
+  VirtioBlk: new (disk: unknown, options?: { readOnly?: boolean }) => VirtioDevice;
+  openDiskImage: (path: string, readOnly?: boolean) => unknown;
+  connectDeviceWakeups: (machine: VM['machine']) => void;
+}
+
+const DEVICE_EXPORTS: Array<[string, keyof HyperkitDevices]> = [
+  ['virtio-9p', 'Virtio9p'],
+  ['virtio-net', 'VirtioNet'],
+  ['virtio-vsock', 'VirtioVsock'],
+  ['virtio-rng', 'VirtioRng'],
+  ['virtio-blk', 'VirtioBlk'],
+];
 
 /**
- * HyperKit's device classes, looked up by name so this package builds while HyperKit's device set
- * grows; a missing one is reported (`missing`) instead of failing the whole system.
+ * HyperKit's device classes, looked up by name so this package builds and runs while HyperKit's
+ * public API grows; a missing one is reported (`missing`) instead of failing the whole system.
  */
-function hyperkitExport<T>(name: string): T | undefined {
-  return (hyperkit as unknown as Record<string, unknown>)[name] as T | undefined;
+function lookup(source: object = hyperkit): Partial<HyperkitDevices> {
+  return source as Partial<HyperkitDevices>;
 }
 
-/** Devices the system needs that this HyperKit build does not provide. */
-export function missingDevices(): string[] {
-  const wanted: Array<[string, string]> = [
-    ['virtio-9p', 'Virtio9p'],
-    ['virtio-net', 'VirtioNet'],
-    ['virtio-vsock', 'VirtioVsock'],
-    ['virtio-rng', 'VirtioRng'],
-  ];
-  return wanted.filter(([, name]) => hyperkitExport(name) === undefined).map(([device]) => device);
+/** Devices the system needs that this HyperKit build does not export. */
+export function missingDevices(source?: object): string[] {
+  const hk = lookup(source);
+  return DEVICE_EXPORTS.filter(([, name]) => hk[name] === undefined).map(([device]) => device);
 }
 
-export function createDevices(req: DeviceRequest): DeviceHandles {
+/** VPNKit's in-process pipe end seen as HyperKit's EthernetLink. */
+function ethernetLink(end: PipeEnd): EthernetLink {
+  return {
+    send: (frame) => end.send(frame),
+    onFrame: (cb) => {
+      end.onFrame = cb;
+    },
+    close: () => end.close(),
+  };
+}
+
+/** Builds the VM's devices: virtio-net (to VPNKit), 9P (DataKit, share), vsock, rng, blk. */
+export async function createDevices(req: DeviceRequest, source?: object): Promise<DeviceHandles> {
+  const hk = lookup(source);
   const list: VirtioDevice[] = [];
-  const missing: string[] = [];
   const closers: Array<() => void> = [];
+  const missing = missingDevices(source);
 
-  const Virtio9p = hyperkitExport<Ctor<[FsBackend, { tag: string }]>>('Virtio9p');
-  if (Virtio9p) {
-    list.push(new Virtio9p(req.datakit, { tag: 'datakit' }));
-    if (req.share !== undefined) list.push(new Virtio9p(new HostFsBackend(req.share), { tag: 'share' }));
-  } else missing.push('virtio-9p');
-
-  missing.push('virtio-net', 'virtio-vsock');
-
-  const VirtioRng = hyperkitExport<Ctor<[]>>('VirtioRng');
-  if (VirtioRng) list.push(new VirtioRng());
-  else missing.push('virtio-rng');
-
-  if (missing.length > 0) req.log(`HyperKit lacks ${missing.join(', ')}; the guest runs without them`);
+  if (hk.VirtioNet) {
+    const mac = new Uint8Array(6);
+    writeMac(mac, 0, req.mac);
+    const net = new hk.VirtioNet(ethernetLink(req.link), { mac, mtu: req.mtu });
+    closers.push(() => net.close());
+    list.push(net);
+  }
+  if (hk.Virtio9p) {
+    list.push(new hk.Virtio9p(req.datakit, { tag: 'datakit' }));
+    if (req.share !== undefined) list.push(new hk.Virtio9p(new HostFsBackend(req.share), { tag: 'share' }));
+  }
+  if (hk.VirtioVsock) {
+    const vsock = new hk.VirtioVsock({ guestCid: req.guestCid, path: req.vsockDir });
+    await vsock.listen();
+    closers.push(() => vsock.close());
+    list.push(vsock);
+  }
+  if (hk.VirtioRng) list.push(new hk.VirtioRng());
+  if (req.disk !== undefined) {
+    if (!hk.VirtioBlk || !hk.openDiskImage)
+      throw new KitsetError('ERR_KITSET_DEVICE_MISSING', '--disk: this HyperKit does not export virtio-blk');
+    let disk: unknown;
+    try {
+      disk = hk.openDiskImage(req.disk);
+    } catch (err) {
+      throw new KitsetError('ERR_KITSET_ARGUMENT', `--disk ${req.disk}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    list.push(new hk.VirtioBlk(disk));
+  }
+  const absent = missing.filter((m) => m !== 'virtio-blk' || req.disk !== undefined);
+  if (absent.length > 0)
+    req.log(`HyperKit does not export ${absent.join(', ')}; the guest runs without them`);
   return {
     list,
     missing,
     attach(vm: VM) {
-      const connect = hyperkitExport<(machine: VM['machine']) => void>('connectDeviceWakeups');
-      connect?.(vm.machine);
+      hk.connectDeviceWakeups?.(vm.machine);
     },
     close() {
-      for (const c of closers) c();
+      for (const c of closers.splice(0)) c();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { type Socket, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PassThrough, Writable } from 'node:stream';
@@ -39,7 +40,7 @@ export interface SystemOptions {
   /** Extra kernel command-line words. */
   cmdline?: string;
   /**
-   * Where state lives: `datakit.git` (the DataKit store), `datakit.sock` (its 9P socket for host
+   * Where state lives: `datakit/` (the DataKit store, a git repository), `datakit.sock` (its 9P socket for host
    * processes), `vsock/` (vsock's Unix sockets). Default: a temporary directory removed by `stop()`.
    */
   stateDir?: string;
@@ -49,9 +50,17 @@ export interface SystemOptions {
   vpnkit?: Partial<VpnkitConfig>;
   /** Stop everything on SIGINT/SIGTERM (default true). */
   stopOnSignals?: boolean;
+  /**
+   * Where HyperKit's device classes come from (default: `@kitset/hyperkit`'s exports); lets a caller
+   * supply them from a HyperKit build whose index does not export them yet.
+   */
+  hyperkitDevices?: object;
   /** Diagnostics (default: stderr). */
   log?: (message: string) => void;
 }
+
+/** The guest's vsock context id (hyperkit's default). */
+export const GUEST_CID = 3;
 
 export interface PublishedPort {
   protocol: 'tcp' | 'udp';
@@ -79,6 +88,11 @@ export interface KitsetSystem {
   readonly gatewayAddress: string;
   readonly published: readonly PublishedPort[];
   readonly console: { output: PassThrough; input: Writable };
+  /**
+   * Opens a stream to a vsock port the guest listens on, through `<vsockDir>/connect` (hyperkit's
+   * `CCCCCCCC.PPPPPPPP\n` preamble). A port with no listener closes the socket at once.
+   */
+  connectVsock(port: number): Socket;
   /** Resolves when the guest powers off or resets, or the VM is stopped. */
   readonly exited: Promise<VmExit>;
   /** Stops the VM, VPNKit and DataKit (in that order); safe to call more than once. */
@@ -188,7 +202,7 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
   };
   try {
     const datakit = await DataKitServer.start({
-      git: join(stateDir, 'datakit.git'),
+      git: join(stateDir, 'datakit'),
       listen: [`unix://${datakitSocket}`],
       logger: (m) => log(`datakit: ${m}`),
     });
@@ -221,16 +235,20 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       }
     }
 
-    const devices = createDevices({
-      link: vmEnd,
-      mac,
-      mtu: config.mtu,
-      datakit: vfsBackend(() => datakit.datakit.root()),
-      share: options.share === undefined ? undefined : resolve(options.share),
-      disk: options.disk,
-      vsockDir,
-      log,
-    });
+    const devices = await createDevices(
+      {
+        link: vmEnd,
+        mac,
+        mtu: config.mtu,
+        datakit: vfsBackend(() => datakit.datakit.root()),
+        share: options.share === undefined ? undefined : resolve(options.share),
+        disk: options.disk,
+        vsockDir,
+        guestCid: GUEST_CID,
+        log,
+      },
+      options.hyperkitDevices,
+    );
     undo.push(() => devices.close());
     const vm = await createVM({
       memory: options.memory ?? '256M',
@@ -277,6 +295,14 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       console: vm.console,
       exited,
       stop,
+      connectVsock(port: number): Socket {
+        if (!Number.isInteger(port) || port < 0 || port > 0xffffffff)
+          throw new KitsetError('ERR_KITSET_ARGUMENT', `bad vsock port ${port}`);
+        const hex = (n: number) => n.toString(16).padStart(8, '0');
+        const socket = createConnection(join(vsockDir, 'connect'));
+        socket.write(`${hex(GUEST_CID)}.${hex(port)}\n`);
+        return socket;
+      },
     };
   } catch (err) {
     await unwind();

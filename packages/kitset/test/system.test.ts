@@ -13,8 +13,8 @@ import { missingDevices } from '../src/devices.js';
 import { type GuestImage, prepareGuest } from '../src/guest.js';
 import { type KitsetSystem, startSystem } from '../src/system.js';
 
-/** Size of the HTTP download; the issue asks 10 MiB (KITSET_TEST_DOWNLOAD_MIB=10), CI's time budget sets 1. */
-const DOWNLOAD_MIB = Number(process.env.KITSET_TEST_DOWNLOAD_MIB ?? 1);
+/** Size of the HTTP download (the issue's 10 MiB takes about 12 s on our emulator). */
+const DOWNLOAD_MIB = Number(process.env.KITSET_TEST_DOWNLOAD_MIB ?? 10);
 const BOOT_DEADLINE_MS = 150_000;
 const GUEST_HTTP_PORT = 8080;
 const GUEST_VSOCK_PORT = 5000;
@@ -39,6 +39,27 @@ async function guestOrSkipReason(): Promise<GuestImage | string> {
   } catch (err) {
     return `cannot prepare the guest: ${(err as Error).message}`;
   }
+}
+
+const VSOCK_MESSAGE = 'hello over vsock from the host\n'.repeat(100);
+
+/** Sends VSOCK_MESSAGE to the guest's echo service and resolves with what comes back. */
+function vsockRoundTrip(sys: KitsetSystem): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = sys.connectVsock(GUEST_VSOCK_PORT);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error('no vsock reply in 30 s')), 30_000);
+    socket.end(VSOCK_MESSAGE);
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString());
+    });
+  });
 }
 
 /** Fetches http://127.0.0.1:port/ with a deadline; resolves with the body. */
@@ -149,6 +170,7 @@ test(
       let console = '';
       let pending = '';
       let published: Promise<string> | undefined;
+      let vsockReply: Promise<string> | undefined;
       sys.console.output.on('data', (d: Buffer) => {
         const text = d.toString('latin1');
         console += text;
@@ -159,7 +181,7 @@ test(
           const m = /^KS (\S+) (.*)$/.exec(line);
           if (!m) continue;
           if (m[1] === 'serve' && m[2]!.startsWith('listening')) published = httpGet(publishPort, 30_000);
-          else if (m[1] === 'vsock-echo' && m[2]!.startsWith('listening')) void 0;
+          else if (m[1] === 'vsock-echo' && m[2]!.startsWith('listening')) vsockReply = vsockRoundTrip(sys);
           else results.set(m[1]!, m[2]!);
         }
       });
@@ -167,6 +189,7 @@ test(
       const exit = await sys.exited;
       clearTimeout(deadline);
       const publishedBody = await published?.catch((e: Error) => `error: ${e.message}`);
+      const vsockBody = await vsockReply?.catch((e: Error) => `error: ${e.message}`);
       // The commit is acknowledged before ctl's write returns; give head.live a moment to report it.
       for (let i = 0; i < 50 && heads.filter((h) => h !== undefined).length === 0; i++)
         await new Promise((r) => setTimeout(r, 100));
@@ -218,7 +241,7 @@ test(
         assert.match(console, /\nf\r?\n/, 'the committed file is not in ro/');
         const head = heads.find((h) => h !== undefined);
         assert.ok(head, `head.live reported no commit (saw ${JSON.stringify(heads)})${tail}`);
-        const gitDir = join(sys.stateDir, 'datakit.git');
+        const gitDir = sys.datakit.repo.gitDir ?? '';
         const log = execFileSync('git', ['--git-dir', gitDir, 'log', '--format=%H %s', 'master'], {
           encoding: 'utf8',
         });
@@ -230,7 +253,8 @@ test(
       });
       await t.test('vsock round trip to a guest service', (st) => {
         if (missing.includes('virtio-vsock')) return st.skip('HyperKit has no virtio-vsock yet');
-        assert.fail('vsock host side not wired yet');
+        assert.equal(vsockBody, VSOCK_MESSAGE.toUpperCase(), tail);
+        assert.equal(results.get('vsock-echo'), `ok bytes ${VSOCK_MESSAGE.length}`, tail);
       });
     } finally {
       watch.abort();
