@@ -5,7 +5,7 @@
 //                                             on this thread only, so the rest of the process is unaffected)
 //   readFrames(fd, buf, lengths, maxFrame) -> count  reads frames back to back until EAGAIN or full
 //   writeFrame(fd, buf, length) -> bool               one frame; false when the device queue is full
-//   writeFrameV(fd, header, frame, length) -> bool    the same with a virtio-net header in front (vnetHdr)
+//   writeFrameV(fd, header, frame, length, tail?)     the same with a virtio-net header in front (vnetHdr)
 //   watch(fd, callback) -> handle                     libuv poll for readability on the main loop
 //   unwatch(handle), close(fd)
 //   icmpOpen() -> { fd, raw }, icmpSend(fd, addr, msg), icmpRecv(fd, buf, from)   ICMP echo for the NAT
@@ -200,28 +200,35 @@ static napi_value tap_write_frame(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// writeFrameV(fd, header, frame, length): one frame from two pieces (virtio-net header + frame), no copy.
+// writeFrameV(fd, header, frame, length, tail?): one frame from up to three pieces (virtio-net header,
+// the frame's first `length` bytes, and a payload tail), so payloads go to the kernel without a copy.
 static napi_value tap_write_frame_v(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd, length;
-  uint8_t *header, *frame;
-  size_t header_len, frame_len;
+  uint8_t *header, *frame, *tail = NULL;
+  size_t header_len, frame_len, tail_len = 0;
   if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &header, &header_len) ||
       !get_bytes(env, argv[2], &frame, &frame_len) || !get_int(env, argv[3], &length) || length < 0 ||
       (size_t)length > frame_len) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrameV(fd, Uint8Array, Uint8Array, length)");
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrameV(fd, Uint8Array, Uint8Array, length, tail?)");
     return NULL;
   }
-  struct iovec iov[2] = {{header, header_len}, {frame, (size_t)length}};
+  napi_valuetype tail_type = napi_undefined;
+  if (argc >= 5) napi_typeof(env, argv[4], &tail_type);
+  if (tail_type != napi_undefined && tail_type != napi_null && !get_bytes(env, argv[4], &tail, &tail_len)) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrameV: tail must be a Uint8Array");
+    return NULL;
+  }
+  struct iovec iov[3] = {{header, header_len}, {frame, (size_t)length}, {tail, tail_len}};
   ssize_t n;
-  do n = writev(fd, iov, 2);
+  do n = writev(fd, iov, tail_len > 0 ? 3 : 2);
   while (n < 0 && errno == EINTR);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS && errno != EIO)
     return throw_errno(env, "write TAP", errno);
   napi_value result;
-  CHECK(napi_get_boolean(env, n == (ssize_t)(header_len + (size_t)length), &result));
+  CHECK(napi_get_boolean(env, n == (ssize_t)(header_len + (size_t)length + tail_len), &result));
   return result;
 }
 

@@ -5,9 +5,10 @@
 export interface Link {
   /**
    * Queues a frame for the peer. The view is only valid during the call: implementations copy it.
-   * `offload` is only ever given when `offloads` says the link takes it.
+   * `offload` (and `tail`: the rest of the frame, kept apart to spare a copy) only ever come when
+   * `offloads` says the link takes them.
    */
-  send(frame: Uint8Array, offload?: TxOffload | null): void;
+  send(frame: Uint8Array, offload?: TxOffload | null, tail?: Uint8Array): void;
   /**
    * Set by the consumer; called once per received frame with a view valid only during the call.
    * `checksumValid` means the peer's kernel vouches for the TCP/UDP checksum (it may be left partial).

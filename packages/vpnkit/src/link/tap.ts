@@ -8,7 +8,7 @@ export interface TapAddon {
   open(name: string, netnsPath?: string, vnetHdr?: boolean): { fd: number; name: string };
   readFrames(fd: number, buf: Uint8Array, lengths: Uint32Array, maxFrame: number): number;
   writeFrame(fd: number, buf: Uint8Array, length: number): boolean;
-  writeFrameV(fd: number, header: Uint8Array, frame: Uint8Array, length: number): boolean;
+  writeFrameV(fd: number, header: Uint8Array, frame: Uint8Array, length: number, tail?: Uint8Array): boolean;
   watch(fd: number, callback: (status: number) => void): unknown;
   unwatch(handle: unknown): void;
   close(fd: number): void;
@@ -112,14 +112,15 @@ export class TapLink implements Link {
     }
   }
 
-  send(frame: Uint8Array, offload?: TxOffload | null): void {
+  send(frame: Uint8Array, offload?: TxOffload | null, tail?: Uint8Array): void {
     if (this.closed) return;
     try {
       let ok: boolean;
       if (this.vnetHdr) {
         const h = this.vnetHeader;
         if (offload) {
-          const gso = offload.gsoSize > 0 && frame.length - offload.headerLength > offload.gsoSize;
+          const payload = frame.length + (tail?.length ?? 0) - offload.headerLength;
+          const gso = offload.gsoSize > 0 && payload > offload.gsoSize;
           h[0] = VNET_F_NEEDS_CSUM;
           h[1] = gso ? VNET_GSO_TCPV4 : 0;
           h[2] = offload.headerLength & 0xff;
@@ -131,7 +132,9 @@ export class TapLink implements Link {
           h[8] = offload.checksumOffset & 0xff;
           h[9] = offload.checksumOffset >>> 8;
         } else h.fill(0);
-        ok = this.addon.writeFrameV(this.fd, h, frame, frame.length);
+        ok = tail
+          ? this.addon.writeFrameV(this.fd, h, frame, frame.length, tail)
+          : this.addon.writeFrameV(this.fd, h, frame, frame.length);
       } else ok = this.addon.writeFrame(this.fd, frame, frame.length);
       if (!ok) this.framesDropped++;
     } catch (err) {

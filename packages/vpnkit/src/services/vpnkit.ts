@@ -40,7 +40,7 @@ export class Vpnkit {
       mac: c.gatewayMac,
       localAddresses,
       mtu: c.mtu,
-      output: (frame, offload) => link.send(frame, offload),
+      output: (frame, offload, tail) => link.send(frame, offload, tail),
       ...(link.offloads ? { offloads: link.offloads } : {}),
       maxConnections: c.maxConnections,
       maxHalfOpen: c.maxHalfOpen,

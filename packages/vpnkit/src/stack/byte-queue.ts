@@ -60,6 +60,19 @@ export class ByteQueue {
     }
   }
 
+  /** The `len` bytes at `offset` as one view when they lie in a single chunk, else null (copy them out). */
+  view(offset: number, len: number): Uint8Array | null {
+    let i = this.head;
+    let pos = offset + this.headOffset;
+    while (i < this.chunks.length) {
+      const chunk = this.chunks[i]!;
+      if (pos < chunk.length) return pos + len <= chunk.length ? chunk.subarray(pos, pos + len) : null;
+      pos -= chunk.length;
+      i++;
+    }
+    return null;
+  }
+
   /** Removes and returns up to `max` bytes from the front as one view (no copy when it is one chunk). */
   shift(max: number): Uint8Array {
     const chunk = this.chunks[this.head]!;

@@ -53,7 +53,7 @@ export interface StackOptions {
    * Receives each outgoing frame; the view is only valid during the call (copy to keep it). `offload` is
    * set for TCP frames when `offloads` is given: the link must finish the checksum (and segment if asked).
    */
-  output: (frame: Uint8Array, offload: TxOffload | null) => void;
+  output: (frame: Uint8Array, offload: TxOffload | null, tail?: Uint8Array) => void;
   /** What the link does for us (checksum offload, TSO); absent = full checksums, one MSS per frame. */
   offloads?: LinkOffloads;
   /** Milliseconds, monotonic. Defaults to performance.now(). */
@@ -121,7 +121,9 @@ export class NetworkStack implements TcpHost {
   onIcmpEcho: IcmpEchoHandler | null = null;
   onTcpConnection: TcpListener = (conn) => conn.reject();
 
-  private readonly output: (frame: Uint8Array, offload: TxOffload | null) => void;
+  private readonly output: (frame: Uint8Array, offload: TxOffload | null, tail?: Uint8Array) => void;
+  /** A payload handed to the link as its own piece (checksum offload only). */
+  private pendingTail: Uint8Array | undefined;
   private readonly checksumOffload: boolean;
   private readonly txOffload: TxOffload = {
     gsoSize: 0,
@@ -552,7 +554,13 @@ export class NetworkStack implements TcpHost {
     const tcpOffset = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
     const optionsLength = options ? emitTcpOptions(b, tcpOffset + TCP_HEADER_LEN, options) : 0;
     const dataOffset = tcpOffset + TCP_HEADER_LEN + optionsLength;
-    if (conn && payloadLength > 0) conn.copySendData(payloadOffset, b, dataOffset, payloadLength);
+    // With checksum offload nobody needs the payload in `tx`: hand the link a view of it instead.
+    const tail =
+      this.checksumOffload && conn && payloadLength > 0
+        ? conn.sendDataView(payloadOffset, payloadLength)
+        : null;
+    if (tail) this.pendingTail = tail;
+    else if (conn && payloadLength > 0) conn.copySendData(payloadOffset, b, dataOffset, payloadLength);
     const r = this.tcpRepr;
     r.sourcePort = localPort;
     r.destinationPort = remotePort;
@@ -698,7 +706,11 @@ export class NetworkStack implements TcpHost {
 
   private emitFrame(length: number, offload: TxOffload | null = null): void {
     this.stats.framesOut++;
-    this.output(this.tx.subarray(0, length), offload);
+    const tail = this.pendingTail;
+    if (tail) {
+      this.pendingTail = undefined;
+      this.output(this.tx.subarray(0, length - tail.length), offload, tail);
+    } else this.output(this.tx.subarray(0, length), offload);
   }
 
   // ---------------------------------------------------------------- time and batching

@@ -234,6 +234,11 @@ export class TcpConnection {
     this.sendQueue.copyOut(offset, dst, dstOffset, length);
   }
 
+  /** Send-queue bytes as one view when contiguous (so a link can write them without a copy), else null. */
+  sendDataView(offset: number, length: number): Uint8Array | null {
+    return this.sendQueue.view(offset, length);
+  }
+
   // ---------------------------------------------------------------- setup
 
   /** Passive open: record the peer's SYN. */
