@@ -85,6 +85,8 @@ export function parseRunArgs(argv: string[]): RunArgs {
 }
 
 const CTRL_RIGHT_BRACKET = 0x1d;
+/** What kitset's guest init prints once its console is open. */
+const GUEST_READY = 'KS up';
 
 /** Attaches the console to this terminal until the guest powers off or the user presses Ctrl-]. */
 function attachConsole(system: KitsetSystem): void {
@@ -98,7 +100,17 @@ function attachConsole(system: KitsetSystem): void {
     }
     system.console.input.write(chunk);
   });
-  stdin.resume();
+  stdin.pause(); // adding a 'data' listener started the flow
+  // Bytes typed (or piped) before the guest's init has its console open would be lost while the
+  // kernel's serial driver starts; start reading once init says it is up.
+  let seen = '';
+  const waitForInit = (d: Buffer) => {
+    seen = (seen + d.toString('latin1')).slice(-64);
+    if (!seen.includes(GUEST_READY)) return;
+    system.console.output.off('data', waitForInit);
+    stdin.resume();
+  };
+  system.console.output.on('data', waitForInit);
   void system.exited.finally(() => {
     if (stdin.isTTY) stdin.setRawMode(false);
     stdin.pause();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -91,6 +91,31 @@ test(
       t.diagnostic(`teardown ${ms.toFixed(0)} ms`);
     } finally {
       child.kill('SIGKILL');
+    }
+  },
+);
+
+test(
+  'the console attached to stdin: a session typed at the kitset# prompt, with --share',
+  { timeout: 120_000 },
+  async (t) => {
+    const reason = skipReason();
+    if (reason) return t.skip(reason);
+    const share = mkdtempSync(join(tmpdir(), 'kitset-share-'));
+    try {
+      writeFileSync(join(share, 'hello.txt'), 'hello from the host\n');
+      const session = await runCommand(process.execPath, [CLI, 'run', '--memory', '64M', '--share', share], {
+        timeoutMs: 60_000,
+        input: 'cat /share/hello.txt\nwrite /share/out.txt typed at the prompt\nls /share\npoweroff\n',
+      });
+      assert.equal(session.code, 0, session.stderr + session.stdout);
+      assert.match(session.stderr, /console attached; Ctrl-\] quits/);
+      assert.match(session.stdout, /kitset# /);
+      assert.match(session.stdout, /hello from the host\r?\nKS cat ok \/share\/hello.txt bytes 20/);
+      assert.match(session.stdout, /KS ls ok \/share/);
+      assert.equal(readFileSync(join(share, 'out.txt'), 'utf8'), 'typed at the prompt\n');
+    } finally {
+      rmSync(share, { recursive: true, force: true });
     }
   },
 );
