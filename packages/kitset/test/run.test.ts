@@ -5,6 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { findRepoRoot, hasCommand, runCommand } from '@kitset/testkit';
+import { missingDevices } from '../src/devices.js';
 
 const CLI = join(findRepoRoot(), 'packages/kitset/dist/src/cli.js');
 
@@ -101,6 +102,7 @@ test(
   async (t) => {
     const reason = skipReason();
     if (reason) return t.skip(reason);
+    if (missingDevices().includes('virtio-9p')) return t.skip('HyperKit does not export Virtio9p yet');
     const share = mkdtempSync(join(tmpdir(), 'kitset-share-'));
     try {
       writeFileSync(join(share, 'hello.txt'), 'hello from the host\n');
