@@ -606,7 +606,7 @@ describe(
               '-c',
               `ping -c 2 -i 0.3 -W 2 10.99.0.2; '${process.execPath}' '${probe}'`,
             ],
-            { stdio: ['ignore', 'pipe', 'pipe'] },
+            { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VPNKIT_DEBUG: '1' } },
           );
           let out = '';
           child.stdout.on('data', (d: Buffer) => {
@@ -624,7 +624,63 @@ describe(
         rmSync(dir, { recursive: true, force: true });
         assert.equal(r.code, 0, r.out);
         assert.match(r.out, /2 received/, r.out);
+        assert.match(r.out, /through a raw socket/, r.out); // a fresh namespace's ping_group_range is "1 0"
         assert.match(r.out, /udp:ECONNREFUSED/, r.out);
+      },
+    );
+
+    it(
+      'unprivileged ICMP datagram sockets are used where ping_group_range allows them',
+      { timeout: 30_000 },
+      async () => {
+        // The sysctl is per network namespace: allow every group in the host-side one only.
+        execFileSync('ip', [
+          'netns',
+          'exec',
+          hostNs,
+          'sysctl',
+          '-q',
+          '-w',
+          'net.ipv4.ping_group_range=0 2147483647',
+        ]);
+        const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn(
+            'ip',
+            [
+              'netns',
+              'exec',
+              hostNs,
+              process.execPath,
+              cli,
+              'run',
+              '--',
+              'ping',
+              '-c',
+              '2',
+              '-i',
+              '0.3',
+              '-W',
+              '2',
+              '10.99.0.2',
+            ],
+            { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VPNKIT_DEBUG: '1' } },
+          );
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            out += d.toString();
+          });
+          const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+          child.on('close', (code) => {
+            clearTimeout(timer);
+            resolve({ code, out });
+          });
+        });
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /through a datagram socket/, r.out);
+        assert.match(r.out, /2 received/, r.out);
       },
     );
   },
