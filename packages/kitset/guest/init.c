@@ -405,6 +405,69 @@ static void cmd_get(const char *arg) {
   say("\n");
 }
 
+/* ---- send IP:PORT MIB: write MIB MiB of a pattern to a TCP server, then close ---- */
+static void cmd_send(const char *target, const char *mib_text) {
+  const char *p = target;
+  u32 ip = parse_ip(&p);
+  if (!ip || *p != ':') return fail("send", "usage: send IP:PORT MIB", 0);
+  p++;
+  unsigned long port = parse_num(p);
+  long mib = (long)parse_num(mib_text);
+  if (mib <= 0) return fail("send", "usage: send IP:PORT MIB", 0);
+  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (u8)(i * 31 + (i >> 8));
+  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return fail("send", "socket", s);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET;
+  a.port = htons(port);
+  a.addr = ip;
+  long t0 = now_ms();
+  long e = SC(SYS_connect, s, &a, sizeof a);
+  if (e < 0) {
+    SC(SYS_close, s, 0, 0);
+    return fail("send", "connect", e);
+  }
+  long chunks = mib * (1048576 / (long)sizeof buf);
+  for (long i = 0; i < chunks; i++) {
+    e = write_all(s, buf, sizeof buf);
+    if (e < 0) {
+      SC(SYS_close, s, 0, 0);
+      return fail("send", "write", e);
+    }
+  }
+  SC(SYS_close, s, 0, 0);
+  ok("send");
+  say(" bytes ");
+  saynum(mib * 1048576);
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
+}
+
+/* ---- read FILE: read a file through to the end; size, FNV-1a and time ---- */
+static void cmd_read(const char *path) {
+  long t0 = now_ms();
+  long fd = SC(SYS_openat, AT_FDCWD, path, O_RDONLY);
+  if (fd < 0) return fail("read", path, fd);
+  long n, total = 0;
+  u32 h = FNV_INIT;
+  while ((n = SC(SYS_read, fd, buf, sizeof buf)) > 0) {
+    h = fnv(h, buf, (size_t)n);
+    total += n;
+  }
+  SC(SYS_close, fd, 0, 0);
+  if (n < 0) return fail("read", path, n);
+  ok("read");
+  say(" bytes ");
+  saynum(total);
+  say(" fnv ");
+  sayhex32(h);
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
+}
+
 /* ---- serve PORT: answer one HTTP request on a TCP port with a fixed body ---- */
 static void cmd_serve(const char *arg) {
   unsigned long port = parse_num(arg);
@@ -551,8 +614,8 @@ static int mount_9p(const char *tag, const char *dir) {
 }
 
 static void help(void) {
-  say("commands: net | dns NAME | get IP:PORT/PATH | serve PORT | vsock-echo PORT | ls DIR | cat FILE |\n"
-      "          mkdir DIR | write FILE TEXT... | sleep MS | help | poweroff\n"
+  say("commands: net | dns NAME | get IP:PORT/PATH | send IP:PORT MIB | serve PORT | vsock-echo PORT |\n"
+      "          ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS | help | poweroff\n"
       "the DataKit tree is on /datakit, a shared host directory on /share\n");
 }
 
@@ -577,6 +640,8 @@ static int run(char *line) {
   else if (streq(c, "dns")) cmd_dns(a1);
   else if (streq(c, "get")) cmd_get(a1);
   else if (streq(c, "serve")) cmd_serve(a1);
+  else if (streq(c, "send")) cmd_send(a1, a2);
+  else if (streq(c, "read")) cmd_read(a1);
   else if (streq(c, "vsock-echo")) cmd_vsock_echo(a1);
   else if (streq(c, "mkdir")) cmd_mkdir(a1);
   else if (streq(c, "write")) cmd_write(a1, a2);

@@ -21,8 +21,8 @@ options:
   -h, --help             this text
 
 guest commands (separate several with ';'):
-  net | dns NAME | get IP:PORT/PATH | serve PORT | vsock-echo PORT | ls DIR | cat FILE |
-  mkdir DIR | write FILE TEXT... | sleep MS
+  net | dns NAME | get IP:PORT/PATH | send IP:PORT MIB | serve PORT | vsock-echo PORT |
+  ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS
 The guest is 192.168.65.3; the host's 127.0.0.1 is 192.168.65.254; DataKit's tree is on /datakit.`;
 
 export interface RunArgs {
