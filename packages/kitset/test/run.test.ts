@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +119,43 @@ test(
       assert.equal(readFileSync(join(share, 'out.txt'), 'utf8'), 'typed at the prompt\n');
     } finally {
       rmSync(share, { recursive: true, force: true });
+    }
+  },
+);
+
+function fnv1a(data: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+test(
+  '--disk: the guest reads a raw image through virtio-blk as /dev/vda',
+  { timeout: 120_000 },
+  async (t) => {
+    const reason = skipReason();
+    if (reason) return t.skip(reason);
+    if (missingDevices().includes('virtio-blk')) return t.skip('HyperKit does not export VirtioBlk yet');
+    const dir = mkdtempSync(join(tmpdir(), 'kitset-disk-'));
+    try {
+      const image = randomBytes(2 * 1024 * 1024);
+      writeFileSync(join(dir, 'disk.img'), image);
+      const run = await runCommand(
+        process.execPath,
+        [CLI, 'run', '--memory', '64M', '--disk', join(dir, 'disk.img'), '--', 'read /dev/vda'],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      assert.match(run.stdout, new RegExp(`KS read ok bytes ${image.length} fnv ${fnv1a(image)} ms \\d+`));
+      const missing = await runCommand(
+        process.execPath,
+        [CLI, 'run', '--disk', join(dir, 'nope.img'), '--', 'read /dev/vda'],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(missing.code, 2, missing.stderr);
+      assert.match(missing.stderr, /kitset: --disk .*nope\.img: /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 );
