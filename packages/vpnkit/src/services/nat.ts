@@ -41,7 +41,39 @@ export function splice(
   };
 }
 
-const HOST_READ_SIZE = 256 * 1024;
+/** Host reads start small (most connections carry little) and double while reads fill the buffer. */
+const HOST_READ_MIN = 16 * 1024;
+const HOST_READ_MAX = 256 * 1024;
+/** Below this much room left in a read buffer, the next read gets a fresh one. */
+const HOST_READ_SPARE = 4 * 1024;
+
+/**
+ * Read buffers for one host socket. Bytes read are handed to the guest connection, which keeps them (no
+ * copy), so each read goes into the unused rest of the current buffer and a new buffer comes only when that
+ * is nearly full. Sizing adapts: a request/response connection costs one 16 KiB buffer, not 256 KiB
+ * (a quarter of a megabyte per connection was most of the garbage collector's work at thousands of
+ * connections per second), while a bulk transfer soon reads 256 KiB at a time.
+ */
+export class HostReadBuffers {
+  private size = HOST_READ_MIN;
+  private chunk: Buffer | null = null;
+  private used = 0;
+  /** The next read's buffer (called by the socket before every read). */
+  next(): Buffer {
+    const chunk = this.chunk;
+    if (chunk !== null && chunk.length - this.used >= HOST_READ_SPARE) return chunk.subarray(this.used);
+    const fresh = Buffer.allocUnsafeSlow(this.size);
+    this.chunk = fresh;
+    this.used = 0;
+    return fresh;
+  }
+  /** Records a read of `bytes` into `buffer` (the last `next()`); returns the bytes as a view. */
+  took(bytes: number, buffer: Uint8Array): Buffer {
+    if (bytes === buffer.length && this.size < HOST_READ_MAX) this.size *= 2;
+    this.used += bytes;
+    return Buffer.from(buffer.buffer, buffer.byteOffset, bytes);
+  }
+}
 
 interface UdpFlow {
   socket: dgram.Socket;
@@ -110,16 +142,16 @@ export class Nat {
       return;
     }
     this.tcpProxies++;
-    // Large reads into fresh buffers the guest connection then owns: fewer, bigger segments, no copy.
+    // Reads into buffers the guest connection then owns: bigger segments, no copy.
     const reads = { deliver: (_data: Buffer): boolean => true };
+    const buffers = new HostReadBuffers();
     const socket = net.connect({
       host,
       port: conn.localPort,
       allowHalfOpen: true,
       onread: {
-        buffer: () => Buffer.allocUnsafe(HOST_READ_SIZE),
-        callback: (bytes: number, buffer: Uint8Array) =>
-          reads.deliver(Buffer.from(buffer.buffer, buffer.byteOffset, bytes)),
+        buffer: () => buffers.next(),
+        callback: (bytes: number, buffer: Uint8Array) => reads.deliver(buffers.took(bytes, buffer)),
       },
     });
     this.hostSockets.add(socket);
