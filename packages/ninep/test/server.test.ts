@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Errno, NOFID, NOTAG, encodeMessage } from '../src/index.js';
+import { Errno, type MessageOf, NOFID, NOTAG, encodeMessage } from '../src/index.js';
 import { Harness, MemoryBackend } from './helpers.js';
 
 async function attached(dialect: '9P2000' | '9P2000.u' | '9P2000.L' = '9P2000.L', options = {}) {
@@ -313,5 +313,36 @@ test(
     assert.match(h.logs.join('\n'), /tag 4: backend did not stop/);
     // The tag is free again.
     await h.rpc({ type: 'Tclunk', tag: 4, fid: 2 }, 'Rclunk');
+  },
+);
+
+test(
+  'pipelined requests on a fid run in order: walk, open, read, clunk sent back to back',
+  { timeout: 5000 },
+  async () => {
+    const h = new Harness(new MemoryBackend(), '9P2000.L');
+    await h.rpc({ type: 'Tversion', tag: NOTAG, msize: 8192, version: '9P2000.L' }, 'Rversion');
+    await h.rpc({ type: 'Tattach', tag: 1, fid: 1, afid: NOFID, uname: '', aname: '', nUname: 0 }, 'Rattach');
+    for (let round = 0; round < 3; round++) {
+      // Nothing waits for a reply before sending the next request.
+      h.send({ type: 'Twalk', tag: 2, fid: 1, newfid: 7, names: ['data'] });
+      h.send({ type: 'Tlopen', tag: 3, fid: 7, flags: 0 });
+      h.send({ type: 'Tread', tag: 4, fid: 7, offset: 2, count: 4 });
+      h.send({ type: 'Tclunk', tag: 5, fid: 7 });
+      assert.equal((await h.waitFor(2)).type, 'Rwalk');
+      assert.equal((await h.waitFor(3)).type, 'Rlopen');
+      const read = await h.waitFor(4);
+      assert.equal(read.type, 'Rread');
+      assert.equal(new TextDecoder().decode((read as MessageOf<'Rread'>).data), '2345');
+      assert.equal((await h.waitFor(5)).type, 'Rclunk');
+    }
+    // A failed walk: what was pipelined behind it fails on the unknown fid, and nothing hangs.
+    h.send({ type: 'Twalk', tag: 2, fid: 1, newfid: 8, names: ['missing'] });
+    h.send({ type: 'Tlopen', tag: 3, fid: 8, flags: 0 });
+    h.send({ type: 'Tclunk', tag: 4, fid: 8 });
+    assert.equal((await h.waitFor(2)).type, 'Rlerror');
+    assert.equal((await h.waitFor(3)).type, 'Rlerror');
+    assert.equal((await h.waitFor(4)).type, 'Rlerror');
+    assert.equal(h.conn.outstanding, 0);
   },
 );

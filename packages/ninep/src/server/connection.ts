@@ -154,6 +154,14 @@ function unsupported(): NinePError {
  * `receive` takes ownership of the bytes: the caller must not reuse the buffer (Twrite data is passed
  * to the backend as a view of it).
  */
+interface FidTraffic {
+  /** Requests running on this fid. */
+  busy: number;
+  /** Of those, ones that make or open it. */
+  making: number;
+  waiting: Array<{ ends: boolean; run: () => void }>;
+}
+
 export class ServerConnection {
   onSend: (parts: Uint8Array[], release?: () => void) => void = () => {};
   onClose: (reason: string | undefined) => void = () => {};
@@ -174,6 +182,8 @@ export class ServerConnection {
   private msize: number;
   private fids = new Map<number, FidState>();
   private inflight = new Map<number, Request>();
+  /** Fids with requests in flight, so a pipelining client's later requests on them wait their turn. */
+  private fidTraffic = new Map<number, FidTraffic>();
   /** Frames received while too many requests are in flight. */
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
@@ -307,16 +317,82 @@ export class ServerConnection {
       this.paused = true;
       this.onPause(true);
     }
-    let promise: Promise<Reply>;
-    try {
-      promise = this.handle(req, msg);
-    } catch (e) {
-      promise = Promise.reject(e);
+    this.ordered(req, msg, () => {
+      let promise: Promise<Reply>;
+      try {
+        promise = this.handle(req, msg);
+      } catch (e) {
+        promise = Promise.reject(e);
+      }
+      promise.then(
+        (reply) => this.finish(req, reply),
+        (err: unknown) => this.finish(req, undefined, err),
+      );
+    });
+  }
+
+  /**
+   * Runs `start` now, or once earlier requests it depends on have finished: a request on a fid
+   * waits for the walk/attach that makes the fid and the open/create that opens it; a clunk or
+   * remove waits for everything on its fid. So a client may send walk+open+write+clunk back to
+   * back (one round trip) and they run in order; clients that wait for each reply (Linux) never
+   * wait here, and reads or writes on an open fid still run concurrently.
+   */
+  private ordered(req: Request, msg: Message, start: () => void): void {
+    const fid = 'fid' in msg ? msg.fid : undefined;
+    if (fid === undefined) {
+      start();
+      return;
     }
-    promise.then(
-      (reply) => this.finish(req, reply),
-      (err: unknown) => this.finish(req, undefined, err),
-    );
+    const makes =
+      msg.type === 'Twalk' || msg.type === 'Txattrwalk'
+        ? msg.newfid
+        : msg.type === 'Tattach' ||
+            msg.type === 'Topen' ||
+            msg.type === 'Tlopen' ||
+            msg.type === 'Tcreate' ||
+            msg.type === 'Tlcreate'
+          ? fid
+          : undefined;
+    const ends = msg.type === 'Tclunk' || msg.type === 'Tremove';
+    const own = this.fidTraffic.get(fid);
+    const mustWait = own !== undefined && (ends ? own.busy > 0 : own.making > 0);
+    const enter = (traffic: Map<number, FidTraffic>, id: number, making: boolean): FidTraffic => {
+      let t = traffic.get(id);
+      if (!t) {
+        t = { busy: 0, making: 0, waiting: [] };
+        traffic.set(id, t);
+      }
+      t.busy++;
+      if (making) t.making++;
+      return t;
+    };
+    const run = () => {
+      const a = enter(this.fidTraffic, fid, makes === fid);
+      const b = makes !== undefined && makes !== fid ? enter(this.fidTraffic, makes, true) : undefined;
+      // Released when the request is answered, or dropped after a Tflush its backend ignored.
+      req.waiters ??= [];
+      req.waiters.push(() => {
+        this.leave(fid, a, makes === fid);
+        if (b && makes !== undefined) this.leave(makes, b, true);
+      });
+      start();
+    };
+    if (mustWait && own) own.waiting.push({ ends, run });
+    else run();
+  }
+
+  private leave(id: number, t: FidTraffic, making: boolean): void {
+    t.busy--;
+    if (making) t.making--;
+    // Start waiters whose condition now holds, in arrival order; each may make the fid busy again.
+    while (t.waiting.length > 0) {
+      const next = t.waiting[0]!;
+      if (next.ends ? t.busy > 0 : t.making > 0) break;
+      t.waiting.shift();
+      next.run();
+    }
+    if (t.busy === 0 && t.waiting.length === 0 && this.fidTraffic.get(id) === t) this.fidTraffic.delete(id);
   }
 
   private finish(req: Request, reply: Reply | undefined, err?: unknown): void {
