@@ -1,4 +1,13 @@
-import { type Fid, NinePClient, NinePClientError, OpenFlags } from '@kitset/ninep';
+import {
+  DirMode,
+  Errno,
+  type Fid,
+  type Message,
+  NinePClient,
+  NinePClientError,
+  OpenFlags,
+  flagsToOpenMode,
+} from '@kitset/ninep';
 
 export type PathLike = string | readonly string[];
 
@@ -53,6 +62,87 @@ export class DataKitClient {
 
   close(): void {
     this.ninep.close();
+  }
+
+  // ---- pipelined requests ----
+
+  /** Fid numbers for pipelined chains, far above the ones NinePClient hands out. */
+  private nextChainFid = 0x40000000;
+  private readonly freeChainFids: number[] = [];
+
+  /**
+   * Walks from the root to `path` on a new fid, then sends `then(fid)` on it and a clunk, all
+   * without waiting for replies: one round trip (the server runs requests on a fid in order).
+   * Resolves when every reply is in; rejects with the first error, in request order.
+   */
+  private async chain(
+    path: readonly string[],
+    then: (fid: number) => Message[],
+    what: string,
+  ): Promise<void> {
+    // One Twalk carries at most 16 names: deeper paths walk most of the way first.
+    let from = this.root;
+    let names = path;
+    if (path.length > 16) {
+      try {
+        from = await this.ninep.walk(this.root, path.slice(0, -16));
+      } catch (err) {
+        wrap(err, what);
+      }
+      names = path.slice(-16);
+    }
+    const fid = this.freeChainFids.pop() ?? this.nextChainFid++;
+    const sent: Array<Promise<unknown>> = [
+      this.ninep
+        .rpc({ type: 'Twalk', tag: 0, fid: from.id, newfid: fid, names: [...names] }, 'Rwalk')
+        .then((r) => {
+          if (r.qids.length < names.length)
+            throw new NinePClientError(
+              Errno.ENOENT,
+              `walk failed at ${JSON.stringify(names[r.qids.length])}`,
+            );
+        }),
+    ];
+    if (from !== this.root) this.ninep.clunk(from).catch(() => {});
+    for (const msg of then(fid)) {
+      const expect = `R${msg.type.slice(1)}` as Message['type'];
+      sent.push(
+        msg.type === 'Twrite'
+          ? this.ninep.rpc(msg, expect, undefined, msg.data)
+          : this.ninep.rpc(msg, expect),
+      );
+    }
+    const clunked = this.ninep.rpc({ type: 'Tclunk', tag: 0, fid }, 'Rclunk');
+    // The number is free once the server has answered the clunk (or has no such fid).
+    clunked.then(
+      () => this.freeChainFids.push(fid),
+      () => this.freeChainFids.push(fid),
+    );
+    const results = await Promise.allSettled(sent);
+    for (const r of results) if (r.status === 'rejected') wrap(r.reason, what);
+  }
+
+  /** Opens `path` for writing (truncating) and writes `data`: one round trip. */
+  private writeChain(path: readonly string[], data: Uint8Array): Promise<void> {
+    return this.chain(
+      path,
+      (fid) => [
+        { type: 'Topen', tag: 0, fid, mode: flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC) },
+        ...this.writes(fid, data),
+      ],
+      `write /${path.join('/')}`,
+    );
+  }
+
+  private writes(fid: number, data: Uint8Array): Message[] {
+    const out: Message[] = [];
+    let offset = 0;
+    do {
+      const part = data.subarray(offset, offset + this.ninep.maxIo);
+      out.push({ type: 'Twrite', tag: 0, fid, offset, data: part });
+      offset += part.length;
+    } while (offset < data.length);
+    return out;
   }
 
   // ---- raw file access (paths from the root of the DataKit tree) ----
@@ -119,46 +209,54 @@ export class DataKitClient {
     });
   }
 
-  /** Writes a whole existing file (truncating first), as `echo data > file` does. */
+  /** Writes a whole existing file (truncating first), as `echo data > file` does: one round trip. */
   async write(path: PathLike, data: Uint8Array | string): Promise<void> {
-    const bytes = asBytes(data);
-    await this.withFid(path, async (fid) => {
-      try {
-        await this.ninep.open(fid, OpenFlags.O_WRONLY | OpenFlags.O_TRUNC);
-        let done = 0;
-        do {
-          done += await this.ninep.write(fid, done, bytes.subarray(done, done + this.ninep.maxIo));
-        } while (done < bytes.length);
-      } catch (err) {
-        wrap(err, `write /${parts(path).join('/')}`);
-      }
-    });
+    await this.writeChain(parts(path), asBytes(data));
   }
 
-  /** Creates (or replaces) file `name` in directory `dir` with `data`. */
+  /** Creates (or replaces) file `name` in directory `dir` with `data`: one round trip. */
   async create(dir: PathLike, name: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
     const bytes = asBytes(data);
-    await this.withFid(dir, async (fid) => {
-      try {
-        await this.ninep.create(fid, name, OpenFlags.O_WRONLY | OpenFlags.O_TRUNC, mode);
-        let done = 0;
-        while (done < bytes.length)
-          done += await this.ninep.write(fid, done, bytes.subarray(done, done + this.ninep.maxIo));
-      } catch (err) {
-        wrap(err, `create /${[...parts(dir), name].join('/')}`);
-      }
-    });
+    await this.chain(
+      parts(dir),
+      (fid) => [
+        {
+          type: 'Tcreate',
+          tag: 0,
+          fid,
+          name,
+          perm: mode & 0o777,
+          mode: flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC),
+          extension: '',
+        },
+        ...(bytes.length > 0 ? this.writes(fid, bytes) : []),
+      ],
+      `create /${[...parts(dir), name].join('/')}`,
+    );
   }
 
+  /** Makes directory `name` in `dir` (already existing is fine): one round trip. */
   async mkdir(dir: PathLike, name: string): Promise<void> {
-    await this.withFid(dir, async (fid) => {
-      try {
-        await this.ninep.mkdir(fid, name);
-      } catch (err) {
-        if (err instanceof NinePClientError && err.message === 'Already exists') return;
-        wrap(err, `mkdir /${[...parts(dir), name].join('/')}`);
-      }
-    });
+    try {
+      await this.chain(
+        parts(dir),
+        (fid) => [
+          {
+            type: 'Tcreate',
+            tag: 0,
+            fid,
+            name,
+            perm: (DirMode.DMDIR | 0o755) >>> 0,
+            mode: 0,
+            extension: '',
+          },
+        ],
+        `mkdir /${[...parts(dir), name].join('/')}`,
+      );
+    } catch (err) {
+      if (err instanceof DataKitError && err.message.endsWith(': Already exists')) return;
+      throw err;
+    }
   }
 
   async remove(path: PathLike): Promise<void> {
