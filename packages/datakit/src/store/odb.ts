@@ -114,9 +114,10 @@ export class GitObjectDb implements ObjectDb {
   }
 
   private async readFromPacks(hash: string): Promise<RawObject | undefined> {
+    const key = Buffer.from(hash, 'hex');
     for (const pack of this.packs) {
-      const obj = await pack.read(hash, (h) => this.read(h));
-      if (obj) return obj;
+      const offset = pack.index.findKey(key);
+      if (offset >= 0) return pack.readAt(offset, (h) => this.read(h));
     }
     return undefined;
   }
@@ -160,7 +161,8 @@ export class GitObjectDb implements ObjectDb {
   async write(type: ObjectType, data: Uint8Array): Promise<string> {
     const hash = hashObject(type, data);
     if (this.pending.has(hash)) return hash;
-    if (this.packs.some((p) => p.index.find(hash) >= 0)) return hash;
+    const key = Buffer.from(hash, 'hex');
+    if (this.packs.some((p) => p.index.findKey(key) >= 0)) return hash;
     this.pending.set(hash, { type, data: Uint8Array.from(data), seq: ++this.writeSeq });
     return hash;
   }
@@ -217,7 +219,9 @@ export class GitObjectDb implements ObjectDb {
       writeFileSync(join(dir, `tmp_idx_${tag}`), idx, { mode: 0o444, flag: 'wx' });
       renameSync(join(dir, `tmp_pack_${tag}`), join(dir, `${name}.pack`));
       renameSync(join(dir, `tmp_idx_${tag}`), join(dir, `${name}.idx`));
-      await this.register(name, idx);
+      // Served from memory: no open, stat or reads of the file just written.
+      this.packs.unshift(PackFile.fromBytes(pack, new PackIndex(idx, join(dir, `${name}.idx`))));
+      this.packNames.add(`${name}.idx`);
     }
     this.settle(staged);
   }

@@ -14,6 +14,7 @@ export class PackIndex {
   private readonly namesAt: number;
   private readonly offsetsAt: number;
   private readonly largeAt: number;
+  private readonly names: Buffer;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -27,15 +28,20 @@ export class PackIndex {
     this.offsetsAt = this.namesAt + this.count * 24; // names (20) + crc (4)
     this.largeAt = this.offsetsAt + this.count * 4;
     if (bytes.length < this.largeAt + 40) throw new StoreError('ERR_BAD_PACK', `${path}: truncated`);
+    this.names = Buffer.from(bytes.buffer, bytes.byteOffset + this.namesAt, this.count * 20);
   }
 
   /** The pack offset of `hash`, or -1. */
   find(hash: string): number {
-    const key = Buffer.from(hash, 'hex');
+    return this.findKey(Buffer.from(hash, 'hex'));
+  }
+
+  /** `find` with the binary object name (looking one name up in many packs decodes it once). */
+  findKey(key: Buffer): number {
     const first = key[0] ?? 0;
     let lo = first === 0 ? 0 : this.view.getUint32(8 + (first - 1) * 4);
     let hi = this.view.getUint32(8 + first * 4);
-    const names = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.namesAt, this.count * 20);
+    const names = this.names;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const cmp = names.compare(key, 0, 20, mid * 20, mid * 20 + 20);
@@ -113,8 +119,10 @@ export class PackFile {
 
   private constructor(
     readonly index: PackIndex,
-    private readonly file: FileHandle,
+    private readonly file: FileHandle | undefined,
     private readonly size: number,
+    /** The whole pack, for packs we just wrote (small; read without system calls). */
+    private readonly bytes?: Uint8Array,
   ) {}
 
   static async open(packPath: string, index: PackIndex): Promise<PackFile> {
@@ -123,14 +131,29 @@ export class PackFile {
     return new PackFile(index, file, size);
   }
 
+  /** A pack whose bytes are in memory (the same bytes as on disk). */
+  static fromBytes(bytes: Uint8Array, index: PackIndex): PackFile {
+    return new PackFile(index, undefined, bytes.length, bytes);
+  }
+
+  /** Bytes held in memory (0 for a pack read from its file). */
+  get memoryBytes(): number {
+    return this.bytes?.length ?? 0;
+  }
+
   async close(): Promise<void> {
-    await this.file.close();
+    await this.file?.close();
   }
 
   async read(hash: string, resolveRef: (hash: string) => Promise<RawObject | undefined>) {
     const offset = this.index.find(hash);
     if (offset < 0) return undefined;
-    return this.readAt(offset, resolveRef, 0);
+    return this.readAtDepth(offset, resolveRef, 0);
+  }
+
+  /** The object at `offset` (from this pack's index). */
+  readAt(offset: number, resolveRef: (hash: string) => Promise<RawObject | undefined>): Promise<RawObject> {
+    return this.readAtDepth(offset, resolveRef, 0);
   }
 
   private endOf(offset: number): number {
@@ -146,7 +169,7 @@ export class PackFile {
     return lo < s.length ? (s[lo] ?? this.size - 20) : this.size - 20;
   }
 
-  private async readAt(
+  private async readAtDepth(
     offset: number,
     resolveRef: (hash: string) => Promise<RawObject | undefined>,
     depth: number,
@@ -155,8 +178,12 @@ export class PackFile {
     if (cached) return cached;
     if (depth > 64) throw new StoreError('ERR_BAD_PACK', 'delta chain too deep');
     const end = this.endOf(offset);
-    const buf = new Uint8Array(end - offset);
-    await this.file.read(buf, 0, buf.length, offset);
+    let buf: Uint8Array;
+    if (this.bytes) buf = this.bytes.subarray(offset, end);
+    else {
+      buf = new Uint8Array(end - offset);
+      await this.file?.read(buf, 0, buf.length, offset);
+    }
     let pos = 0;
     let b = buf[pos++] ?? 0;
     const type = (b >> 4) & 7;
@@ -175,7 +202,7 @@ export class PackFile {
         b = buf[pos++] ?? 0;
         back = (back + 1) * 128 + (b & 0x7f);
       }
-      const base = await this.readAt(offset - back, resolveRef, depth + 1);
+      const base = await this.readAtDepth(offset - back, resolveRef, depth + 1);
       const delta = inflate(buf.subarray(pos), size);
       result = { type: base.type, data: applyDelta(base.data, delta) };
     } else if (type === PackType.REF_DELTA) {
@@ -183,7 +210,9 @@ export class PackFile {
       pos += 20;
       const baseOffset = this.index.find(baseHash);
       const base =
-        baseOffset >= 0 ? await this.readAt(baseOffset, resolveRef, depth + 1) : await resolveRef(baseHash);
+        baseOffset >= 0
+          ? await this.readAtDepth(baseOffset, resolveRef, depth + 1)
+          : await resolveRef(baseHash);
       if (!base) throw new StoreError('ERR_MISSING_OBJECT', `delta base ${baseHash} missing`);
       const delta = inflate(buf.subarray(pos), size);
       result = { type: base.type, data: applyDelta(base.data, delta) };

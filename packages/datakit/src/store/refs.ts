@@ -1,4 +1,15 @@
-import { appendFile, mkdir, open, readFile, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { open, readFile, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StoreError } from './errors.js';
 import { type Signature, isHash } from './objects.js';
@@ -112,6 +123,30 @@ export class GitRefStore implements RefStore {
     return out;
   }
 
+  /** The ref's value, read synchronously (the update path: a few small page-cache reads). */
+  private readNow(name: string): string | undefined {
+    let text: string | undefined;
+    try {
+      text = readFileSync(join(this.gitDir, name), 'utf8').trim();
+    } catch {
+      text = undefined;
+    }
+    if (text === undefined) {
+      let packed: string;
+      try {
+        packed = readFileSync(join(this.gitDir, 'packed-refs'), 'utf8');
+      } catch {
+        return undefined;
+      }
+      for (const line of packed.split('\n'))
+        if (line.endsWith(` ${name}`) && isHash(line.slice(0, 40))) return line.slice(0, 40);
+      return undefined;
+    }
+    if (text.startsWith('ref: ')) return this.readNow(text.slice(5));
+    if (!isHash(text)) throw new StoreError('ERR_BAD_REF', `${name}: not a hash: ${JSON.stringify(text)}`);
+    return text;
+  }
+
   private async readLoose(name: string): Promise<string | undefined> {
     let text: string;
     try {
@@ -155,15 +190,34 @@ export class GitRefStore implements RefStore {
   private readonly dirsMade = new Set<string>();
 
   /** mkdir -p, remembered (pruneEmptyDirs forgets what it removes). */
-  private async ensureDir(dir: string): Promise<void> {
+  private ensureDir(dir: string): void {
     if (this.dirsMade.has(dir)) return;
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     this.dirsMade.add(dir);
+  }
+
+  /** Creates `<name>.lock` (O_EXCL), waiting a bounded time for another holder; returns its fd. */
+  private async lockNow(name: string): Promise<number> {
+    const lockPath = join(this.gitDir, `${name}.lock`);
+    this.ensureDir(dirname(lockPath));
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (;;) {
+      try {
+        return openSync(lockPath, 'wx', 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || Date.now() > deadline)
+          throw new StoreError(
+            'ERR_REF_LOCKED',
+            `cannot lock ${name}: ${(err as Error).message} (is another git process running? remove ${lockPath} if not)`,
+          );
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
   }
 
   private async lock(name: string): Promise<import('node:fs/promises').FileHandle> {
     const lockPath = join(this.gitDir, `${name}.lock`);
-    await this.ensureDir(dirname(lockPath));
+    this.ensureDir(dirname(lockPath));
     const deadline = Date.now() + this.lockTimeoutMs;
     for (;;) {
       try {
@@ -188,10 +242,11 @@ export class GitRefStore implements RefStore {
     beforeChange?: () => Promise<void>,
   ): Promise<boolean> {
     const lockPath = join(this.gitDir, `${name}.lock`);
-    const fh = await this.lock(name);
-    let renamed = false;
+    // Synchronous file calls: each is a few microseconds on the page cache, where a thread-pool
+    // round trip costs more than the call; only waiting for a lock holder and fsync yield.
+    let fd: number | undefined = await this.lockNow(name);
     try {
-      const current = await this.read(name);
+      const current = this.readNow(name);
       if (current !== expected) return false;
       await beforeChange?.();
       if (value === undefined) {
@@ -201,21 +256,25 @@ export class GitRefStore implements RefStore {
         await this.pruneEmptyDirs(name);
         return true;
       }
-      await fh.writeFile(`${value}\n`);
-      if (this.fsync) await fh.sync();
-      await fh.close();
-      await rename(lockPath, join(this.gitDir, name));
-      renamed = true;
-      const logPath = join(this.gitDir, 'logs', name);
-      await this.ensureDir(dirname(logPath));
-      const line = `${current ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
-      await appendFile(logPath, line);
+      writeSync(fd, `${value}\n`);
       // Like git with core.fsync=reference: the ref's contents are fsynced before the rename.
+      if (this.fsync) fsyncSync(fd);
+      closeSync(fd);
+      fd = undefined;
+      renameSync(lockPath, join(this.gitDir, name));
+      const logPath = join(this.gitDir, 'logs', name);
+      this.ensureDir(dirname(logPath));
+      const line = `${current ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
+      appendFileSync(logPath, line);
       return true;
     } finally {
-      if (!renamed) {
-        await fh.close().catch(() => {});
-        await unlink(lockPath).catch(() => {});
+      if (fd !== undefined) {
+        try {
+          closeSync(fd);
+        } catch {}
+        try {
+          unlinkSync(lockPath);
+        } catch {}
       }
     }
   }
