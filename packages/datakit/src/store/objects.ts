@@ -78,19 +78,45 @@ export function parseTree(data: Uint8Array, hash = '?'): TreeEntry[] {
 
 /** Git's order: byte-wise by name, a directory compared as if its name ended in "/". */
 export function compareTreeEntries(a: TreeEntry, b: TreeEntry): number {
-  const ka = Buffer.from(a.mode === TreeMode.DIR ? `${a.name}/` : a.name);
-  const kb = Buffer.from(b.mode === TreeMode.DIR ? `${b.name}/` : b.name);
-  return Buffer.compare(ka, kb);
+  return compareKeys(sortKey(a), sortKey(b));
 }
 
-export function encodeTree(entries: readonly TreeEntry[]): Uint8Array {
-  const sorted = [...entries].sort(compareTreeEntries);
-  const parts: Uint8Array[] = [];
-  for (const e of sorted) {
-    parts.push(encoder.encode(`${e.mode.toString(8)} ${e.name}\0`));
-    parts.push(Buffer.from(e.hash, 'hex'));
+function sortKey(e: TreeEntry): string {
+  return e.mode === TreeMode.DIR ? `${e.name}/` : e.name;
+}
+
+/**
+ * UTF-8 byte order of two names. JS string order (UTF-16 code units) is the same except where
+ * a surrogate pair meets a character at or above U+E000: only then compare the encoded bytes.
+ */
+function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 || y >= 0xd800) return Buffer.compare(Buffer.from(a.slice(i)), Buffer.from(b.slice(i)));
+    return x - y;
   }
-  return Buffer.concat(parts);
+  return a.length - b.length;
+}
+
+/** One buffer, each name encoded once: trees of thousands of entries are encoded on every commit. */
+export function encodeTree(entries: readonly TreeEntry[]): Uint8Array {
+  const keyed = entries.map((e) => ({ e, key: sortKey(e) }));
+  keyed.sort((x, y) => compareKeys(x.key, y.key));
+  let size = 0;
+  for (const { e } of keyed) size += e.mode.toString(8).length + 1 + Buffer.byteLength(e.name) + 1 + 20;
+  const out = Buffer.allocUnsafe(size);
+  let p = 0;
+  for (const { e } of keyed) {
+    p += out.write(e.mode.toString(8), p, 'latin1');
+    out[p++] = 0x20;
+    p += out.write(e.name, p, 'utf8');
+    out[p++] = 0;
+    p += out.write(e.hash, p, 20, 'hex');
+  }
+  return p === size ? out : out.subarray(0, p);
 }
 
 // ---- commits ----

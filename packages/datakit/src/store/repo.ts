@@ -346,16 +346,21 @@ export class Repository {
     if (this.poll || !this.gitDir) return;
     const gitDir = this.gitDir;
     void this.rescan();
-    // refs/ recursively (refs/heads/a/b too) and the git dir itself for packed-refs; never objects/,
-    // which changes on every commit.
-    const onEvent = () => void this.rescan();
+    // refs/heads and the git dir itself (packed-refs); never objects/, which changes on every
+    // commit. Not recursive: Node's recursive watch on Linux re-lists the whole tree in JS on every
+    // event. Branches below a "/" (refs/heads/a/b) are seen by the poll. Events come in bursts
+    // (lock, write, rename) and our own updates cause them too: one rescan per burst.
+    let pending: NodeJS.Timeout | undefined;
+    const onEvent = () => {
+      pending ??= setTimeout(() => {
+        pending = undefined;
+        void this.rescan();
+      }, 10);
+    };
     this.watchers = [];
-    for (const [dir, recursive] of [
-      [join(gitDir, 'refs'), true],
-      [gitDir, false],
-    ] as const) {
+    for (const dir of [join(gitDir, 'refs', 'heads'), gitDir]) {
       try {
-        const w = watch(dir, { recursive, persistent: false }, onEvent);
+        const w = watch(dir, { persistent: false }, onEvent);
         w.on('error', () => {});
         this.watchers.push(w);
       } catch {

@@ -79,11 +79,7 @@ export class TreeStore {
         }
       }
     }
-    if (this.treeCache.size >= 4096) {
-      const oldest = this.treeCache.keys().next().value;
-      if (oldest !== undefined) this.treeCache.delete(oldest);
-    }
-    this.treeCache.set(hash, out);
+    this.remember(hash, out);
     return out;
   }
 
@@ -151,16 +147,33 @@ export class TreeStore {
   async write(dir: DirValue): Promise<string> {
     if (dir.hash && !dir.entries) return dir.hash;
     const entries: TreeEntry[] = [];
+    // What reading the written tree back would give: the next transaction starts from it.
+    const loaded = new Map<string, TreeValue>();
     for (const [name, value] of await this.entries(dir)) {
       if (value.kind === 'file') {
         const hash = value.hash ?? (await this.db.write('blob', value.data ?? new Uint8Array(0)));
         entries.push({ name, mode: modeOfPerm(value.perm), hash });
+        loaded.set(name, value.hash ? value : { kind: 'file', perm: value.perm, hash });
       } else {
         const hash = await this.write(value);
-        if (hash !== EMPTY_TREE) entries.push({ name, mode: TreeMode.DIR, hash });
+        if (hash !== EMPTY_TREE) {
+          entries.push({ name, mode: TreeMode.DIR, hash });
+          loaded.set(name, value.hash && !value.entries ? value : { kind: 'dir', hash });
+        }
       }
     }
-    return this.db.write('tree', encodeTree(entries));
+    const hash = await this.db.write('tree', encodeTree(entries));
+    this.remember(hash, loaded);
+    return hash;
+  }
+
+  private remember(hash: string, entries: ReadonlyMap<string, TreeValue>): void {
+    if (this.treeCache.has(hash)) return;
+    if (this.treeCache.size >= 4096) {
+      const oldest = this.treeCache.keys().next().value;
+      if (oldest !== undefined) this.treeCache.delete(oldest);
+    }
+    this.treeCache.set(hash, entries);
   }
 
   /** The tree hash `write` would produce, without writing. */
