@@ -18,6 +18,8 @@ options:
   --disk FILE            raw or qcow2 image as /dev/vda
   --memory SIZE          guest RAM (default 256M)
   --state DIR            keep DataKit's git store, its socket and vsock sockets here (default: temporary)
+  --vpnkit PATH          use the VPNKit listening on this Unix socket (vpnkit --listen-vmnet PATH)
+                         instead of one in this process
   -h, --help             this text
 
 guest commands (separate several with ';'):
@@ -31,6 +33,7 @@ export interface RunArgs {
   disk?: string;
   memory?: string;
   state?: string;
+  vpnkit?: string;
   command: string[];
 }
 
@@ -76,6 +79,9 @@ export function parseRunArgs(argv: string[]): RunArgs {
         break;
       case '--state':
         out.state = value();
+        break;
+      case '--vpnkit':
+        out.vpnkit = value();
         break;
       default:
         throw new KitsetError('ERR_KITSET_ARGUMENT', `unknown option ${arg} (kitset --help lists them)`);
@@ -166,16 +172,18 @@ export async function main(argv: string[]): Promise<number> {
     ...(args.disk !== undefined ? { disk: args.disk } : {}),
     ...(args.memory !== undefined ? { memory: args.memory } : {}),
     ...(args.state !== undefined ? { stateDir: args.state } : {}),
+    ...(args.vpnkit !== undefined ? { vpnkitSocket: args.vpnkit } : {}),
     publish: args.publish,
     guestCommand: args.command,
   });
-  progress(
-    `guest ${system.guestAddress} (${system.guestMac}); host loopback is ${system.hostAddress ?? 'off'}; ` +
-      `DataKit at ${system.datakitAddress}; vsock sockets in ${system.vsockDir}`,
-  );
+  const network = system.vpnkit
+    ? `guest ${system.guestAddress} (${system.guestMac}); host loopback is ${system.hostAddress ?? 'off'}`
+    : `guest ${system.guestMac} on the VPNKit at ${args.vpnkit}`;
+  progress(`${network}; DataKit at ${system.datakitAddress}; vsock sockets in ${system.vsockDir}`);
   for (const p of system.published)
     progress(`published ${p.protocol} ${p.hostAddress}:${p.hostPort} -> guest port ${p.guestPort}`);
-  if (system.devices.missing.length > 0) progress(`not available: ${system.devices.missing.join(', ')}`);
+  const absent = system.devices.missing.filter((m) => m.startsWith('virtio-') && m !== 'virtio-blk');
+  if (absent.length > 0) progress(`not available: ${absent.join(', ')}`);
   let status = 0;
   try {
     if (args.command.length > 0) status = await runCommand(system);

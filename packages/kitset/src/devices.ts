@@ -1,15 +1,14 @@
 import * as hyperkit from '@kitset/hyperkit';
 import type { VM, VirtioDevice } from '@kitset/hyperkit';
 import { type FsBackend, HostFsBackend } from '@kitset/ninep';
-import { writeMac } from '@kitset/vpnkit';
 import { KitsetError } from './errors.js';
 import type { PipeEnd } from './link.js';
 
 /** What the system asks of HyperKit's virtio devices. */
 export interface DeviceRequest {
-  /** The VM's end of the in-process Ethernet pipe to VPNKit. */
-  link: PipeEnd;
-  mac: number;
+  /** Where virtio-net's frames go: VPNKit in this process or on a Unix socket (see `ethernetLink`). */
+  link: EthernetLink;
+  mac: Uint8Array;
   mtu: number;
   /** The DataKit tree, served with tag `datakit`. */
   datakit: FsBackend;
@@ -32,7 +31,7 @@ export interface DeviceHandles {
 }
 
 /** HyperKit's framed-Ethernet link (virtio-net's side); VPNKit's `Link` is the other side's shape. */
-interface EthernetLink {
+export interface EthernetLink {
   send(frame: Uint8Array): void;
   onFrame(cb: (frame: Uint8Array) => void): void;
   close(): void;
@@ -48,6 +47,10 @@ interface HyperkitDevices {
   VirtioBlk: new (disk: unknown, options?: { readOnly?: boolean }) => VirtioDevice;
   openDiskImage: (path: string, readOnly?: boolean) => unknown;
   connectDeviceWakeups: (machine: VM['machine']) => void;
+  connectVpnkit: (
+    path: string,
+    uuid: string,
+  ) => Promise<{ link: EthernetLink; mac: Uint8Array; mtu: number; maxPacketSize: number }>;
 }
 
 const DEVICE_EXPORTS: Array<[string, keyof HyperkitDevices]> = [
@@ -56,6 +59,7 @@ const DEVICE_EXPORTS: Array<[string, keyof HyperkitDevices]> = [
   ['virtio-vsock', 'VirtioVsock'],
   ['virtio-rng', 'VirtioRng'],
   ['virtio-blk', 'VirtioBlk'],
+  ['vpnkit-socket', 'connectVpnkit'],
 ];
 
 /**
@@ -66,6 +70,30 @@ function lookup(source: object = hyperkit): Partial<HyperkitDevices> {
   return source as Partial<HyperkitDevices>;
 }
 
+/**
+ * Connects to a VPNKit listening on a Unix socket with hyperkit's vpnkit protocol (HyperKit's own client);
+ * the reply gives the guest's MAC and the MTU.
+ */
+export async function connectVpnkitSocket(
+  path: string,
+  uuid: string,
+  source?: object,
+): Promise<{ link: EthernetLink; mac: Uint8Array; mtu: number }> {
+  const hk = lookup(source);
+  if (!hk.connectVpnkit)
+    throw new KitsetError(
+      'ERR_KITSET_DEVICE_MISSING',
+      '--vpnkit: this HyperKit does not export connectVpnkit',
+    );
+  try {
+    return await hk.connectVpnkit(path, uuid);
+  } catch (err) {
+    throw new KitsetError('ERR_KITSET_ARGUMENT', `--vpnkit ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
 /** Devices the system needs that this HyperKit build does not export. */
 export function missingDevices(source?: object): string[] {
   const hk = lookup(source);
@@ -73,7 +101,7 @@ export function missingDevices(source?: object): string[] {
 }
 
 /** VPNKit's in-process pipe end seen as HyperKit's EthernetLink. */
-function ethernetLink(end: PipeEnd): EthernetLink {
+export function ethernetLink(end: PipeEnd): EthernetLink {
   return {
     send: (frame) => end.send(frame),
     onFrame: (cb) => {
@@ -91,9 +119,7 @@ export async function createDevices(req: DeviceRequest, source?: object): Promis
   const missing = missingDevices(source);
 
   if (hk.VirtioNet) {
-    const mac = new Uint8Array(6);
-    writeMac(mac, 0, req.mac);
-    const net = new hk.VirtioNet(ethernetLink(req.link), { mac, mtu: req.mtu });
+    const net = new hk.VirtioNet(req.link, { mac: req.mac, mtu: req.mtu });
     closers.push(() => net.close());
     list.push(net);
   }
@@ -121,7 +147,10 @@ export async function createDevices(req: DeviceRequest, source?: object): Promis
     }
     list.push(new hk.VirtioBlk(disk));
   }
-  const absent = missing.filter((m) => m !== 'virtio-blk' || req.disk !== undefined);
+  // virtio-blk matters only with a disk; the vpnkit-socket client is not a device.
+  const absent = missing.filter(
+    (m) => (m !== 'virtio-blk' || req.disk !== undefined) && m !== 'vpnkit-socket',
+  );
   if (absent.length > 0)
     req.log(`HyperKit does not export ${absent.join(', ')}; the guest runs without them`);
   return {

@@ -15,8 +15,16 @@ import {
   formatMac,
   macForUuid,
   parseIpv4,
+  readMac,
+  writeMac,
 } from '@kitset/vpnkit';
-import { type DeviceHandles, createDevices } from './devices.js';
+import {
+  type DeviceHandles,
+  type EthernetLink,
+  connectVpnkitSocket,
+  createDevices,
+  ethernetLink,
+} from './devices.js';
 import { KitsetError } from './errors.js';
 import { framePipe } from './link.js';
 
@@ -46,7 +54,13 @@ export interface SystemOptions {
   stateDir?: string;
   /** Stable identity: the guest MAC (and so its DHCP address) derives from it. */
   uuid?: string;
-  /** VPNKit settings (subnet, DNS servers, MTU, ...). */
+  /**
+   * Connect virtio-net to a VPNKit already listening on this Unix socket (hyperkit's vpnkit protocol,
+   * e.g. `vpnkit --listen-vmnet PATH`) instead of starting one in this process. Same link interface,
+   * other transport; `publish` is then that VPNKit's business.
+   */
+  vpnkitSocket?: string;
+  /** VPNKit settings (subnet, DNS servers, MTU, ...) for the in-process VPNKit. */
   vpnkit?: Partial<VpnkitConfig>;
   /** Stop everything on SIGINT/SIGTERM (default true). */
   stopOnSignals?: boolean;
@@ -72,7 +86,8 @@ export interface PublishedPort {
 /** A running system: DataKit, VPNKit and the VM, wired together. */
 export interface KitsetSystem {
   readonly vm: VM;
-  readonly vpnkit: Vpnkit;
+  /** The in-process VPNKit (null with `vpnkitSocket`). */
+  readonly vpnkit: Vpnkit | null;
   readonly datakit: DataKitServer;
   readonly devices: DeviceHandles;
   readonly stateDir: string;
@@ -80,12 +95,12 @@ export interface KitsetSystem {
   readonly datakitAddress: string;
   /** The vsock Unix-socket directory. */
   readonly vsockDir: string;
-  /** The address DHCP gives the guest, e.g. 192.168.65.3. */
-  readonly guestAddress: string;
+  /** The address DHCP gives the guest, e.g. 192.168.65.3 (null: decided by an external VPNKit). */
+  readonly guestAddress: string | null;
   readonly guestMac: string;
   /** The gateway's address for the host's 127.0.0.1, e.g. 192.168.65.254 (null when turned off). */
   readonly hostAddress: string | null;
-  readonly gatewayAddress: string;
+  readonly gatewayAddress: string | null;
   readonly published: readonly PublishedPort[];
   readonly console: { output: PassThrough; input: Writable };
   /**
@@ -208,38 +223,59 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
     });
     undo.push(() => datakit.close());
 
-    const [vmEnd, vpnkitEnd] = framePipe('virtio-net (in-process)', 'vpnkit (in-process)');
-    const vpnkit = new Vpnkit(vpnkitEnd, options.vpnkit ?? {}, vpnkitLog);
-    undo.push(() => vpnkit.close());
-    const config = vpnkit.config;
-    const mac = macForUuid(options.uuid ?? randomUUID());
-    // The guest's address is fixed before boot so published ports know where to go.
-    const guestIp = config.dhcpFirst;
-    vpnkit.dhcp.reserve(mac, guestIp);
-    for (const p of published) {
-      const forward: PortForward = {
-        protocol: p.protocol,
-        hostAddress: p.hostAddress,
-        hostPort: p.hostPort,
-        guestAddress: guestIp,
-        guestPort: p.guestPort,
-      };
-      try {
-        await vpnkit.addForward(forward);
-      } catch (err) {
+    const uuid = options.uuid ?? randomUUID();
+    let vpnkit: Vpnkit | null = null;
+    let network: { link: EthernetLink; mac: Uint8Array; mtu: number };
+    let guestIp: number | null = null;
+    let config: VpnkitConfig | null = null;
+    if (options.vpnkitSocket !== undefined) {
+      if (published.length > 0)
         throw new KitsetError(
-          'ERR_KITSET_PUBLISH',
-          `--publish ${p.hostAddress}:${p.hostPort}:${p.guestPort}: ${(err as Error).message}`,
-          { cause: err },
+          'ERR_KITSET_ARGUMENT',
+          '--publish needs the in-process VPNKit; with --vpnkit, ask that VPNKit for forwards instead',
         );
+      const remote = await connectVpnkitSocket(options.vpnkitSocket, uuid, options.hyperkitDevices);
+      undo.push(() => remote.link.close());
+      network = remote;
+    } else {
+      const [vmEnd, vpnkitEnd] = framePipe('virtio-net (in-process)', 'vpnkit (in-process)');
+      const local = new Vpnkit(vpnkitEnd, options.vpnkit ?? {}, vpnkitLog);
+      vpnkit = local;
+      undo.push(() => local.close());
+      config = local.config;
+      const mac = macForUuid(uuid);
+      // The guest's address is fixed before boot so published ports know where to go.
+      const ip = config.dhcpFirst;
+      guestIp = ip;
+      local.dhcp.reserve(mac, ip);
+      for (const p of published) {
+        const forward: PortForward = {
+          protocol: p.protocol,
+          hostAddress: p.hostAddress,
+          hostPort: p.hostPort,
+          guestAddress: ip,
+          guestPort: p.guestPort,
+        };
+        try {
+          await local.addForward(forward);
+        } catch (err) {
+          throw new KitsetError(
+            'ERR_KITSET_PUBLISH',
+            `--publish ${p.hostAddress}:${p.hostPort}:${p.guestPort}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
       }
+      const macBytes = new Uint8Array(6);
+      writeMac(macBytes, 0, mac);
+      network = { link: ethernetLink(vmEnd), mac: macBytes, mtu: config.mtu };
     }
 
     const devices = await createDevices(
       {
-        link: vmEnd,
-        mac,
-        mtu: config.mtu,
+        link: network.link,
+        mac: network.mac,
+        mtu: network.mtu,
         datakit: vfsBackend(() => datakit.datakit.root()),
         share: options.share === undefined ? undefined : resolve(options.share),
         disk: options.disk,
@@ -287,10 +323,10 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       stateDir,
       datakitAddress: `unix://${datakitSocket}`,
       vsockDir,
-      guestAddress: formatIpv4(guestIp),
-      guestMac: formatMac(mac),
-      hostAddress: config.hostAlias === null ? null : formatIpv4(config.hostAlias),
-      gatewayAddress: formatIpv4(config.gateway),
+      guestAddress: guestIp === null ? null : formatIpv4(guestIp),
+      guestMac: formatMac(readMac(network.mac, 0)),
+      hostAddress: config?.hostAlias == null ? null : formatIpv4(config.hostAlias),
+      gatewayAddress: config === null ? null : formatIpv4(config.gateway),
       published,
       console: vm.console,
       exited,

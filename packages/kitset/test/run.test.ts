@@ -2,13 +2,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { findRepoRoot, hasCommand, runCommand } from '@kitset/testkit';
+import { type Daemon, findRepoRoot, hasCommand, runCommand, startDaemon } from '@kitset/testkit';
 import { missingDevices } from '../src/devices.js';
 
 const CLI = join(findRepoRoot(), 'packages/kitset/dist/src/cli.js');
+const VPNKIT_CLI = join(findRepoRoot(), 'packages/vpnkit/dist/src/cli.js');
 
 function skipReason(): string | undefined {
   const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kitset', 'guest-riscv');
@@ -155,6 +158,52 @@ test(
       assert.equal(missing.code, 2, missing.stderr);
       assert.match(missing.stderr, /kitset: --disk .*nope\.img: /);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+test(
+  '--vpnkit: virtio-net through a VPNKit on a Unix socket (hyperkit protocol), the same link interface',
+  { timeout: 120_000 },
+  async (t) => {
+    const reason = skipReason();
+    if (reason) return t.skip(reason);
+    const missing = missingDevices();
+    if (missing.includes('virtio-net') || missing.includes('vpnkit-socket'))
+      return t.skip('HyperKit does not export VirtioNet and connectVpnkit yet');
+    const dir = mkdtempSync(join(tmpdir(), 'kitset-vmnet-'));
+    const payload = randomBytes(256 * 1024);
+    const server = http.createServer((_req, res) => res.end(payload));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    let vpnkit: Daemon | undefined;
+    try {
+      const socket = join(dir, 'vpnkit.sock');
+      vpnkit = await startDaemon(process.execPath, [VPNKIT_CLI, '--listen-vmnet', socket], {
+        readyPattern: /listening for hyperkit/,
+        readyTimeoutMs: 20_000,
+      });
+      const run = await runCommand(
+        process.execPath,
+        [CLI, 'run', '--memory', '64M', '--vpnkit', socket, '--', `net; get 192.168.65.254:${port}/`],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      assert.match(run.stderr, /on the VPNKit at .*vpnkit\.sock/);
+      assert.match(run.stdout, /KS net ok addr 192\.168\.65\.\d+ nameserver 192\.168\.65\.1/);
+      assert.match(run.stdout, new RegExp(`KS get ok bytes ${payload.length} fnv ${fnv1a(payload)} `));
+      const published = await runCommand(
+        process.execPath,
+        [CLI, 'run', '--vpnkit', socket, '--publish', '8080:80', '--', 'net'],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(published.code, 2);
+      assert.match(published.stderr, /--publish needs the in-process VPNKit/);
+    } finally {
+      await vpnkit?.stop();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
       rmSync(dir, { recursive: true, force: true });
     }
   },
