@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   fdatasync,
-  fdatasyncSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -283,10 +282,11 @@ export class Journal {
           while (done < all.length)
             done += writeSync(this.fd, all, done, all.length - done, this.size + done);
           this.size += all.length;
-          // On the event loop itself: a thread-pool fdatasync costs two thread wake-ups, which on a
-          // busy machine take longer than the flush. Requests arriving meanwhile wait in the
-          // socket buffers and form the next group.
-          fdatasyncSync(this.fd);
+          // In the thread pool: while it runs, the event loop takes more requests, and the
+          // commits among them form the next group (with 8 writers, half as many groups as a
+          // flush on the event loop; 1 writer over 9P is faster too).
+          const fd = this.fd;
+          await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
           for (const b of batch) b.resolve();
         } catch (err) {
           for (const b of batch) b.reject(err as Error);
