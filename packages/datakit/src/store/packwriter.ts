@@ -40,7 +40,9 @@ export function encodePack(objects: readonly PackInput[]): {
     }
     head.push(byte);
     const headBytes = Uint8Array.from(head);
-    const body = deflateSync(o.data, { level: 1 });
+    // Trees and commits are mostly hashes, which do not compress: store them (level 0, a copy)
+    // rather than spend a deflate of every rewritten tree on each commit. Contents get level 1.
+    const body = deflateSync(o.data, { level: o.type === 'blob' ? 1 : 0 });
     const crc = crc32(body, crc32(headBytes));
     entries.push({ name: Buffer.from(o.hash, 'hex'), offset, crc });
     parts.push(headBytes, body);
