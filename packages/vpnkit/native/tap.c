@@ -1,5 +1,5 @@
 // vpnkit_tap: the few system calls Node lacks for serving a Linux TAP device.
-//   open(name, netnsPath?, vnetHdr?) -> { fd, name }  TAP (IFF_TAP|IFF_NO_PI[|IFF_VNET_HDR with checksum and
+//   open(name, netnsPath?, vnetHdr?, device?) -> { fd, name }  TAP (IFF_TAP|IFF_NO_PI[|IFF_VNET_HDR with checksum and
 //                                             TSO offload]), nonblocking; created inside the
 //                                             network namespace at netnsPath when given (setns there and back
 //                                             on this thread only, so the rest of the process is unaffected)
@@ -9,6 +9,9 @@
 //   watch(fd, callback) -> handle                     libuv poll for readability on the main loop
 //   unwatch(handle), close(fd)
 //   icmpOpen() -> { fd, raw }, icmpSend(fd, addr, msg), icmpRecv(fd, buf, from)   ICMP echo for the NAT
+//   socketPair() -> [fd, fd]                          AF_UNIX stream pair (close-on-exec) for handing over fds
+//   sendFd(socket, fd) -> bool                        one byte carrying fd as SCM_RIGHTS; false on EAGAIN
+//   recvFd(socket) -> fd | -1 | -2                    nonblocking: -1 nothing yet, -2 peer closed without one
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -65,10 +68,19 @@ static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *len
 }
 
 static napi_value tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool vnet_hdr = false;
+  // The clone device: /dev/net/tun unless told otherwise (a rootless parent may be given another node).
+  char device[4096] = "/dev/net/tun";
+  napi_valuetype devtype = napi_undefined;
+  if (argc >= 4) napi_typeof(env, argv[3], &devtype);
+  if (devtype == napi_string) {
+    size_t device_len = 0;
+    napi_get_value_string_utf8(env, argv[3], device, sizeof device, &device_len);
+    if (device_len == 0) strcpy(device, "/dev/net/tun");
+  }
   if (argc >= 3) napi_get_value_bool(env, argv[2], &vnet_hdr);
   char name[IFNAMSIZ] = {0};
   size_t name_len = 0;
@@ -101,7 +113,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
     close(target);
   }
 
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  int fd = open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   int err = fd < 0 ? errno : 0;
   struct ifreq ifr;
   if (fd >= 0) {
@@ -129,7 +141,11 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
     if (setns(saved_ns, CLONE_NEWNET) < 0) abort();
     close(saved_ns);
   }
-  if (fd < 0) return throw_errno(env, "create TAP device (/dev/net/tun, TUNSETIFF)", err);
+  if (fd < 0) {
+    char what[4200];
+    snprintf(what, sizeof what, "create TAP device (%s, TUNSETIFF)", device);
+    return throw_errno(env, what, err);
+  }
 
   napi_value result, fd_value, name_value;
   CHECK(napi_create_object(env, &result));
@@ -410,6 +426,91 @@ static napi_value tap_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value fd_socket_pair(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0) return throw_errno(env, "socketpair", errno);
+  napi_value result, a, b;
+  CHECK(napi_create_array_with_length(env, 2, &result));
+  CHECK(napi_create_int32(env, fds[0], &a));
+  CHECK(napi_create_int32(env, fds[1], &b));
+  CHECK(napi_set_element(env, result, 0, a));
+  CHECK(napi_set_element(env, result, 1, b));
+  return result;
+}
+
+static napi_value fd_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t sock, fd;
+  if (argc < 2 || !get_int(env, argv[0], &sock) || !get_int(env, argv[1], &fd)) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "sendFd(socket, fd)");
+    return NULL;
+  }
+  char byte = 'F';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  napi_value result;
+  if (n < 0 && errno != EAGAIN) return throw_errno(env, "sendmsg (SCM_RIGHTS)", errno);
+  CHECK(napi_get_boolean(env, n == 1, &result));
+  return result;
+}
+
+static napi_value fd_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t sock;
+  if (argc < 1 || !get_int(env, argv[0], &sock)) {
+    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "recvFd(socket)");
+    return NULL;
+  }
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 4)];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  int32_t fd = -1;
+  if (n < 0) {
+    if (errno != EAGAIN) return throw_errno(env, "recvmsg (SCM_RIGHTS)", errno);
+  } else if (n == 0) {
+    fd = -2;
+  } else {
+    fd = -2;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (fd < 0) fd = got;
+        else close(got); // only one was asked for: never leak extras
+      }
+    }
+  }
+  napi_value result;
+  CHECK(napi_create_int32(env, fd, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
@@ -422,6 +523,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"icmpOpen", NULL, icmp_open, NULL, NULL, NULL, napi_default, NULL},
       {"icmpSend", NULL, icmp_send, NULL, NULL, NULL, napi_default, NULL},
       {"icmpRecv", NULL, icmp_recv, NULL, NULL, NULL, napi_default, NULL},
+      {"socketPair", NULL, fd_socket_pair, NULL, NULL, NULL, napi_default, NULL},
+      {"sendFd", NULL, fd_send, NULL, NULL, NULL, napi_default, NULL},
+      {"recvFd", NULL, fd_recv, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

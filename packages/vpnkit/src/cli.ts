@@ -11,6 +11,7 @@ import { type StreamAddress, connectQemu, listenQemu } from './link/stream.js';
 import { TapLink } from './link/tap.js';
 import { listenVmnet } from './link/vmnet.js';
 import { GuestNamespace } from './netns.js';
+import { RootlessRun } from './rootless.js';
 import { type VpnkitConfig, defaultConfig, parseForward } from './services/config.js';
 import { type ForwardTarget, PortControlFs, createControlHttpServer } from './services/control.js';
 import { Vpnkit } from './services/vpnkit.js';
@@ -18,10 +19,11 @@ import { parseIpv4 } from './wire/address.js';
 
 const USAGE = `usage:
   vpnkit [options] [--listen-vmnet PATH] [--listen-qemu PATH|HOST:PORT] [--connect-qemu PATH|HOST:PORT] [--tap NAME]
-  vpnkit run [options] [--dhcp] -- CMD [ARGS...]
+  vpnkit run [options] [--dhcp] [--rootless] -- CMD [ARGS...]
 
 Serves a user-space network to VMs (hyperkit's vpnkit protocol, QEMU -netdev stream) or TAP devices;
-\`run\` starts CMD in a fresh network namespace whose only interface is a TAP device served by vpnkit.
+\`run\` starts CMD in a fresh network namespace whose only interface is a TAP device served by vpnkit;
+without root (or with --rootless) the namespace is also a new user namespace, as with slirp4netns and pasta.
 
 options:
   --forward tcp|udp:[HOST_ADDR:]HOST_PORT:GUEST_ADDR:GUEST_PORT   host-to-guest port forward (repeatable)
@@ -34,6 +36,8 @@ options:
   --control-9p URL       serve VPNKit's 9P port-control files (unix:///path or tcp://127.0.0.1:PORT)
   --control-http PATH    serve the HTTP forwarding API (gvisor-tap-vsock style) on a Unix socket
   --no-offload           TAP without virtio-net headers (no checksum offload or TSO)
+  --rootless            run: a user + network namespace even as root (the default when not root)
+  --tun-device PATH      run --rootless: the TUN clone device to open (default /dev/net/tun)
   --faults SPEC          test only: drop=P,duplicate=P,reorder=P,corrupt=P
   -h, --help`;
 
@@ -112,6 +116,8 @@ const OPTIONS = {
   'control-http': { type: 'string' },
   'no-offload': { type: 'boolean' },
   dhcp: { type: 'boolean' },
+  rootless: { type: 'boolean' },
+  'tun-device': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -244,13 +250,30 @@ async function run(
   if (wrap) options.wrapLink = wrap;
   if (values.pcap) options.pcap = values.pcap as string;
   if (values['no-offload']) options.offloads = false;
+  const argv = values.dhcp
+    ? ['sh', '-c', 'busybox udhcpc -q -n -i tap0 -t 5 >/dev/null 2>&1; exec "$@"', 'sh', ...command]
+    : command;
+  if (values.rootless || process.getuid?.() !== 0) {
+    const tunDevice = values['tun-device'] as string | undefined;
+    const rootless = await RootlessRun.start(argv, {
+      ...options,
+      configure: values.dhcp ? 'dhcp' : 'static',
+      ...(tunDevice ? { tunDevice } : {}),
+    });
+    await serveControl(values, rootless.vpnkit.forwards);
+    const forward = (signal: NodeJS.Signals) => rootless.child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    try {
+      return await rootless.exited;
+    } finally {
+      rootless.close();
+    }
+  }
   const ns = await GuestNamespace.create(options);
   await serveControl(values, ns.vpnkit.forwards);
   const cleanup = () => ns.close();
   try {
-    const argv = values.dhcp
-      ? ['sh', '-c', 'busybox udhcpc -q -n -i tap0 -t 5 >/dev/null 2>&1; exec "$@"', 'sh', ...command]
-      : command;
     const child = ns.spawn(argv, { stdio: 'inherit' });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
     process.on('SIGINT', forward);

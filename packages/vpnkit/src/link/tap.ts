@@ -5,7 +5,7 @@ import { type Link, type LinkOffloads, type TxOffload, noClose, noFrame } from '
 
 /** The native addon: TAP devices and ICMP sockets, the system calls Node lacks. */
 export interface TapAddon {
-  open(name: string, netnsPath?: string, vnetHdr?: boolean): { fd: number; name: string };
+  open(name: string, netnsPath?: string, vnetHdr?: boolean, device?: string): { fd: number; name: string };
   readFrames(fd: number, buf: Uint8Array, lengths: Uint32Array, maxFrame: number): number;
   writeFrame(fd: number, buf: Uint8Array, length: number): boolean;
   writeFrameV(fd: number, header: Uint8Array, frame: Uint8Array, length: number, tail?: Uint8Array): boolean;
@@ -15,6 +15,12 @@ export interface TapAddon {
   icmpOpen(): { fd: number; raw: boolean };
   icmpSend(fd: number, address: number, message: Uint8Array): boolean;
   icmpRecv(fd: number, buf: Uint8Array, from: Uint32Array): number;
+  /** An AF_UNIX stream socket pair (close-on-exec), for handing a TAP fd from one process to another. */
+  socketPair(): [number, number];
+  /** Sends `fd` over `socket` as SCM_RIGHTS; false when the socket is full. */
+  sendFd(socket: number, fd: number): boolean;
+  /** Nonblocking: the fd received, -1 when nothing has arrived yet, -2 when the peer closed without one. */
+  recvFd(socket: number): number;
 }
 
 let addon: TapAddon | null = null;
@@ -78,11 +84,22 @@ export class TapLink implements Link {
   }
 
   /** Creates (or attaches to) TAP device `name`, inside the network namespace at `netnsPath` if given. */
-  static open(name: string, options: { netnsPath?: string; mtu?: number; vnetHdr?: boolean } = {}): TapLink {
+  static open(
+    name: string,
+    options: { netnsPath?: string; mtu?: number; vnetHdr?: boolean; device?: string } = {},
+  ): TapLink {
     const a = loadTapAddon();
     const vnetHdr = options.vnetHdr ?? false;
-    const { fd, name: actual } = a.open(name, options.netnsPath ?? '', vnetHdr);
+    const { fd, name: actual } = a.open(name, options.netnsPath ?? '', vnetHdr, options.device ?? '');
     return new TapLink(fd, actual, options.mtu ?? 1500, vnetHdr);
+  }
+
+  /**
+   * Serves a TAP fd opened elsewhere (e.g. handed over by a process inside a user namespace). `vnetHdr`
+   * must match how it was opened. The link owns the fd from now on.
+   */
+  static fromFd(fd: number, name: string, options: { mtu?: number; vnetHdr?: boolean } = {}): TapLink {
+    return new TapLink(fd, name, options.mtu ?? 1500, options.vnetHdr ?? false);
   }
 
   private readable(): void {

@@ -1,0 +1,123 @@
+// Rootless `vpnkit run`, run as an unprivileged user (nobody, via setpriv): a user + network namespace,
+// the TAP fd handed to vpnkit over SCM_RIGHTS, and curl inside reaching an HTTP server on host loopback.
+// Needs root only to switch to that user (and, where /dev/net/tun is root-only, to make a usable copy).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { tapAddonPath } from '../src/index.js';
+
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+
+function asNobody(command: string, args: string[]): boolean {
+  try {
+    execFileSync('setpriv', [...NOBODY, command, ...args], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function skipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to switch to an unprivileged user (setpriv)';
+  if (!existsSync(tapAddonPath())) return 'TAP addon not built (scripts/prepare.d/20-vpnkit-addon.sh)';
+  for (const tool of ['setpriv', 'unshare', 'curl', 'ip', 'mknod'])
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `${tool} not installed`;
+    }
+  if (!asNobody('unshare', ['--user', '--map-root-user', '--net', '--mount', 'true']))
+    return 'this kernel forbids unprivileged user namespaces (unshare --user fails for nobody)';
+  return null;
+}
+
+const skip = skipReason();
+
+describe('vpnkit run as an unprivileged user', { skip: skip ?? false, timeout: 60_000 }, () => {
+  const cli = new URL('../src/cli.js', import.meta.url).pathname;
+  let dir: string;
+  let tunDevice = '/dev/net/tun';
+  let server: http.Server;
+  let port: number;
+  const body = randomBytes(1 << 20);
+  const digest = createHash('sha256').update(body).digest('hex');
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vpnkit-rootless-test-'));
+    chmodSync(dir, 0o755);
+    // A stock system has /dev/net/tun mode 0666; some containers make it root-only. Then give nobody its
+    // own node for the same device rather than loosening the system one.
+    if (!asNobody('sh', ['-c', 'exec 3<>/dev/net/tun'])) {
+      tunDevice = join(dir, 'tun');
+      execFileSync('mknod', ['-m', '0666', tunDevice, 'c', '10', '200']);
+    }
+    server = http.createServer((_req, res) => res.end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as net.AddressInfo).port;
+  });
+
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function runAsNobody(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn('setpriv', [...NOBODY, process.execPath, cli, 'run', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, HOME: dir },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 1, stdout, stderr });
+      });
+    });
+  }
+
+  it(
+    'curl inside reaches host loopback through the host alias and its name',
+    { timeout: 40_000 },
+    async () => {
+      const script = [
+        'echo uid=$(id -u)',
+        'ip -o -4 addr show dev tap0',
+        `curl -sS -m 15 http://192.168.65.254:${port}/ | sha256sum`,
+        `curl -sS -m 15 http://host.kitset.internal:${port}/ | sha256sum`,
+      ].join('; ');
+      const r = await runAsNobody(['--tun-device', tunDevice, '--', 'sh', '-c', script]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /uid=0\n/, 'root inside its own user namespace');
+      assert.match(r.stdout, /192\.168\.65\.3\/24/);
+      const sums = r.stdout.match(/^[0-9a-f]{64}/gm) ?? [];
+      assert.deepEqual(sums, [digest, digest], r.stderr);
+    },
+  );
+
+  it(
+    'passes the exit status through, and says why when the TUN device is unusable',
+    { timeout: 30_000 },
+    async () => {
+      const r = await runAsNobody(['--tun-device', tunDevice, '--', 'sh', '-c', 'exit 7']);
+      assert.equal(r.code, 7, r.stderr);
+      const bad = await runAsNobody(['--tun-device', join(dir, 'absent'), '--', 'true']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /rootless run: create TAP device .*absent/);
+    },
+  );
+});
