@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type GuestImage, prepareGuest, startSystem } from '@kitset/kitset';
+import { type GuestImage, guestCmdline, prepareGuest, startSystem } from '@kitset/kitset';
 import { hasCommand } from '@kitset/testkit';
 import { type BenchRow, printTable } from './_table.js';
 
@@ -159,7 +159,7 @@ async function qemu(guest: GuestImage, share: string, sink: Sink): Promise<Guest
             '-initrd',
             guest.initrd,
             '-append',
-            `console=ttyS0 quiet ip=dhcp kitset.run="${commands.join(';')}"`,
+            guestCmdline({ guestCommand: commands, share }),
             '-netdev',
             'user,id=n0',
             '-device',

@@ -662,6 +662,19 @@ static int run(char *line) {
 static char cmdline[4096];
 static char line[1024];
 
+/* Whether the command line has `word` as a whole word. */
+static int has_word(const char *s, const char *word) {
+  while (*s) {
+    if (startswith(s, word)) {
+      char after = s[slen(word)];
+      if (after == 0 || after == ' ' || after == '\n') return 1;
+    }
+    while (*s && *s != ' ') s++;
+    while (*s == ' ') s++;
+  }
+  return 0;
+}
+
 /* The console tty is in canonical mode with echo (the kernel's defaults), so reads return whole lines. */
 static void interactive(void) {
   help();
@@ -698,11 +711,15 @@ int kitset_main(void) {
     saynum(-e);
     say("\n");
   }
-  if (mount_9p("share", "/share") == 0) say("KS mount ok share on /share\n");
   long n = read_small("/proc/cmdline");
   if (n < 0) n = 0;
   memcpy(cmdline, buf, (size_t)n < sizeof cmdline ? (size_t)n : sizeof cmdline - 1);
   cmdline[(size_t)n < sizeof cmdline ? (size_t)n : sizeof cmdline - 1] = 0;
+  if (has_word(cmdline, "kitset.share")) {
+    e = mount_9p("share", "/share");
+    if (e == 0) say("KS mount ok share on /share\n");
+    else fail("mount", "share on /share", e);
+  }
   char *p = cmdline;
   while (*p && !startswith(p, "kitset.run=")) {
     while (*p && *p != ' ') p++;

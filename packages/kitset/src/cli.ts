@@ -8,7 +8,7 @@ import { type KitsetSystem, checkShare, parsePublish, startSystem } from './syst
 const USAGE = `usage: kitset run [options] [-- guest command]
 
 Boots a riscv64 Linux VM (HyperKit) networked by VPNKit and sharing DataKit's tree, all in this process.
-Without a guest command, the guest's console is attached to this terminal (Ctrl-] quits);
+Without a guest command, the guest's console is attached to this terminal (Ctrl-C or Ctrl-] quits);
 with one, it runs in the guest and kitset exits with the number of failed guest commands.
 
 options:
@@ -90,17 +90,21 @@ export function parseRunArgs(argv: string[]): RunArgs {
   return out;
 }
 
+const CTRL_C = 0x03;
 const CTRL_RIGHT_BRACKET = 0x1d;
 /** What kitset's guest init prints once its console is open. */
 const GUEST_READY = 'KS up';
 
-/** Attaches the console to this terminal until the guest powers off or the user presses Ctrl-]. */
+/**
+ * Attaches the console to this terminal until the guest powers off or the user presses Ctrl-] (or Ctrl-C:
+ * the terminal is raw, so no SIGINT; the guest's init has no job control to give it to).
+ */
 function attachConsole(system: KitsetSystem): void {
   system.console.output.pipe(process.stdout, { end: false });
   const stdin = process.stdin;
   if (stdin.isTTY) stdin.setRawMode(true);
   stdin.on('data', (chunk: Buffer) => {
-    if (chunk.includes(CTRL_RIGHT_BRACKET)) {
+    if (chunk.includes(CTRL_RIGHT_BRACKET) || (stdin.isTTY && chunk.includes(CTRL_C))) {
       void system.stop();
       return;
     }
@@ -188,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (args.command.length > 0) status = await runCommand(system);
     else {
-      progress('console attached; Ctrl-] quits');
+      progress('console attached; Ctrl-C or Ctrl-] quits');
       attachConsole(system);
       await system.exited;
     }

@@ -156,11 +156,12 @@ export function checkShare(dir: string): void {
 
 /** The kernel command line: serial console, the kernel's own DHCP client, and kitset's init commands. */
 export function guestCmdline(
-  options: Pick<SystemOptions, 'guestCommand' | 'cmdline'>,
+  options: Pick<SystemOptions, 'guestCommand' | 'cmdline' | 'share'>,
   network = true,
 ): string {
   // Without a network device the kernel's DHCP client would wait for one for seconds.
   const words = ['console=ttyS0', 'quiet', ...(network ? ['ip=dhcp'] : [])];
+  if (options.share !== undefined) words.push('kitset.share');
   if (options.cmdline) words.push(options.cmdline);
   const commands = options.guestCommand ?? [];
   if (commands.length > 0) {

@@ -76,6 +76,7 @@ describe('arguments', () => {
       'console=ttyS0 quiet ip=dhcp kitset.run="net;get 1.2.3.4:80/"',
     );
     assert.equal(guestCmdline({}), 'console=ttyS0 quiet ip=dhcp');
+    assert.equal(guestCmdline({ share: '/srv' }, false), 'console=ttyS0 quiet kitset.share');
     assert.throws(() => guestCmdline({ guestCommand: ['write f "x"'] }), /double quotes/);
   });
 });
