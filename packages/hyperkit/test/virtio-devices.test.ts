@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -26,6 +26,7 @@ import { VirtioRng } from '../src/virtio/devices/rng.js';
 import { VirtioVsock } from '../src/virtio/devices/vsock/device.js';
 import { repoRoot } from './harness.js';
 import { guestDir, haveCommand } from './harness.js';
+import { guestDir as kernelDir } from './harness.js';
 import { NO_DEVTEST, devtestInitrd, fnv1a, runDevtest } from './virtio-harness.js';
 
 const ready = guestDir() !== undefined && devtestInitrd() !== undefined;
@@ -276,6 +277,59 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
         vpnkit?.kill();
         http.close();
       }
+    },
+  );
+
+  test(
+    'the hyperkit CLI: -s virtio-rnd, virtio-blk (qcow2), virtio-9p, virtio-sock',
+    { timeout: 120_000 },
+    async (t) => {
+      if (!ready) return t.skip(NO_DEVTEST);
+      if (!HAVE_QEMU_IMG) return t.skip('qemu-img not installed (apt-get install qemu-utils)');
+      const dir = join(tmp, 'cli');
+      mkdirSync(join(dir, 'share'), { recursive: true });
+      mkdirSync(join(dir, 'socks'));
+      writeFileSync(join(dir, 'share', 'hello.txt'), 'cli share\n');
+      writeFileSync(join(dir, 'share', 'delete-me.txt'), '');
+      const disk = join(dir, 'disk.qcow2');
+      assert.equal(spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '8M']).status, 0);
+      const cli = join(repoRoot(), 'packages/hyperkit/dist/src/cli.js');
+      const args = [
+        cli,
+        '-m',
+        '128M',
+        '-l',
+        'com1,stdio',
+        '-s',
+        '0:0,hostbridge',
+        '-s',
+        '2,virtio-rnd',
+        '-s',
+        `3,virtio-blk,${disk}`,
+        '-s',
+        `4,virtio-9p,path=${join(dir, 'share')},tag=share`,
+        '-s',
+        `5,virtio-sock,guest_cid=3,path=${join(dir, 'socks')}`,
+        '-f',
+        `kexec,${join(kernelDir()!, 'Image')},${devtestInitrd()!},console=ttyS0 quiet kitset.test=rng,blk:vda,9p:share,vsock-refused:7`,
+      ];
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, args, { timeout: 100_000 }, (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr }),
+        );
+        child.stdin?.end();
+      });
+      const why = `stdout:\n${r.stdout.slice(-2000)}\nstderr:\n${r.stderr}`;
+      assert.equal(r.code, 0, why);
+      assert.match(r.stdout, /^KT rng ok [0-9a-f]{64}$/m, why);
+      assert.match(r.stdout, /^KT blk:vda ok head [0-9a-f]{8} zeroout 0 discard 0$/m, why);
+      assert.match(r.stdout, /^KT 9p ok hello "cli share" escape -2$/m, why);
+      assert.match(r.stdout, /^KT vsock-refused ok errno 104 ms \d+$/m, why);
+      assert.match(r.stdout, /^KT done$/m, why);
+      const check = spawnSync('qemu-img', ['check', disk], { encoding: 'utf8' });
+      assert.equal(check.status, 0, check.stdout + check.stderr);
+      assert.equal(readFileSync(join(dir, 'share', 'renamed.txt'), 'utf8'), 'renamed\n');
+      assert.ok(!existsSync(join(dir, 'socks', 'connect')), 'the connect socket is removed on exit');
     },
   );
 });

@@ -29,3 +29,11 @@ export { VsockOp, decodeVsockHeader, encodeVsockHeader, socketName } from './vso
 export { type EthernetLink, linkPair } from './net/link.js';
 export { VirtioNet, type VirtioNetOptions, parseMac } from './net/device.js';
 export { connectVpnkit, type VpnkitConnection } from './net/vpnkit-client.js';
+export {
+  type ClosableDevice,
+  type DeviceFactoryContext,
+  type DeviceSpec,
+  closeDevices,
+  createDevices,
+  parseDeviceSpec,
+} from './registry.js';

@@ -1,0 +1,239 @@
+import { HyperkitError } from '../../errors.js';
+import type { VirtioDevice } from '../device.js';
+import { VirtioBlk } from './blk/device.js';
+import { openDiskImage } from './blk/qcow2.js';
+import { VirtioConsole } from './console.js';
+import { VirtioNet, parseMac } from './net/device.js';
+import type { EthernetLink } from './net/link.js';
+import { connectVpnkit } from './net/vpnkit-client.js';
+import { Virtio9p } from './ninep.js';
+import { VirtioRng } from './rng.js';
+import { VirtioVsock } from './vsock/device.js';
+
+/** What device factories may need from whoever starts the VM. */
+export interface DeviceFactoryContext {
+  /** In-process links for `virtio-net,link=NAME` (the `kitset` package passes VPNKit's link here). */
+  links?: Record<string, EthernetLink>;
+  /** Where `virtio-console` output goes (default: the process's stdout). */
+  consoleOutput?: (bytes: Uint8Array) => void;
+}
+
+/** A device with host resources (files, sockets) to release when the VM is gone. */
+export interface ClosableDevice extends VirtioDevice {
+  close?(): void;
+}
+
+export interface DeviceSpec {
+  /** hyperkit's PCI slot number when given (`-s 2,virtio-blk,…`); orders the virtio-mmio slots. */
+  slot: number | undefined;
+  name: string;
+  create(ctx?: DeviceFactoryContext): Promise<ClosableDevice>;
+}
+
+const NAMES = [
+  'virtio-blk',
+  'virtio-9p',
+  'virtio-net',
+  'virtio-vpnkit',
+  'virtio-sock',
+  'virtio-rnd',
+  'virtio-console',
+] as const;
+
+function bad(message: string): never {
+  throw new HyperkitError('ERR_BAD_ARGUMENT', message);
+}
+
+/** Splits "k=v,k2=v2,flag" into a map; plain words map to "". */
+function options(parts: string[], spec: string, allowed: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of parts) {
+    const eq = p.indexOf('=');
+    const key = eq < 0 ? p : p.slice(0, eq);
+    if (!allowed.includes(key)) bad(`unknown option "${key}" in -s ${spec} (allowed: ${allowed.join(', ')})`);
+    out.set(key, eq < 0 ? '' : p.slice(eq + 1));
+  }
+  return out;
+}
+
+function required(opts: Map<string, string>, key: string, spec: string): string {
+  const v = opts.get(key);
+  if (!v) bad(`-s ${spec} needs ${key}=…`);
+  return v;
+}
+
+/**
+ * Parses one hyperkit-style device argument: `[SLOT[:FUNC],]DEVICE[,OPTIONS]`, e.g. `virtio-blk,disk.qcow2`,
+ * `4,virtio-9p,path=DIR,tag=share`, `virtio-sock,guest_cid=3,path=DIR,guest_forwards=2375;2376`,
+ * `virtio-vpnkit,path=vpnkit.sock,uuid=…`, `virtio-rnd`. Returns undefined for hyperkit's PCI
+ * placeholders (hostbridge, lpc). Throws ERR_UNKNOWN_DEVICE for anything else unknown.
+ */
+export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
+  const parts = spec.split(',');
+  let slot: number | undefined;
+  if (/^\d+(:\d+)?$/.test(parts[0] ?? '')) slot = Number.parseInt(parts.shift()!, 10);
+  const name = parts.shift() ?? '';
+  if (name === 'hostbridge' || name === 'lpc' || name === 'amd_hostbridge') return undefined;
+  switch (name) {
+    case 'virtio-rnd':
+    case 'virtio-rng':
+      options(parts, spec, []);
+      return { slot, name, create: async () => new VirtioRng() };
+    case 'virtio-console': {
+      options(parts, spec, []);
+      return {
+        slot,
+        name,
+        create: async (ctx) => {
+          const dev = new VirtioConsole();
+          const out = ctx?.consoleOutput ?? ((b: Uint8Array) => process.stdout.write(b));
+          dev.onOutput = out;
+          return dev;
+        },
+      };
+    }
+    case 'virtio-blk': {
+      // hyperkit: virtio-blk,PATH[,ro]; also path=PATH
+      const path = parts[0] && !parts[0].includes('=') && parts[0] !== 'ro' ? parts.shift()! : undefined;
+      const opts = options(parts, spec, ['path', 'ro', 'serial']);
+      const file = path ?? required(opts, 'path', spec);
+      const readOnly = opts.has('ro');
+      const serial = opts.get('serial');
+      return {
+        slot,
+        name,
+        create: async () => new VirtioBlk(openDiskImage(file, readOnly), serial ? { serial } : {}),
+      };
+    }
+    case 'virtio-9p': {
+      const opts = options(parts, spec, ['path', 'tag', 'ro']);
+      const dir = required(opts, 'path', spec);
+      const tag = opts.get('tag') || 'share';
+      const readOnly = opts.has('ro');
+      return {
+        slot,
+        name,
+        create: async () => {
+          try {
+            return Virtio9p.hostDirectory(dir, tag, readOnly);
+          } catch (e) {
+            return bad(`virtio-9p: cannot share ${dir}: ${(e as Error).message}`);
+          }
+        },
+      };
+    }
+    case 'virtio-sock': {
+      const opts = options(parts, spec, ['guest_cid', 'path', 'guest_forwards']);
+      const guestCid = Number(required(opts, 'guest_cid', spec));
+      if (!Number.isInteger(guestCid) || guestCid <= 2)
+        bad(`bad guest_cid in -s ${spec} (an integer above 2)`);
+      const path = required(opts, 'path', spec);
+      const forwards = (opts.get('guest_forwards') ?? '')
+        .split(';')
+        .filter((s) => s !== '')
+        .map((s) => {
+          const n = Number(s);
+          if (!Number.isInteger(n) || n < 0 || n >= 0xffffffff)
+            bad(`bad guest_forwards port "${s}" in -s ${spec}`);
+          return n;
+        });
+      return {
+        slot,
+        name,
+        create: async () => {
+          const dev = new VirtioVsock({ guestCid, path, guestForwards: forwards });
+          try {
+            await dev.listen();
+          } catch (e) {
+            dev.close();
+            bad(
+              `virtio-sock: cannot listen in ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+            );
+          }
+          return dev;
+        },
+      };
+    }
+    case 'virtio-vpnkit': {
+      const opts = options(parts, spec, ['path', 'uuid', 'mtu']);
+      const path = required(opts, 'path', spec);
+      const uuid = required(opts, 'uuid', spec);
+      return {
+        slot,
+        name,
+        create: async () => {
+          let conn: Awaited<ReturnType<typeof connectVpnkit>>;
+          try {
+            conn = await connectVpnkit(path, uuid);
+          } catch (e) {
+            if (e instanceof RangeError) bad(`-s ${spec}: ${e.message}`);
+            throw e;
+          }
+          return new VirtioNet(conn.link, { mac: conn.mac, mtu: conn.mtu });
+        },
+      };
+    }
+    case 'virtio-net': {
+      const opts = options(parts, spec, ['link', 'mac', 'mtu']);
+      const linkName = opts.get('link') || 'default';
+      const mac = opts.get('mac');
+      const mtu = opts.has('mtu') ? Number(opts.get('mtu')) : undefined;
+      return {
+        slot,
+        name,
+        create: async (ctx) => {
+          const link = ctx?.links?.[linkName];
+          if (!link) {
+            bad(
+              `virtio-net: no in-process link "${linkName}" (from the command line use virtio-vpnkit,path=SOCKET,uuid=UUID)`,
+            );
+          }
+          try {
+            return new VirtioNet(link, {
+              mac: mac ? parseMac(mac) : Uint8Array.of(2, 0x6b, 0x69, 0x74, 0, 1),
+              mtu,
+            });
+          } catch (e) {
+            return bad(`-s ${spec}: ${(e as Error).message}`);
+          }
+        },
+      };
+    }
+    default:
+      throw new HyperkitError(
+        'ERR_UNKNOWN_DEVICE',
+        `unknown device "${name || spec}" in -s ${spec} (supported: ${NAMES.join(', ')}, hostbridge, lpc)`,
+      );
+  }
+}
+
+/** Creates the devices for a list of specs in slot order (specs without a slot keep their place after those with one). */
+export async function createDevices(
+  specs: DeviceSpec[],
+  ctx?: DeviceFactoryContext,
+): Promise<ClosableDevice[]> {
+  const ordered = specs
+    .map((s, i) => ({ s, key: s.slot ?? 1000 + i }))
+    .sort((a, b) => a.key - b.key)
+    .map((x) => x.s);
+  if (ordered.length > 8) bad(`at most 8 virtio devices fit the virt board's slots (got ${ordered.length})`);
+  const devices: ClosableDevice[] = [];
+  try {
+    for (const s of ordered) devices.push(await s.create(ctx));
+  } catch (e) {
+    for (const d of devices) d.close?.();
+    throw e;
+  }
+  return devices;
+}
+
+/** Releases files and sockets held by devices (after the VM stopped). */
+export function closeDevices(devices: readonly ClosableDevice[]): void {
+  for (const d of devices) {
+    try {
+      d.close?.();
+    } catch {
+      // closing is best effort
+    }
+  }
+}
