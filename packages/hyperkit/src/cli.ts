@@ -3,6 +3,13 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FirmwareKind } from './boot/loader.js';
 import { HyperkitError } from './errors.js';
+import {
+  type ClosableDevice,
+  type DeviceSpec,
+  closeDevices,
+  createDevices,
+  parseDeviceSpec,
+} from './virtio/devices/registry.js';
 import { type VmOptions, createVM } from './vm.js';
 
 const USAGE = `usage: hyperkit -m SIZE -f kexec,KERNEL,INITRD,"CMDLINE" [-l com1,stdio] [-s SLOT,DEVICE]...
@@ -11,7 +18,10 @@ const USAGE = `usage: hyperkit -m SIZE -f kexec,KERNEL,INITRD,"CMDLINE" [-l com1
   -m SIZE        guest memory (e.g. 256M, 1G)
   -f kexec,...   boot a Linux kernel Image (or ELF) with an initrd (may be empty) and command line
   -l com1,stdio  connect the guest's serial console (NS16550A, ttyS0) to stdin/stdout
-  -s SLOT,DEV    add a PCI-style slot (hostbridge and lpc are accepted for compatibility)
+  -s [SLOT,]DEV  add a virtio device (hostbridge and lpc are accepted for compatibility):
+                 virtio-blk,IMAGE[,ro]  (raw or qcow2)   virtio-9p,path=DIR,tag=TAG[,ro]
+                 virtio-sock,guest_cid=N,path=DIR[,guest_forwards=P;Q]
+                 virtio-vpnkit,path=SOCKET,uuid=UUID      virtio-rnd   virtio-console
   --firmware     builtin: kernel enters in S-mode, SBI answered by hyperkit (default)
                  opensbi: Debian's OpenSBI fw_jump in M-mode, as QEMU does
                  none:    run the kernel ELF/Image in M-mode with no firmware (bare metal)
@@ -20,6 +30,8 @@ exit status: 0 guest powered off, 2 guest reset, 1 error`;
 export interface CliResult {
   options: VmOptions;
   consoleStdio: boolean;
+  /** virtio devices from -s, created by main() (they may open files and sockets). */
+  deviceSpecs: DeviceSpec[];
 }
 
 function usageError(msg: string): never {
@@ -34,6 +46,7 @@ export function parseArgs(argv: string[]): CliResult {
   let firmware: FirmwareKind = 'builtin';
   let firmwarePath: string | undefined;
   let dtb: string | undefined;
+  const deviceSpecs: DeviceSpec[] = [];
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
     if (v === undefined) usageError(`${flag} needs a value`);
@@ -74,13 +87,9 @@ export function parseArgs(argv: string[]): CliResult {
         break;
       }
       case '-s': {
-        const spec = value(i++, a);
-        const device = spec.split(',')[1];
-        if (device === 'hostbridge' || device === 'lpc') break;
-        throw new HyperkitError(
-          'ERR_UNKNOWN_DEVICE',
-          `unknown device "${device ?? spec}" in -s ${spec} (supported: hostbridge, lpc)`,
-        );
+        const device = parseDeviceSpec(value(i++, a));
+        if (device) deviceSpecs.push(device);
+        break;
       }
       case '--firmware': {
         const f = value(i++, a);
@@ -114,6 +123,7 @@ export function parseArgs(argv: string[]): CliResult {
       dtb,
     },
     consoleStdio,
+    deviceSpecs,
   };
 }
 
@@ -121,11 +131,14 @@ export function parseArgs(argv: string[]): CliResult {
 export async function main(argv: string[]): Promise<number> {
   let vm: Awaited<ReturnType<typeof createVM>>;
   let consoleStdio: boolean;
+  let devices: ClosableDevice[] = [];
   try {
     const parsed = parseArgs(argv);
     consoleStdio = parsed.consoleStdio;
-    vm = await createVM(parsed.options);
+    devices = await createDevices(parsed.deviceSpecs);
+    vm = await createVM({ ...parsed.options, devices });
   } catch (e) {
+    closeDevices(devices);
     if (e instanceof HyperkitError) {
       process.stderr.write(`hyperkit: ${e.message}\n`);
       return 1;
@@ -146,6 +159,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const exit = await vm.run();
+  closeDevices(devices);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.stdin.unpipe(vm.console.input);

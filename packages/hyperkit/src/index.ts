@@ -28,3 +28,4 @@ export {
 export { type ChainBuffer, type DescriptorChain, SplitVirtqueue, VirtqueueError } from './virtio/queue.js';
 export { STATUS_DEVICE_NEEDS_RESET, VirtioMmioTransport } from './virtio/mmio.js';
 export { main as hyperkitMain, parseArgs } from './cli.js';
+export * from './virtio/devices/index.js';

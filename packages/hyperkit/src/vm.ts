@@ -5,6 +5,7 @@ import { BuiltinSbi } from './boot/sbi.js';
 import { HyperkitError } from './errors.js';
 import { type MachineExit, VirtMachine } from './machine/virt.js';
 import type { VirtioDevice } from './virtio/device.js';
+import { connectDeviceWakeups } from './virtio/devices/index.js';
 
 export interface VmOptions {
   /** Guest RAM: bytes, or a size like "256M" / "1G". */
@@ -81,6 +82,8 @@ export class VM {
       },
       onYield: () => this.flushOutput(),
     });
+    // devices completing work from host events (sockets, 9P) wake a guest idling in WFI
+    connectDeviceWakeups(this.machine);
     const firmware = opts.firmware ?? 'builtin';
     const kernel = readInput('kernel', 'ERR_BAD_KERNEL', opts.kernel);
     const initrd = opts.initrd === undefined ? undefined : readInput('initrd', 'ERR_BAD_INITRD', opts.initrd);
