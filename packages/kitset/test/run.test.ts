@@ -208,3 +208,51 @@ test(
     }
   },
 );
+
+test(
+  '--state keeps the DataKit store between runs (git sees the guest commits)',
+  { timeout: 120_000 },
+  async (t) => {
+    const reason = skipReason();
+    if (reason) return t.skip(reason);
+    if (missingDevices().includes('virtio-9p')) return t.skip('HyperKit does not export Virtio9p yet');
+    const state = mkdtempSync(join(tmpdir(), 'kitset-persist-'));
+    const tx = '/datakit/branch/master/transactions/t';
+    try {
+      const first = await runCommand(
+        process.execPath,
+        [
+          CLI,
+          'run',
+          '--memory',
+          '64M',
+          '--state',
+          state,
+          '--',
+          `mkdir /datakit/branch/master; mkdir ${tx}; write ${tx}/rw/kept first run; write ${tx}/ctl commit`,
+        ],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(first.code, 0, first.stderr + first.stdout);
+      const second = await runCommand(
+        process.execPath,
+        [CLI, 'run', '--memory', '64M', '--state', state, '--', 'cat /datakit/branch/master/ro/kept'],
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(second.code, 0, second.stderr + second.stdout);
+      assert.match(second.stdout, /first run\r?\nKS cat ok \/datakit\/branch\/master\/ro\/kept bytes 10/);
+      const log = await runCommand(
+        'git',
+        ['--git-dir', join(state, 'datakit', '.git'), 'log', '--oneline', 'master'],
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      assert.equal(log.code, 0, log.stderr);
+      assert.equal(log.stdout.trim().split('\n').length, 1);
+      assert.ok(existsSync(join(state, 'vsock')), 'the state directory is kept');
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  },
+);
