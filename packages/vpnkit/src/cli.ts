@@ -33,6 +33,7 @@ options:
   --host-alias ADDR|off  address that reaches the host's 127.0.0.1 (default 192.168.65.254)
   --dns SERVER[:PORT]    upstream resolver (repeatable; default: follow /etc/resolv.conf)
   --max-connections N    cap on concurrent guest TCP connections (default 8192)
+  --tcp-idle-timeout S   reset NAT'd TCP connections idle for S seconds (default 300, 0 = never)
   --control-9p URL       serve VPNKit's 9P port-control files (unix:///path or tcp://127.0.0.1:PORT)
   --control-http PATH    serve the HTTP forwarding API (gvisor-tap-vsock style) on a Unix socket
   --no-offload           TAP without virtio-net headers (no checksum offload or TSO)
@@ -80,6 +81,11 @@ function configFrom(values: Record<string, string | string[] | boolean | undefin
   c.dnsServers = list('dns');
   c.forwards = list('forward').map(parseForward);
   if (str('max-connections')) c.maxConnections = Number(str('max-connections'));
+  if (str('tcp-idle-timeout') !== undefined) {
+    const seconds = Number(str('tcp-idle-timeout'));
+    if (!(seconds >= 0)) fail('--tcp-idle-timeout must be a number of seconds (0 = never)');
+    c.tcpIdleMs = seconds * 1000;
+  }
   return c;
 }
 
@@ -111,6 +117,7 @@ const OPTIONS = {
   'host-alias': { type: 'string' },
   dns: { type: 'string', multiple: true },
   'max-connections': { type: 'string' },
+  'tcp-idle-timeout': { type: 'string' },
   faults: { type: 'string' },
   'control-9p': { type: 'string' },
   'control-http': { type: 'string' },

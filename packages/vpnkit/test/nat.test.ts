@@ -170,4 +170,57 @@ describe('NAT through an in-memory link', () => {
       echo.close();
     }
   });
+
+  it(
+    'idle TCP connections are reset; ones with traffic either way are not',
+    { timeout: 20_000 },
+    async () => {
+      const hostSockets: net.Socket[] = [];
+      const hostClosed: boolean[] = [];
+      const server = net.createServer((s) => {
+        const i = hostSockets.push(s) - 1;
+        hostClosed[i] = false;
+        s.on('error', () => {});
+        s.on('close', () => {
+          hostClosed[i] = true;
+        });
+        s.on('data', () => {});
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as net.AddressInfo).port;
+      const { guest, vpnkit, close } = guestAndVpnkit({ tcpIdleMs: 400 });
+      const tickers: NodeJS.Timeout[] = [];
+      try {
+        const closes: string[] = ['open', 'open', 'open'];
+        const conns = [0, 1, 2].map((i) => {
+          const c = guest.connectTcp(parseIpv4('192.168.65.3'), parseIpv4('192.168.65.254'), port);
+          c.onClose = (reason) => {
+            closes[i] = reason;
+          };
+          return c;
+        });
+        await until(() => conns.every((c) => c.state === 'ESTABLISHED') && hostSockets.length === 3, 5000);
+        assert.equal(hostSockets.length, 3);
+        // conns[0] stays silent; conns[1] is kept busy by the guest, conns[2] by the host.
+        const hostOf2 = hostSockets[2]!;
+        tickers.push(setInterval(() => conns[1]!.write(Uint8Array.of(1)), 100));
+        tickers.push(setInterval(() => hostOf2.write('x'), 100));
+        await until(() => closes[0] !== 'open', 5000);
+        assert.equal(closes[0], 'reset', 'the guest saw a reset');
+        await until(() => hostClosed[0] === true, 2000);
+        assert.equal(hostClosed[0], true, 'the host socket was closed');
+        await new Promise((r) => setTimeout(r, 600));
+        assert.deepEqual(closes.slice(1), ['open', 'open'], 'busy connections survive');
+        assert.equal(vpnkit.nat.tcpIdleClosed, 1);
+        for (const t of tickers) clearInterval(t);
+        await until(() => closes[1] !== 'open' && closes[2] !== 'open', 5000);
+        assert.deepEqual(closes, ['reset', 'reset', 'reset'], 'and are reset once they too fall silent');
+      } finally {
+        for (const t of tickers) clearInterval(t);
+        close();
+        for (const s of hostSockets) s.destroy();
+        server.close();
+      }
+    },
+  );
 });

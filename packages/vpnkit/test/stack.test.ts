@@ -425,3 +425,79 @@ describe('stack: checksum offload and TSO (virtio-net header semantics)', () => 
     );
   });
 });
+
+/** The data segments in a frame stream, by sequence number relative to the sender's ISN. */
+function dataSegmentOf(frame: Uint8Array, iss: number): { seq: number; length: number } | null {
+  const eth = new EthernetFrame(frame);
+  if (eth.etherType !== 0x0800) return null;
+  const ip = new Ipv4Packet(eth.payload());
+  if (ip.validate() !== null || ip.protocol !== 6) return null;
+  const seg = new TcpSegment(ip.payload());
+  if (seg.validate() !== null || seg.payloadLength === 0) return null;
+  return { seq: (seg.sequence - iss) >>> 0, length: seg.payloadLength };
+}
+
+describe('stack: SACK scoreboard (RFC 6675) and selective retransmission', () => {
+  /**
+   * Sends `size` bytes from a to b; `drop(seq, copy)` decides per data segment from a (copy = how many
+   * times that sequence was sent before). Returns how often each sequence went out.
+   */
+  function lossyTransfer(size: number, drop: (seq: number, copy: number) => boolean) {
+    const pair = newPair();
+    const { client } = connectPair(pair);
+    const sent = new Map<number, number>();
+    let iss = -1;
+    pair.faultAtoB = (f) => {
+      if (iss < 0) return [f];
+      const d = dataSegmentOf(f, seqAddIss(iss));
+      if (!d) return [f];
+      const copy = sent.get(d.seq) ?? 0;
+      sent.set(d.seq, copy + 1);
+      return drop(d.seq, copy) ? [] : [f];
+    };
+    const data = pseudoRandomBytes(size, 9);
+    const received: Uint8Array[] = [];
+    let receivedBytes = 0;
+    pair.b.onTcpConnection = (conn) => {
+      conn.onData = (c) => {
+        received.push(c.slice());
+        receivedBytes += c.length;
+      };
+      conn.accept();
+    };
+    client.onConnect = () => {
+      iss = client.iss;
+      client.write(data);
+    };
+    pair.pump(100_000, 10, () => receivedBytes === size && client.sndUna === client.sndMax);
+    assert.equal(receivedBytes, size);
+    assert.equal(sha256(received), sha256([data]));
+    return { sent, client };
+  }
+  const seqAddIss = (iss: number) => (iss + 1) >>> 0; // data starts one past the ISN
+  const MSS = 1460 - 12; // timestamps on
+
+  it('resends exactly the dropped segments of a window', () => {
+    const lost = new Set([5 * MSS, 9 * MSS, 13 * MSS]);
+    const { sent, client } = lossyTransfer(40 * MSS, (seq, copy) => copy === 0 && lost.has(seq));
+    const resent = [...sent].filter(([, n]) => n > 1).map(([seq]) => seq);
+    assert.deepEqual(
+      resent.sort((x, y) => x - y),
+      [...lost],
+    );
+    assert.equal(client.retransmittedSegments, lost.size);
+    assert.equal(client.retransmittedBytes, lost.size * MSS);
+    assert.deepEqual(client.sackScoreboard, [], 'the scoreboard empties once everything is acknowledged');
+  });
+
+  it('after a retransmission timeout skips what the peer SACKed (no go-back-N)', () => {
+    // Two holes whose originals and fast retransmissions are all lost: only the timeout recovers them,
+    // and going back from the first hole must not resend the SACKed segments between and after them.
+    const holes = new Set([4 * MSS, 10 * MSS]);
+    const { sent, client } = lossyTransfer(30 * MSS, (seq, copy) => holes.has(seq) && copy < 2);
+    for (const hole of holes) assert.equal(sent.get(hole), 3, `segment at ${hole} sent three times`);
+    const others = [...sent].filter(([seq, n]) => !holes.has(seq) && n > 1);
+    assert.deepEqual(others, [], 'no SACKed segment went out twice');
+    assert.equal(client.retransmittedSegments, 4);
+  });
+});

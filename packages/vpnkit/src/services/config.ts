@@ -33,6 +33,12 @@ export interface VpnkitConfig {
   udpFlowLimit: number;
   udpIdleMs: number;
   tcpConnectTimeoutMs: number;
+  /**
+   * A NAT'd TCP connection with no segment from the guest and no data either way for this long is reset
+   * (VPNKit's --port-max-idle-time, 300 s by default there too); 0 = never. Guest keepalives count as
+   * activity, so an application that sends them is never cut off.
+   */
+  tcpIdleMs: number;
 }
 
 export function defaultConfig(): VpnkitConfig {
@@ -57,6 +63,7 @@ export function defaultConfig(): VpnkitConfig {
     udpFlowLimit: 1024,
     udpIdleMs: 60_000,
     tcpConnectTimeoutMs: 10_000,
+    tcpIdleMs: 300_000,
   };
 }
 

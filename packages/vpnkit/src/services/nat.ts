@@ -109,13 +109,21 @@ export class Nat {
   private icmp: IcmpForwarder | null | undefined;
   private readonly sweeper: NodeJS.Timeout;
   private readonly hostSockets = new Set<net.Socket>();
+  /** Established guest connections with their host socket, for the idle sweep. */
+  private readonly proxied = new Map<TcpConnection, net.Socket>();
+  /** Connections reset for idleness since start. */
+  tcpIdleClosed = 0;
 
   constructor(
     private readonly config: VpnkitConfig,
     private readonly stack: NetworkStack,
     private readonly log: Logger,
   ) {
-    this.sweeper = setInterval(() => this.sweepUdp(), Math.min(5000, config.udpIdleMs / 2));
+    const tcpSweep = config.tcpIdleMs > 0 ? config.tcpIdleMs / 2 : 5000;
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      Math.max(10, Math.min(5000, config.udpIdleMs / 2, tcpSweep)),
+    );
     this.sweeper.unref();
   }
 
@@ -179,6 +187,13 @@ export class Nat {
       clearTimeout(timer);
       socket.setNoDelay(true);
       splice(conn, socket, reads);
+      const onClose = conn.onClose;
+      conn.onClose = (reason) => {
+        this.proxied.delete(conn);
+        onClose(reason);
+      };
+      this.proxied.set(conn, socket);
+      socket.once('close', () => this.proxied.delete(conn));
       conn.accept();
     });
   }
@@ -258,9 +273,26 @@ export class Nat {
     flow.socket.close();
   }
 
-  private sweepUdp(): void {
+  private sweep(): void {
     const cutoff = Date.now() - this.config.udpIdleMs;
     for (const [key, flow] of this.udpFlows) if (flow.lastActive < cutoff) this.closeFlow(key);
+    if (this.config.tcpIdleMs > 0) this.sweepTcp();
+  }
+
+  /** Resets NAT'd connections idle past `tcpIdleMs` (RST to the guest, the host socket destroyed). */
+  private sweepTcp(): void {
+    const cutoff = this.stack.now() - this.config.tcpIdleMs;
+    for (const [conn, socket] of this.proxied) {
+      if (conn.lastActivity >= cutoff) continue;
+      this.proxied.delete(conn);
+      this.tcpIdleClosed++;
+      this.log(
+        'info',
+        `TCP ${formatIpv4(conn.remoteAddress)}:${conn.remotePort} > ${formatIpv4(conn.localAddress)}:${conn.localPort} closed after ${Math.round(this.config.tcpIdleMs / 1000)} s idle`,
+      );
+      conn.abort();
+      socket.destroy();
+    }
   }
 
   close(): void {

@@ -53,6 +53,10 @@ const MIN_RTO = 200;
 const MAX_RTO = 60_000;
 const INITIAL_RTO = 1000;
 const MAX_OOO_SEGMENTS = 64;
+/** SACK scoreboard size (ranges); beyond it the oldest knowledge is merged away, never unbounded. */
+const MAX_SACKED_RANGES = 16;
+/** Holes retransmitted per ACK during SACK recovery: the ACK clock paces them (RFC 6675's pipe, simplified). */
+const HOLES_PER_ACK = 2;
 
 export const seqLt = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 export const seqLe = (a: number, b: number): boolean => ((a - b) | 0) <= 0;
@@ -102,6 +106,18 @@ export class TcpConnection {
   private recoverSeq = 0;
   private sackedUpTo = 0; // highest right edge the peer SACKed
   private sackOk = false;
+  /**
+   * The SACK scoreboard (RFC 6675): ranges above sndUna the peer holds, as [start, end) pairs, sorted and
+   * disjoint. Recovery retransmits only the holes between them; after a timeout they are skipped too.
+   */
+  private readonly sacked: number[] = [];
+  /** Highest sequence retransmitted in the current recovery (RFC 6675 HighRxt). */
+  private highRxt = 0;
+  /** Bytes retransmitted, and retransmitted segments (for tests and stats). */
+  retransmittedBytes = 0;
+  retransmittedSegments = 0;
+  /** host.now() of the last segment from the peer or data from the application (for idle timeouts). */
+  lastActivity = 0;
 
   // Receive sequence space.
   irs = 0;
@@ -155,6 +171,7 @@ export class TcpConnection {
     this.sndMax = this.iss;
     this.queueSeq = seqAdd(this.iss, 1);
     this.cwnd = 10 * 1460;
+    this.lastActivity = host.now();
     let scale = 0;
     while (scale < 14 && tuning.receiveBuffer >>> scale > 65535) scale++;
     this.rcvWscale = scale;
@@ -171,6 +188,7 @@ export class TcpConnection {
   write(chunk: Uint8Array): boolean {
     if (this.endRequested || this.state === 'CLOSED') return false;
     this.sendQueue.push(chunk);
+    this.lastActivity = this.host.now();
     this.host.markDirty(this);
     return this.sendQueue.length < this.tuning.sendHighWater;
   }
@@ -278,6 +296,7 @@ export class TcpConnection {
     const flags = seg.flags;
     const now = this.host.now();
     if (this.state === 'CLOSED') return;
+    this.lastActivity = now;
     if (this.state === 'PENDING') {
       if (flags & TCP_RST) this.close('reset');
       return;
@@ -415,8 +434,12 @@ export class TcpConnection {
     const window = seg.window << this.sndWscale;
     if (this.sackOk && opts.sackCount > 0) {
       for (let k = 0; k < opts.sackCount; k++) {
+        const left = opts.sackBlocks[k * 2]!;
         const right = opts.sackBlocks[k * 2 + 1]!;
-        if (seqGt(right, this.sackedUpTo) && seqLe(right, this.sndMax)) this.sackedUpTo = right;
+        // Only blocks within what is outstanding: anything else is stale or bogus.
+        if (!seqLt(left, right) || !seqLe(right, this.sndMax) || !seqGt(right, ack)) continue;
+        if (seqGt(right, this.sackedUpTo)) this.sackedUpTo = right;
+        this.markSacked(seqGt(left, ack) ? left : ack, right);
       }
     }
     if (seqGt(ack, this.sndUna)) {
@@ -433,6 +456,7 @@ export class TcpConnection {
         if (wasAboveHighWater && this.sendQueue.length < this.tuning.sendHighWater) this.onDrainSoon();
       }
       this.sndUna = ack;
+      this.trimScoreboard();
       if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
       this.retries = 0;
       this.dupAcks = 0;
@@ -440,6 +464,8 @@ export class TcpConnection {
         if (seqGe(ack, this.recoverSeq)) {
           this.inRecovery = false;
           this.cwnd = this.ssthresh;
+        } else if (this.sacked.length > 0) {
+          this.retransmitHoles(now); // SACK recovery: the next holes the scoreboard shows
         } else {
           this.retransmitFirst(); // NewReno partial ACK: the next hole
         }
@@ -469,8 +495,14 @@ export class TcpConnection {
           this.cwnd = this.ssthresh + 3 * this.sndMss;
           this.inRecovery = true;
           this.recoverSeq = this.sndMax;
-          this.retransmitFirst();
-        } else if (this.dupAcks > 3) this.cwnd += this.sndMss;
+          this.highRxt = this.sndUna;
+          if (this.sacked.length > 0) this.retransmitHoles(now);
+          else this.retransmitFirst();
+        } else {
+          if (this.dupAcks > 3) this.cwnd += this.sndMss;
+          // In SACK recovery each duplicate ACK means segments left the network: fill the next holes.
+          if (this.inRecovery && this.sacked.length > 0) this.retransmitHoles(now);
+        }
       } else if (window !== this.sndWnd) {
         this.sndWnd = window;
         this.host.markDirty(this);
@@ -587,10 +619,21 @@ export class TcpConnection {
       const windowLimit = seqAdd(this.sndUna, Math.min(this.sndWnd, this.cwnd));
       const segmentMax = Math.max(this.sndMss, this.tuning.tsoMaxPayload);
       while (seqLt(this.sndNxt, queueEnd) && seqLt(this.sndNxt, windowLimit)) {
-        const length = Math.min(segmentMax, seqSub(queueEnd, this.sndNxt), seqSub(windowLimit, this.sndNxt));
+        let room = segmentMax;
+        if (this.sacked.length > 0 && seqLt(this.sndNxt, this.sndMax)) {
+          // Going back after a timeout: what the peer SACKed needs no second copy.
+          const sackedEnd = this.sackedRangeEndAt(this.sndNxt);
+          if (sackedEnd !== this.sndNxt) {
+            this.sndNxt = sackedEnd;
+            continue;
+          }
+          room = Math.min(room, this.distanceToNextSacked(this.sndNxt));
+        }
+        const length = Math.min(room, seqSub(queueEnd, this.sndNxt), seqSub(windowLimit, this.sndNxt));
         const offset = seqSub(this.sndNxt, this.queueSeq);
         const last = seqAdd(this.sndNxt, length) === queueEnd;
         const withFin = last && this.endRequested && this.sndNxt !== this.finSeq;
+        if (seqLt(this.sndNxt, this.sndMax)) this.countRetransmit(length);
         this.sendData(TCP_ACK | (last ? TCP_PSH : 0) | (withFin ? TCP_FIN : 0), offset, length, now);
         this.sndNxt = seqAdd(this.sndNxt, length + (withFin ? 1 : 0));
         if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
@@ -707,11 +750,95 @@ export class TcpConnection {
       const length = Math.min(this.sndMss, seqSub(queueEnd, this.sndUna));
       const withFin =
         this.endRequested && seqAdd(this.sndUna, length) === this.finSeq && seqGt(this.sndMax, this.finSeq);
+      this.countRetransmit(length);
       this.sendData(TCP_ACK | (withFin ? TCP_FIN : 0), offset, length, now);
     } else if (this.endRequested && this.sndUna === this.finSeq) {
       this.sendData(TCP_ACK | TCP_FIN, 0, 0, now);
     }
     this.rttSeq = -1;
+  }
+
+  // ---------------------------------------------------------------- SACK scoreboard
+
+  /** Adds [left, right) to the scoreboard, merging with neighbours; bounded in size. */
+  private markSacked(left: number, right: number): void {
+    const r = this.sacked;
+    let i = 0;
+    while (i < r.length && seqLt(r[i + 1]!, left)) i += 2;
+    // Merge every range that touches [left, right).
+    let j = i;
+    while (j < r.length && seqLe(r[j]!, right)) {
+      if (seqLt(r[j]!, left)) left = r[j]!;
+      if (seqGt(r[j + 1]!, right)) right = r[j + 1]!;
+      j += 2;
+    }
+    r.splice(i, j - i, left, right);
+    if (r.length > MAX_SACKED_RANGES * 2) {
+      // Forget the smallest gap: merge the two lowest ranges' knowledge by dropping the lowest one.
+      r.splice(0, 2);
+    }
+  }
+
+  /** Drops scoreboard ranges the cumulative ACK has passed. */
+  private trimScoreboard(): void {
+    const r = this.sacked;
+    let k = 0;
+    while (k < r.length && seqLe(r[k + 1]!, this.sndUna)) k += 2;
+    if (k > 0) r.splice(0, k);
+    if (r.length > 0 && seqLt(r[0]!, this.sndUna)) r[0] = this.sndUna;
+    if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
+  }
+
+  /** If `seq` lies in a SACKed range, that range's end; else `seq`. */
+  private sackedRangeEndAt(seq: number): number {
+    const r = this.sacked;
+    for (let k = 0; k < r.length; k += 2) {
+      if (seqLt(seq, r[k]!)) break;
+      if (seqLt(seq, r[k + 1]!)) return r[k + 1]!;
+    }
+    return seq;
+  }
+
+  /** Bytes from `seq` to the next SACKed range (a large number when none follows). */
+  private distanceToNextSacked(seq: number): number {
+    const r = this.sacked;
+    for (let k = 0; k < r.length; k += 2) if (seqGt(r[k]!, seq)) return seqSub(r[k]!, seq);
+    return 0x7fffffff;
+  }
+
+  /**
+   * RFC 6675's NextSeg, rule 1: the first bytes at or above HighRxt that the peer lacks while holding
+   * data above them (a hole below the highest SACK is taken as lost). Sends up to HOLES_PER_ACK segments.
+   */
+  private retransmitHoles(now: number): void {
+    const r = this.sacked;
+    if (r.length === 0) return;
+    // Holes lie below the highest range the peer holds, and never beyond what was ever sent.
+    const highestSacked = r[r.length - 1]!;
+    const limit = seqLt(highestSacked, this.sndMax) ? highestSacked : this.sndMax;
+    let seq = seqLt(this.highRxt, this.sndUna) ? this.sndUna : this.highRxt;
+    for (let sent = 0; sent < HOLES_PER_ACK; ) {
+      seq = this.sackedRangeEndAt(seq);
+      if (!seqLt(seq, limit)) break;
+      const length = Math.min(this.sndMss, this.distanceToNextSacked(seq), seqSub(limit, seq));
+      if (length <= 0) break;
+      this.countRetransmit(length);
+      this.sendData(TCP_ACK, seqSub(seq, this.queueSeq), length, now);
+      seq = seqAdd(seq, length);
+      this.highRxt = seq;
+      sent++;
+    }
+    this.rttSeq = -1;
+  }
+
+  private countRetransmit(length: number): void {
+    this.retransmittedBytes += length;
+    this.retransmittedSegments++;
+  }
+
+  /** The SACK scoreboard as [start, end) pairs (for tests). */
+  get sackScoreboard(): readonly number[] {
+    return this.sacked;
   }
 
   // ---------------------------------------------------------------- timers
@@ -759,7 +886,10 @@ export class TcpConnection {
       this.host.armTimer(this);
       return;
     }
-    // Retransmission timeout: collapse the window and go back to the first unacknowledged byte.
+    // Retransmission timeout: collapse the window and go back to the first unacknowledged byte, skipping
+    // what the scoreboard says the peer holds. A second timeout in a row forgets the scoreboard, in case
+    // the peer reneged on its SACKs (RFC 2018 allows it).
+    if (this.retries > 1) this.sacked.length = 0;
     const flight = seqSub(this.sndMax, this.sndUna);
     this.ssthresh = Math.max(flight >>> 1, 2 * this.sndMss);
     this.cwnd = this.sndMss;
@@ -798,6 +928,7 @@ export class TcpConnection {
     this.timeWaitDeadline = 0;
     this.sendQueue.clear();
     this.receiveQueue.clear();
+    this.sacked.length = 0;
     this.outOfOrder.length = 0;
     this.outOfOrderBytes = 0;
     this.host.released(this);
