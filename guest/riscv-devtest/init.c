@@ -358,6 +358,42 @@ static void test_vsock_refused(const char *arg) {
   putn(now_ms() - t0);
   puts_("\n");
 }
+/* arg PORT:N — N sequential connections, each sending one byte and reading the echo: connection rate */
+static void test_vsock_many(const char *arg) {
+  unsigned long port = parse_num(arg);
+  while (*arg && *arg != ':') arg++;
+  unsigned long count = *arg == ':' ? parse_num(arg + 1) : 100;
+  long t0 = now_ms();
+  unsigned long ok = 0;
+  for (unsigned long i = 0; i < count; i++) {
+    long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+    if (s < 0) return fail("vsock-many", "socket", s);
+    struct sockaddr_vm a;
+    memset_(&a, 0, sizeof a);
+    a.family = AF_VSOCK;
+    a.port = (u32)port;
+    a.cid = 2;
+    long e = SC(SYS_connect, s, &a, sizeof a);
+    if (e < 0) {
+      SC(SYS_close, s, 0, 0);
+      puts_("KT vsock-many connections before failure ");
+      putn((long)i);
+      puts_("\n");
+      return fail("vsock-many", "connect", e);
+    }
+    u8 c = (u8)i;
+    SC(SYS_write, s, &c, 1);
+    u8 r = 0;
+    if (SC(SYS_read, s, &r, 1) == 1 && r == c) ok++;
+    SC(SYS_close, s, 0, 0);
+  }
+  puts_("KT vsock-many ok connections ");
+  putn((long)ok);
+  puts_(" ms ");
+  putn(now_ms() - t0);
+  puts_("\n");
+}
+
 /* listen on a port, accept one connection, echo what it sends in upper case until EOF */
 static void test_vsock_listen(const char *arg) {
   unsigned long port = parse_num(arg);
@@ -516,6 +552,7 @@ int kitset_main(void) {
     else if (seq(item, "vsock")) test_vsock_connect(arg);
     else if (seq(item, "vsock-refused")) test_vsock_refused(arg);
     else if (seq(item, "vsock-listen")) test_vsock_listen(arg);
+    else if (seq(item, "vsock-many")) test_vsock_many(arg);
     else if (seq(item, "net")) test_net(arg);
     else {
       puts_("KT ");

@@ -160,6 +160,8 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
       mkdirSync(dir);
       const vsock = new VirtioVsock({ guestCid: 3, path: dir, guestForwards: [5001] });
       await vsock.listen();
+      const echo = createServer((s) => s.pipe(s));
+      await new Promise<void>((resolve) => echo.listen(join(dir, '00000002.00000007'), resolve));
       const service = createServer((s) => {
         let got = '';
         s.on('data', (d) => {
@@ -185,7 +187,7 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
       try {
         const run = await runDevtest(
           [vsock],
-          ['vsock:1234', 'vsock-refused:4321', 'vsock-listen:5000', 'vsock-listen:5001'],
+          ['vsock:1234', 'vsock-refused:4321', 'vsock-listen:5000', 'vsock-listen:5001', 'vsock-many:7:100'],
           {
             timeoutMs: 100_000,
             onLine: (line) => {
@@ -216,11 +218,18 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
         const replies = await Promise.all(echoes);
         assert.equal(replies.length, 2);
         for (const r of replies) assert.ok(r.equals(upper), `echo of ${r.length} bytes matches`);
+        const many = /^ok connections (\d+) ms (\d+)$/.exec(run.results.get('vsock-many') ?? '');
+        assert.ok(many, why);
+        assert.equal(many[1], '100', 'every connection echoed its byte');
+        t.diagnostic(
+          `100 vsock connections in ${many[2]} ms of guest time (${((100 * 1000) / Math.max(1, Number(many[2]))).toFixed(0)}/s)`,
+        );
         assert.equal(vsock.stats.refused, 1);
         assert.deepEqual(vsock.failures, []);
       } finally {
         vsock.close();
         service.close();
+        echo.close();
       }
     },
   );
