@@ -4,6 +4,7 @@ export { framePipe, PipeEnd } from './link.js';
 export { type DeviceHandles, missingDevices } from './devices.js';
 export {
   checkShare,
+  DEFAULT_MTU,
   guestCmdline,
   type KitsetSystem,
   parsePublish,

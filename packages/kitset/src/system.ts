@@ -60,7 +60,7 @@ export interface SystemOptions {
    * other transport; `publish` is then that VPNKit's business.
    */
   vpnkitSocket?: string;
-  /** VPNKit settings (subnet, DNS servers, MTU, ...) for the in-process VPNKit. */
+  /** VPNKit settings (subnet, DNS servers, MTU: default DEFAULT_MTU, ...) for the in-process VPNKit. */
   vpnkit?: Partial<VpnkitConfig>;
   /** Stop everything on SIGINT/SIGTERM (default true). */
   stopOnSignals?: boolean;
@@ -72,6 +72,13 @@ export interface SystemOptions {
   /** Diagnostics (default: stderr). */
   log?: (message: string) => void;
 }
+
+/**
+ * The guest link's MTU unless told otherwise: VPNKit's largest. An emulated guest spends its time per
+ * packet, so big frames move bulk data several times faster than 1500 (measured: guest→host TCP ~18x,
+ * host→guest ~2.4x on our RISC-V emulator).
+ */
+export const DEFAULT_MTU = 65520;
 
 /** The guest's vsock context id (hyperkit's default). */
 export const GUEST_CID = 3;
@@ -240,7 +247,7 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       network = remote;
     } else {
       const [vmEnd, vpnkitEnd] = framePipe('virtio-net (in-process)', 'vpnkit (in-process)');
-      const local = new Vpnkit(vpnkitEnd, options.vpnkit ?? {}, vpnkitLog);
+      const local = new Vpnkit(vpnkitEnd, { mtu: DEFAULT_MTU, ...options.vpnkit }, vpnkitLog);
       vpnkit = local;
       undo.push(() => local.close());
       config = local.config;

@@ -67,6 +67,8 @@ describe('arguments', () => {
     assert.deepEqual(a.command, ['net', 'get 1.2.3.4:80/x', 'dns a.b']);
     assert.throws(() => parseRunArgs(['--share']), /--share needs a value/);
     assert.throws(() => parseRunArgs(['--bogus']), /unknown option --bogus/);
+    assert.equal(parseRunArgs(['--mtu', '65520']).mtu, 65520);
+    assert.throws(() => parseRunArgs(['--mtu', '70000']), /--mtu 70000: expected a number from 576 to 65520/);
     assert.throws(() => parseRunArgs(['--publish', 'nonsense']), /bad --publish "nonsense"/);
   });
 
