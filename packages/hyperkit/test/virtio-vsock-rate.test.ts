@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { GuestMemory } from '../src/machine/memory.js';
+import { VirtioVsock } from '../src/virtio/devices/vsock/device.js';
+import {
+  VSOCK_HEADER_SIZE,
+  type VsockHeader,
+  VsockOp,
+  decodeVsockHeader,
+  encodeVsockHeader,
+} from '../src/virtio/devices/vsock/packet.js';
+import { VirtioMmioTransport } from '../src/virtio/mmio.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'hk-vsock-rate-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const RAM = 0x8000_0000;
+const QSIZE = 256;
+const RX_BUF = 4096;
+
+/** The driver half of one split virtqueue, as a guest would run it (no event-idx). */
+class DriverQueue {
+  private readonly free: number[] = [];
+  private availIdx = 0;
+  private usedSeen = 0;
+  constructor(
+    private readonly mem: GuestMemory,
+    readonly base: number,
+  ) {
+    for (let i = QSIZE - 1; i >= 0; i--) this.free.push(i);
+  }
+  get desc(): number {
+    return this.base;
+  }
+  get avail(): number {
+    return this.base + 0x1000;
+  }
+  get used(): number {
+    return this.base + 0x2000;
+  }
+  post(addr: number, len: number, writable: boolean): boolean {
+    const i = this.free.pop();
+    if (i === undefined) return false;
+    const d = this.desc + 16 * i;
+    this.mem.writeU64(d, addr);
+    this.mem.writeU32(d + 8, len);
+    this.mem.writeU16(d + 12, writable ? 2 : 0);
+    this.mem.writeU16(d + 14, 0);
+    this.mem.writeU16(this.avail + 4 + 2 * (this.availIdx % QSIZE), i);
+    this.availIdx = (this.availIdx + 1) & 0xffff;
+    this.mem.writeU16(this.avail + 2, this.availIdx);
+    return true;
+  }
+  /** Used entries since last time: [buffer address, bytes written]; their descriptors are free again. */
+  takeUsed(): [number, number][] {
+    const out: [number, number][] = [];
+    const idx = this.mem.readU16(this.used + 2);
+    while (this.usedSeen !== idx) {
+      const slot = this.used + 4 + 8 * (this.usedSeen % QSIZE);
+      const id = this.mem.readU32(slot);
+      out.push([this.mem.readU64(this.desc + 16 * id), this.mem.readU32(slot + 4)]);
+      this.free.push(id);
+      this.usedSeen = (this.usedSeen + 1) & 0xffff;
+    }
+    return out;
+  }
+}
+
+test(
+  'virtio-vsock handles over 1,000 guest-initiated connections a second (device and host side)',
+  { timeout: 60_000 },
+  async (t) => {
+    const dir = join(tmp, 's');
+    mkdirSync(dir);
+    const echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(join(dir, '00000002.00000007'), resolve));
+    const vsock = new VirtioVsock({ guestCid: 3, path: dir });
+    const mem = new GuestMemory(RAM, 8 << 20);
+    const transport = new VirtioMmioTransport(mem, { set() {} }, vsock);
+    transport.write(0x070, 4, 3);
+    for (const sel of [0, 1]) {
+      transport.write(0x014, 4, sel);
+      const f = transport.read(0x010, 4) & (sel === 0 ? ~(1 << 29) : ~0); // no event-idx: we poll
+      transport.write(0x024, 4, sel);
+      transport.write(0x020, 4, f);
+    }
+    transport.write(0x070, 4, 3 | 8);
+    const queues = [0, 1, 2].map((q) => new DriverQueue(mem, RAM + q * 0x4000));
+    for (const [q, dq] of queues.entries()) {
+      transport.write(0x030, 4, q);
+      transport.write(0x038, 4, q === 2 ? 16 : QSIZE);
+      transport.write(0x080, 4, dq.desc);
+      transport.write(0x090, 4, dq.avail);
+      transport.write(0x0a0, 4, dq.used);
+      transport.write(0x044, 4, 1);
+    }
+    transport.write(0x070, 4, 3 | 8 | 4);
+    const [rxq, txq] = [queues[0]!, queues[1]!];
+    const rxBase = RAM + 0x100000;
+    for (let i = 0; i < QSIZE; i++) rxq.post(rxBase + i * RX_BUF, RX_BUF, true);
+    transport.write(0x050, 4, 0);
+
+    const txBase = RAM + 0x200000;
+    let txSlot = 0;
+    const send = (h: Partial<VsockHeader>, payload?: Uint8Array) => {
+      const addr = txBase + (txSlot++ % 4096) * 128;
+      const header: VsockHeader = {
+        srcCid: 3,
+        dstCid: 2,
+        srcPort: 0,
+        dstPort: 7,
+        len: payload?.length ?? 0,
+        type: 1,
+        op: 0,
+        flags: 0,
+        bufAlloc: 65536,
+        fwdCnt: 0,
+        ...h,
+      };
+      mem.write(addr, encodeVsockHeader(header));
+      if (payload) mem.write(addr + VSOCK_HEADER_SIZE, payload);
+      assert.ok(txq.post(addr, VSOCK_HEADER_SIZE + (payload?.length ?? 0), false), 'tx ring full');
+    };
+
+    const TOTAL = 2000;
+    const PARALLEL = 32;
+    let started = 0;
+    let completed = 0;
+    let echoed = 0;
+    const open = new Set<number>();
+    const t0 = performance.now();
+    while (completed < TOTAL && performance.now() - t0 < 20_000) {
+      while (open.size < PARALLEL && started < TOTAL) {
+        const port = 40_000 + started++;
+        open.add(port);
+        send({ op: VsockOp.REQUEST, srcPort: port });
+      }
+      for (const _ of txq.takeUsed());
+      transport.write(0x050, 4, 1);
+      await new Promise((r) => setImmediate(r));
+      let reposted = false;
+      for (const [addr, len] of rxq.takeUsed()) {
+        const h = decodeVsockHeader(mem.slice(addr, VSOCK_HEADER_SIZE));
+        assert.ok(len >= VSOCK_HEADER_SIZE);
+        const port = h.dstPort;
+        if (h.op === VsockOp.RESPONSE)
+          send({ op: VsockOp.RW, srcPort: port, dstPort: h.srcPort }, Uint8Array.of(port & 0xff));
+        else if (h.op === VsockOp.RW) {
+          assert.equal(mem.readU8(addr + VSOCK_HEADER_SIZE), port & 0xff, 'echoed byte');
+          echoed++;
+          send({ op: VsockOp.SHUTDOWN, flags: 3, srcPort: port, dstPort: h.srcPort, fwdCnt: 1 });
+        } else if (h.op === VsockOp.RST) {
+          if (open.delete(port)) completed++;
+        }
+        rxq.post(addr, RX_BUF, true);
+        reposted = true;
+      }
+      if (reposted) transport.write(0x050, 4, 0);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    vsock.close();
+    echo.close();
+    const rate = completed / seconds;
+    t.diagnostic(
+      `${completed} connections (connect, 1-byte echo, close) in ${seconds.toFixed(2)} s: ${rate.toFixed(0)}/s`,
+    );
+    assert.equal(completed, TOTAL);
+    assert.equal(echoed, TOTAL);
+    assert.ok(rate >= 1000, `${rate.toFixed(0)} connections/s`);
+    assert.equal(transport.failure, undefined);
+  },
+);
