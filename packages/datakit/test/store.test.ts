@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { inflateSync } from 'node:zlib';
 import { Repository, fileOfBytes, hashObject, mergeTrees } from '../src/store/index.js';
 import type { DirValue } from '../src/store/index.js';
 import { decodeRecords, encodeRecord, stampRecord } from '../src/store/journal.js';
+import { storedZlib } from '../src/store/packwriter.js';
 import { bytes, fsck, git, gitBytes, tempDir, utf8 } from './helpers.js';
 
 const dirs: Array<{ remove(): void }> = [];
@@ -305,6 +307,14 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.equal(decodeRecords(file).length, 2);
     file.fill(0, 4096 + r1.length + 20, 4096 + r1.length + 30);
     assert.equal(decodeRecords(file).length, 1);
+  });
+
+  test('stored (level 0) zlib streams inflate to their input, across block and Adler-32 bounds', () => {
+    for (const n of [0, 1, 5552, 5553, 65535, 65536, 200_001]) {
+      const data = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) data[i] = (i * 7919) & 0xff;
+      assert.ok(inflateSync(storedZlib(data)).equals(data), `length ${n}`);
+    }
   });
 
   test('in-memory store', async () => {

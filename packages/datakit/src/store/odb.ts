@@ -66,6 +66,8 @@ export interface StagedPack {
  * updated after `sync()`.
  */
 export class GitObjectDb implements ObjectDb {
+  /** Packs up to this size stay in memory once written (there are at most `maxPacks`). */
+  private static readonly MEMORY_PACK_LIMIT = 256 << 10;
   private packs: PackFile[] = [];
   private packNames = new Set<string>();
   private readonly fsync: boolean;
@@ -162,7 +164,10 @@ export class GitObjectDb implements ObjectDb {
     const hash = hashObject(type, data);
     if (this.pending.has(hash)) return hash;
     const key = Buffer.from(hash, 'hex');
-    if (this.packs.some((p) => p.index.findKey(key) >= 0)) return hash;
+    // Only the newest packs: a duplicate in a new pack is harmless (git keeps one), and looking
+    // each new object up in hundreds of small packs cost more than it saved.
+    for (let i = 0; i < Math.min(this.packs.length, 8); i++)
+      if ((this.packs[i] as PackFile).index.findKey(key) >= 0) return hash;
     this.pending.set(hash, { type, data: Uint8Array.from(data), seq: ++this.writeSeq });
     return hash;
   }
@@ -219,9 +224,11 @@ export class GitObjectDb implements ObjectDb {
       writeFileSync(join(dir, `tmp_idx_${tag}`), idx, { mode: 0o444, flag: 'wx' });
       renameSync(join(dir, `tmp_pack_${tag}`), join(dir, `${name}.pack`));
       renameSync(join(dir, `tmp_idx_${tag}`), join(dir, `${name}.idx`));
-      // Served from memory: no open, stat or reads of the file just written.
-      this.packs.unshift(PackFile.fromBytes(pack, new PackIndex(idx, join(dir, `${name}.idx`))));
-      this.packNames.add(`${name}.idx`);
+      if (pack.length <= GitObjectDb.MEMORY_PACK_LIMIT) {
+        // Served from memory: no open, stat or reads of the file just written.
+        this.packs.unshift(PackFile.fromBytes(pack, new PackIndex(idx, join(dir, `${name}.idx`))));
+        this.packNames.add(`${name}.idx`);
+      } else await this.register(name, idx);
     }
     this.settle(staged);
   }

@@ -42,7 +42,7 @@ export function encodePack(objects: readonly PackInput[]): {
     const headBytes = Uint8Array.from(head);
     // Trees and commits are mostly hashes, which do not compress: store them (level 0, a copy)
     // rather than spend a deflate of every rewritten tree on each commit. Contents get level 1.
-    const body = deflateSync(o.data, { level: o.type === 'blob' ? 1 : 0 });
+    const body = o.type === 'blob' ? deflateSync(o.data, { level: 1 }) : storedZlib(o.data);
     const crc = crc32(body, crc32(headBytes));
     entries.push({ name: Buffer.from(o.hash, 'hex'), offset, crc });
     parts.push(headBytes, body);
@@ -82,4 +82,44 @@ export function encodePack(objects: readonly PackInput[]): {
   p += 20;
   createHash('sha1').update(idx.subarray(0, p)).digest().copy(idx, p);
   return { pack, idx, name: `pack-${packSum.toString('hex')}` };
+}
+
+/**
+ * `data` as a zlib stream of stored (uncompressed) deflate blocks, RFC 1950/1951: what
+ * `deflateSync(data, { level: 0 })` produces, without building a zlib stream object per call.
+ */
+export function storedZlib(data: Uint8Array): Uint8Array {
+  const MAX_BLOCK = 0xffff;
+  const blocks = Math.max(1, Math.ceil(data.length / MAX_BLOCK));
+  const out = Buffer.allocUnsafe(2 + blocks * 5 + data.length + 4);
+  out[0] = 0x78; // CM 8 (deflate), CINFO 7 (32 KiB window)
+  out[1] = 0x01; // no dictionary, fastest; (0x78 << 8 | 0x01) % 31 === 0
+  let p = 2;
+  for (let b = 0; b < blocks; b++) {
+    const start = b * MAX_BLOCK;
+    const len = Math.min(MAX_BLOCK, data.length - start);
+    out[p] = b === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00 (stored)
+    out.writeUInt16LE(len, p + 1);
+    out.writeUInt16LE(~len & 0xffff, p + 3);
+    out.set(data.subarray(start, start + len), p + 5);
+    p += 5 + len;
+  }
+  out.writeUInt32BE(adler32(data), p);
+  return out;
+}
+
+function adler32(data: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  // 5552 bytes is the most that can be summed before b may overflow 2^32 (zlib's NMAX).
+  for (let i = 0; i < data.length; ) {
+    const end = Math.min(i + 5552, data.length);
+    for (; i < end; i++) {
+      a += data[i] as number;
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
 }

@@ -355,7 +355,7 @@ export class Repository {
       pending ??= setTimeout(() => {
         pending = undefined;
         void this.rescan();
-      }, 10);
+      }, 50);
     };
     this.watchers = [];
     for (const dir of [join(gitDir, 'refs', 'heads'), gitDir]) {
