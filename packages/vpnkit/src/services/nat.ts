@@ -47,6 +47,20 @@ const HOST_READ_MAX = 256 * 1024;
 /** Below this much room left in a read buffer, the next read gets a fresh one. */
 const HOST_READ_SPARE = 4 * 1024;
 
+const SLAB_SIZE = 16 * HOST_READ_MIN;
+let slab: Buffer | null = null;
+let slabUsed = 0;
+
+function firstReadBuffer(): Buffer {
+  if (slab === null || slabUsed + HOST_READ_MIN > SLAB_SIZE) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const slice = slab.subarray(slabUsed, slabUsed + HOST_READ_MIN);
+  slabUsed += HOST_READ_MIN;
+  return slice;
+}
+
 /**
  * Read buffers for one host socket. Bytes read are handed to the guest connection, which keeps them (no
  * copy), so each read goes into the unused rest of the current buffer and a new buffer comes only when that
@@ -62,7 +76,8 @@ export class HostReadBuffers {
   next(): Buffer {
     const chunk = this.chunk;
     if (chunk !== null && chunk.length - this.used >= HOST_READ_SPARE) return chunk.subarray(this.used);
-    const fresh = Buffer.allocUnsafeSlow(this.size);
+    // A connection's first buffer is its own slice of a shared slab: one allocation per 16 connections.
+    const fresh = chunk === null ? firstReadBuffer() : Buffer.allocUnsafeSlow(this.size);
     this.chunk = fresh;
     this.used = 0;
     return fresh;
@@ -164,18 +179,15 @@ export class Nat {
     });
     this.hostSockets.add(socket);
     let connected = false;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      conn.reject();
-    }, this.config.tcpConnectTimeoutMs);
+    // The stack rejects a connection still PENDING at this deadline (no timer per connection); onClose
+    // below then destroys the socket.
+    conn.rtoDeadline = this.stack.now() + this.config.tcpConnectTimeoutMs;
     socket.once('close', () => {
       this.tcpProxies--;
       this.hostSockets.delete(socket);
-      clearTimeout(timer);
     });
     socket.once('error', (err) => {
       if (connected) return;
-      clearTimeout(timer);
       this.log('debug', `TCP ${host}:${conn.localPort} refused for guest: ${err.message}`);
       conn.reject();
     });
@@ -184,7 +196,6 @@ export class Nat {
     };
     socket.once('connect', () => {
       connected = true;
-      clearTimeout(timer);
       socket.setNoDelay(true);
       splice(conn, socket, reads);
       const onClose = conn.onClose;

@@ -57,6 +57,7 @@ const MAX_OOO_SEGMENTS = 64;
 const MAX_SACKED_RANGES = 16;
 /** Holes retransmitted per ACK during SACK recovery: the ACK clock paces them (RFC 6675's pipe, simplified). */
 const HOLES_PER_ACK = 2;
+const SHARED_TX_OPTIONS = new TcpOptions();
 
 export const seqLt = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 export const seqLe = (a: number, b: number): boolean => ((a - b) | 0) <= 0;
@@ -152,7 +153,8 @@ export class TcpConnection {
   /** Lets the stack count half-open state. */
   halfOpen = false;
 
-  private readonly tx = new TcpOptions();
+  /** Options for outgoing segments: filled and emitted synchronously, so all connections share one. */
+  private readonly tx = SHARED_TX_OPTIONS;
 
   constructor(
     private readonly host: TcpHost,
