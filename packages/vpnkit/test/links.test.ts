@@ -19,6 +19,7 @@ import {
   GuestNamespace,
   Ipv4Packet,
   StreamLink,
+  TcpSegment,
   UdpDatagram,
   Vpnkit,
   connectVmnet,
@@ -287,6 +288,63 @@ describe(
     skip: asRoot && existsSync(tapAddonPath()) ? false : 'needs root and the TAP addon',
   },
   () => {
+    it(
+      'SACK recovery against Linux resends exactly the segments the injector dropped',
+      { timeout: 60_000 },
+      async () => {
+        const body = randomBytes(1 << 20);
+        const expected = createHash('sha256').update(body).digest('hex');
+        const web = http.createServer((_req, res) => res.end(body));
+        await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+        const port = (web.address() as net.AddressInfo).port;
+        // Our data segments to the guest, by sequence number: how often each went out, in first-send order.
+        const copies = new Map<number, number>();
+        const dropped = new Set<number>();
+        const dropIndexes = new Set([40, 41, 90, 300]);
+        const ns = await GuestNamespace.create({
+          log: silentLogger,
+          wrapLink: (link) =>
+            new FaultLink(link, {
+              directions: 'out',
+              dropIf: (frame) => {
+                const eth = new EthernetFrame(frame);
+                if (eth.etherType !== 0x0800) return false;
+                const ip = new Ipv4Packet(eth.payload());
+                if (ip.validate() !== null || ip.protocol !== 6) return false;
+                const seg = new TcpSegment(ip.payload());
+                if (seg.validate() !== null || seg.sourcePort !== port || seg.payloadLength === 0)
+                  return false;
+                const seq = seg.sequence;
+                const copy = copies.get(seq);
+                copies.set(seq, (copy ?? 0) + 1);
+                if (copy === undefined && dropIndexes.has(copies.size - 1)) {
+                  dropped.add(seq);
+                  return true;
+                }
+                return false;
+              },
+            }),
+        });
+        try {
+          const r = await ns.exec(
+            ['sh', '-c', `curl -sS --max-time 30 http://192.168.65.254:${port}/ | sha256sum`],
+            40_000,
+          );
+          assert.equal(r.stdout.split(' ')[0], expected, r.stderr);
+          const resent = [...copies].filter(([, n]) => n > 1).map(([seq]) => seq);
+          assert.equal(dropped.size, dropIndexes.size);
+          assert.deepEqual(
+            resent.sort((a, b) => a - b),
+            [...dropped].sort((a, b) => a - b),
+            `only the dropped segments went out twice (TAP queue drops: ${ns.tap.framesDropped})`,
+          );
+        } finally {
+          await ns.close();
+          web.close();
+        }
+      },
+    );
+
     it(
       'TCP recovers from drops, duplicates, reordering and corruption in both directions',
       { timeout: 90_000 },

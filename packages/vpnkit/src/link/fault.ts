@@ -10,6 +10,8 @@ export interface FaultOptions {
   seed?: number;
   /** Which directions to disturb (default both). */
   directions?: 'in' | 'out' | 'both';
+  /** Drops exactly the frames this returns true for (before any random fault): targeted loss for tests. */
+  dropIf?: (frame: Uint8Array, direction: 'in' | 'out') => boolean;
 }
 
 /**
@@ -51,6 +53,10 @@ export class FaultLink implements Link {
 
   private disturb(frame: Uint8Array, direction: 'in' | 'out', deliver: (f: Uint8Array) => void): void {
     const o = this.options;
+    if (o.dropIf?.(frame, direction)) {
+      this.counts.dropped++;
+      return;
+    }
     if (this.random() < (o.drop ?? 0)) {
       this.counts.dropped++;
       return;
