@@ -336,6 +336,29 @@ test(
       assert.equal(new TextDecoder().decode((read as MessageOf<'Rread'>).data), '2345');
       assert.equal((await h.waitFor(5)).type, 'Rclunk');
     }
+    // The same fid number walked again right behind its clunk: the walk waits for the clunk.
+    h.send({ type: 'Twalk', tag: 2, fid: 1, newfid: 7, names: ['data'] });
+    h.send({ type: 'Tlopen', tag: 3, fid: 7, flags: 0 });
+    h.send({ type: 'Tread', tag: 4, fid: 7, offset: 0, count: 3 });
+    h.send({ type: 'Tclunk', tag: 5, fid: 7 });
+    h.send({ type: 'Twalk', tag: 6, fid: 1, newfid: 7, names: ['data'] });
+    h.send({ type: 'Tlopen', tag: 8, fid: 7, flags: 0 });
+    h.send({ type: 'Tread', tag: 9, fid: 7, offset: 7, count: 10 });
+    h.send({ type: 'Tclunk', tag: 10, fid: 7 });
+    for (const [tag, type] of [
+      [2, 'Rwalk'],
+      [3, 'Rlopen'],
+      [4, 'Rread'],
+      [5, 'Rclunk'],
+      [6, 'Rwalk'],
+      [8, 'Rlopen'],
+      [9, 'Rread'],
+      [10, 'Rclunk'],
+    ] as const) {
+      const reply = await h.waitFor(tag);
+      assert.equal(reply.type, type, `tag ${tag}`);
+      if (tag === 9) assert.equal(new TextDecoder().decode((reply as MessageOf<'Rread'>).data), '789');
+    }
     // A failed walk: what was pipelined behind it fails on the unknown fid, and nothing hangs.
     h.send({ type: 'Twalk', tag: 2, fid: 1, newfid: 8, names: ['missing'] });
     h.send({ type: 'Tlopen', tag: 3, fid: 8, flags: 0 });

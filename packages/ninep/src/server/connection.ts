@@ -159,7 +159,8 @@ interface FidTraffic {
   busy: number;
   /** Of those, ones that make or open it. */
   making: number;
-  waiting: Array<{ ends: boolean; run: () => void }>;
+  /** Requests that arrived while this fid was not ready for them, in arrival order. */
+  waiting: Array<{ blockedBy: (head: FidTraffic) => FidTraffic | undefined; run: () => void }>;
 }
 
 export class ServerConnection {
@@ -355,42 +356,61 @@ export class ServerConnection {
           ? fid
           : undefined;
     const ends = msg.type === 'Tclunk' || msg.type === 'Tremove';
-    const own = this.fidTraffic.get(fid);
-    const mustWait = own !== undefined && (ends ? own.busy > 0 : own.making > 0);
-    const enter = (traffic: Map<number, FidTraffic>, id: number, making: boolean): FidTraffic => {
-      let t = traffic.get(id);
+    const newfid = makes !== undefined && makes !== fid ? makes : undefined;
+    const traffic = (id: number): FidTraffic => {
+      let t = this.fidTraffic.get(id);
       if (!t) {
         t = { busy: 0, making: 0, waiting: [] };
-        traffic.set(id, t);
+        this.fidTraffic.set(id, t);
       }
-      t.busy++;
-      if (making) t.making++;
       return t;
     };
+    // What keeps this request from starting (ignoring the queue it heads, if any): requests on
+    // a fid start in arrival order once the fid is made/opened (a clunk: once it is idle), and a
+    // walk to a fid number waits until that number's earlier requests (its clunk) are done.
+    const blockedBy = (head: FidTraffic | undefined): FidTraffic | undefined => {
+      const own = this.fidTraffic.get(fid);
+      if (own && ((own !== head && own.waiting.length > 0) || (ends ? own.busy > 0 : own.making > 0)))
+        return own;
+      if (newfid === undefined) return undefined;
+      const target = this.fidTraffic.get(newfid);
+      if (target && ((target !== head && target.waiting.length > 0) || target.busy > 0)) return target;
+      return undefined;
+    };
     const run = () => {
-      const a = enter(this.fidTraffic, fid, makes === fid);
-      const b = makes !== undefined && makes !== fid ? enter(this.fidTraffic, makes, true) : undefined;
+      const a = traffic(fid);
+      a.busy++;
+      if (makes === fid) a.making++;
+      const b = newfid !== undefined ? traffic(newfid) : undefined;
+      if (b) {
+        b.busy++;
+        b.making++;
+      }
       // Released when the request is answered, or dropped after a Tflush its backend ignored.
       req.waiters ??= [];
       req.waiters.push(() => {
         this.leave(fid, a, makes === fid);
-        if (b && makes !== undefined) this.leave(makes, b, true);
+        if (b && newfid !== undefined) this.leave(newfid, b, true);
       });
       start();
     };
-    if (mustWait && own) own.waiting.push({ ends, run });
+    const blocker = blockedBy(undefined);
+    if (blocker) blocker.waiting.push({ blockedBy, run });
     else run();
   }
 
   private leave(id: number, t: FidTraffic, making: boolean): void {
     t.busy--;
     if (making) t.making--;
-    // Start waiters whose condition now holds, in arrival order; each may make the fid busy again.
+    // Start waiters, in arrival order, while the head may start; one still blocked elsewhere
+    // moves to that fid's queue. Each started one may make the fid busy again.
     while (t.waiting.length > 0) {
       const next = t.waiting[0]!;
-      if (next.ends ? t.busy > 0 : t.making > 0) break;
+      const blocker = next.blockedBy(t);
+      if (blocker === t) break;
       t.waiting.shift();
-      next.run();
+      if (blocker) blocker.waiting.push(next);
+      else next.run();
     }
     if (t.busy === 0 && t.waiting.length === 0 && this.fidTraffic.get(id) === t) this.fidTraffic.delete(id);
   }
