@@ -80,46 +80,79 @@ export class DataKitClient {
     then: (fid: number) => Message[],
     what: string,
   ): Promise<void> {
-    // One Twalk carries at most 16 names: deeper paths walk most of the way first.
-    let from = this.root;
-    let names = path;
-    if (path.length > 16) {
-      try {
-        from = await this.ninep.walk(this.root, path.slice(0, -16));
-      } catch (err) {
-        wrap(err, what);
+    await this.chains([{ path, requests: then, what }]);
+  }
+
+  /**
+   * Several chains on one fid number, sent back to back: each walk waits on the server for the
+   * previous chain's clunk, so they run in order, in one round trip. Each reports its own first
+   * error; a failed chain does not stop the next (the server cannot know), so callers chain only
+   * steps whose order, not success, matters.
+   */
+  private async chains(
+    steps: ReadonlyArray<{ path: readonly string[]; requests: (fid: number) => Message[]; what: string }>,
+  ): Promise<void> {
+    if (steps.some((s) => s.path.length > 16)) {
+      // One Twalk carries at most 16 names: walk most of the way first, one step at a time.
+      for (const step of steps) {
+        let from: Fid;
+        try {
+          from = await this.ninep.walk(this.root, step.path.slice(0, -16));
+        } catch (err) {
+          wrap(err, step.what);
+        }
+        try {
+          await this.send(from, [{ ...step, path: step.path.slice(-16) }]);
+        } finally {
+          this.ninep.clunk(from).catch(() => {});
+        }
       }
-      names = path.slice(-16);
+      return;
     }
+    await this.send(this.root, steps);
+  }
+
+  private async send(
+    from: Fid,
+    steps: ReadonlyArray<{ path: readonly string[]; requests: (fid: number) => Message[]; what: string }>,
+  ): Promise<void> {
     const fid = this.freeChainFids.pop() ?? this.nextChainFid++;
-    const sent: Array<Promise<unknown>> = [
-      this.ninep
-        .rpc({ type: 'Twalk', tag: 0, fid: from.id, newfid: fid, names: [...names] }, 'Rwalk')
-        .then((r) => {
-          if (r.qids.length < names.length)
-            throw new NinePClientError(
-              Errno.ENOENT,
-              `walk failed at ${JSON.stringify(names[r.qids.length])}`,
-            );
-        }),
-    ];
-    if (from !== this.root) this.ninep.clunk(from).catch(() => {});
-    for (const msg of then(fid)) {
-      const expect = `R${msg.type.slice(1)}` as Message['type'];
-      sent.push(
-        msg.type === 'Twrite'
-          ? this.ninep.rpc(msg, expect, undefined, msg.data)
-          : this.ninep.rpc(msg, expect),
-      );
+    const sent: Array<{ what: string; replies: Array<Promise<unknown>> }> = [];
+    let clunked: Promise<unknown> = Promise.resolve();
+    for (const step of steps) {
+      const names = step.path;
+      const replies: Array<Promise<unknown>> = [
+        this.ninep
+          .rpc({ type: 'Twalk', tag: 0, fid: from.id, newfid: fid, names: [...names] }, 'Rwalk')
+          .then((r) => {
+            if (r.qids.length < names.length)
+              throw new NinePClientError(
+                Errno.ENOENT,
+                `walk failed at ${JSON.stringify(names[r.qids.length])}`,
+              );
+          }),
+      ];
+      for (const msg of step.requests(fid)) {
+        const expect = `R${msg.type.slice(1)}` as Message['type'];
+        replies.push(
+          msg.type === 'Twrite'
+            ? this.ninep.rpc(msg, expect, undefined, msg.data)
+            : this.ninep.rpc(msg, expect),
+        );
+      }
+      clunked = this.ninep.rpc({ type: 'Tclunk', tag: 0, fid }, 'Rclunk');
+      clunked.catch(() => {});
+      sent.push({ what: step.what, replies });
     }
-    const clunked = this.ninep.rpc({ type: 'Tclunk', tag: 0, fid }, 'Rclunk');
-    // The number is free once the server has answered the clunk (or has no such fid).
+    // The number is free once the server has answered the last clunk (or has no such fid).
     clunked.then(
       () => this.freeChainFids.push(fid),
       () => this.freeChainFids.push(fid),
     );
-    const results = await Promise.allSettled(sent);
-    for (const r of results) if (r.status === 'rejected') wrap(r.reason, what);
+    const settled = await Promise.all(sent.map((s) => Promise.allSettled(s.replies)));
+    settled.forEach((results, i) => {
+      for (const r of results) if (r.status === 'rejected') wrap(r.reason, sent[i]?.what ?? '');
+    });
   }
 
   /** Opens `path` for writing (truncating) and writes `data`: one round trip. */
@@ -207,6 +240,31 @@ export class DataKitClient {
         wrap(err, `ls /${parts(path).join('/')}`);
       }
     });
+  }
+
+  /**
+   * Writes `first`, then `second`, in one round trip (the server runs them in order). The second
+   * write happens even if the first fails; the first error is thrown.
+   */
+  async writeInOrder(
+    first: PathLike,
+    firstData: Uint8Array | string,
+    second: PathLike,
+    secondData: Uint8Array | string,
+  ): Promise<void> {
+    const step = (path: PathLike, data: Uint8Array | string) => {
+      const p = parts(path);
+      const bytes = asBytes(data);
+      return {
+        path: p,
+        requests: (fid: number): Message[] => [
+          { type: 'Topen', tag: 0, fid, mode: flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC) },
+          ...this.writes(fid, bytes),
+        ],
+        what: `write /${p.join('/')}`,
+      };
+    };
+    await this.chains([step(first, firstData), step(second, secondData)]);
   }
 
   /** Writes a whole existing file (truncating first), as `echo data > file` does: one round trip. */
@@ -458,10 +516,10 @@ export class Transaction {
     return (await this.client.readText([...this.path, 'conflicts'])).split('\n').filter((l) => l);
   }
 
-  /** Commits (three-way merging into the branch head). */
+  /** Commits (three-way merging into the branch head); with `msg`, sets the message first, in the same round trip. */
   async commit(msg?: string): Promise<void> {
-    if (msg !== undefined) await this.setMessage(msg);
-    await this.client.write([...this.path, 'ctl'], 'commit');
+    if (msg === undefined) await this.client.write([...this.path, 'ctl'], 'commit');
+    else await this.client.writeInOrder([...this.path, 'msg'], msg, [...this.path, 'ctl'], 'commit');
   }
 
   async abort(): Promise<void> {
