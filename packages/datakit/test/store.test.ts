@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { Repository, fileOfBytes, hashObject, mergeTrees } from '../src/store/index.js';
 import type { DirValue } from '../src/store/index.js';
-import { decodeRecords, encodeRecord, stampRecord } from '../src/store/journal.js';
+import { Journal, decodeRecords, encodeRecord, stampRecord } from '../src/store/journal.js';
 import { storedZlib } from '../src/store/packwriter.js';
 import { bytes, fsck, git, gitBytes, tempDir, utf8 } from './helpers.js';
 
@@ -277,6 +277,31 @@ describe('git store', { timeout: 60_000 }, () => {
     await again.close();
     assert.equal(git(path, 'log', '--format=%s', 'master').trim(), 'two\none');
     fsck(path);
+  });
+
+  test('a full journal checkpoints and starts a new epoch; queued appends all complete', async () => {
+    const gitDir = temp('journal-full');
+    const journal = Journal.open(gitDir, 64 << 10);
+    const pack = { name: 'pack-x', pack: new Uint8Array(3000).fill(7), idx: new Uint8Array(100) };
+    const update = (i: number) => ({
+      name: 'refs/heads/a',
+      old: i === 0 ? undefined : (i - 1).toString(16).padStart(40, '0'),
+      new: i.toString(16).padStart(40, '0'),
+      message: `m${i}`,
+    });
+    // 60 records of ~3 KiB: several times the 64 KiB file, appended concurrently in bursts.
+    for (let burst = 0; burst < 6; burst++)
+      await Promise.all(
+        Array.from({ length: 10 }, (_, k) => journal.append({ pack, refs: [update(burst * 10 + k)] })),
+      );
+    const [name] = readdirSync(join(gitDir, 'datakit'));
+    assert.ok(name);
+    const live = decodeRecords(readFileSync(join(gitDir, 'datakit', name)));
+    // Only what came after the last checkpoint counts, and it ends with the newest record.
+    assert.ok(live.length > 0 && live.length < 60, `${live.length} records live`);
+    assert.equal(live.at(-1)?.refs[0]?.message, 'm59');
+    await journal.close();
+    assert.deepEqual(readdirSync(join(gitDir, 'datakit')), []);
   });
 
   test('journal records: a torn or stale tail is not replayed', () => {

@@ -262,7 +262,15 @@ export class Journal {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes) await this.checkpoint();
+        if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes) {
+          try {
+            await this.checkpoint();
+          } catch (err) {
+            // Nothing queued can be made durable: fail those commits, keep serving.
+            for (const q of this.queue.splice(0)) q.reject(err as Error);
+            break;
+          }
+        }
         // As many queued records as fit before the end of the file.
         let bytes = 0;
         let n = 0;
