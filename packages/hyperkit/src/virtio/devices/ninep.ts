@@ -4,6 +4,7 @@ import { DeviceBase, DeviceId, gather, scatter, totalLength } from './common.js'
 
 const VIRTIO_9P_MOUNT_TAG = 0;
 const QUEUE_SIZE = 128;
+const TFLUSH = 108;
 /** Largest request we copy out of the guest; Linux's msize defaults far below this. */
 const MAX_REQUEST = 1024 * 1024 + 4096;
 
@@ -26,6 +27,8 @@ export class Virtio9p extends DeviceBase {
   private conn: ServerConnection | undefined;
   /** Chains waiting for their reply, by 9P tag. */
   private readonly pending = new Map<number, DescriptorChain>();
+  /** Tflush tag → the tag it flushes: on Rflush the flushed request's chain is returned empty. */
+  private readonly flushes = new Map<number, number>();
   private readonly headerBytes = new Uint8Array(7);
 
   constructor(
@@ -59,6 +62,7 @@ export class Virtio9p extends DeviceBase {
   private openConnection(): void {
     this.conn?.close();
     this.pending.clear();
+    this.flushes.clear();
     const conn = new ServerConnection(this.backend, {
       logger: (m) => this.log(`virtio-9p: ${m}`),
       ...this.options.server,
@@ -71,6 +75,7 @@ export class Virtio9p extends DeviceBase {
     this.conn?.close();
     this.conn = undefined;
     this.pending.clear();
+    this.flushes.clear();
   }
 
   queueNotify(index: number): void {
@@ -93,6 +98,11 @@ export class Virtio9p extends DeviceBase {
         return;
       }
       const tag = h[5]! | (h[6]! << 8);
+      if (h[4] === TFLUSH && size >= 9) {
+        const old = new Uint8Array(2);
+        gather(ctx.memory, chain.readable, 7, old);
+        this.flushes.set(tag, old[0]! | (old[1]! << 8));
+      }
       if (this.pending.has(tag)) {
         this.fail(`9P tag ${tag} reused while in flight`);
         return;
@@ -140,6 +150,17 @@ export class Virtio9p extends DeviceBase {
       for (const p of parts) written += scatter(ctx.memory, chain.writable, written, p);
       const q = ctx.queues[0]!;
       q.pushUsed(chain.head, written);
+      const flushed = this.flushes.get(tag);
+      if (flushed !== undefined) {
+        this.flushes.delete(tag);
+        // The flushed request gets no reply of its own; as QEMU does, give its buffers back with
+        // nothing written (Linux ignores zero-length completions), or they would leak from the ring.
+        const old = this.pending.get(flushed);
+        if (old) {
+          this.pending.delete(flushed);
+          q.pushUsed(old.head, 0);
+        }
+      }
       ctx.notifyUsed(0);
     } finally {
       release?.();
