@@ -198,8 +198,6 @@ export async function main(argv: string[]): Promise<number> {
   progress(`${network}; DataKit at ${system.datakitAddress}; vsock sockets in ${system.vsockDir}`);
   for (const p of system.published)
     progress(`published ${p.protocol} ${p.hostAddress}:${p.hostPort} -> guest port ${p.guestPort}`);
-  const absent = system.devices.missing.filter((m) => m.startsWith('virtio-') && m !== 'virtio-blk');
-  if (absent.length > 0) progress(`not available: ${absent.join(', ')}`);
   let status = 0;
   try {
     if (args.command.length > 0) status = await runCommand(system);

@@ -1,7 +1,7 @@
 export { KitsetError, type KitsetErrorCode } from './errors.js';
 export { buildInitrd, buildKernel, type GuestImage, prepareGuest, type Progress, repoRoot } from './guest.js';
 export { framePipe, PipeEnd } from './link.js';
-export { type DeviceHandles, missingDevices } from './devices.js';
+export type { DeviceHandles } from './devices.js';
 export {
   checkShare,
   DEFAULT_MTU,

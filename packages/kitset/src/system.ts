@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PassThrough, Writable } from 'node:stream';
 import { DataKitServer, vfsBackend } from '@kitset/datakit';
-import { type VM, type VmExit, createVM } from '@kitset/hyperkit';
+import { type EthernetLink, type VM, type VmExit, createVM } from '@kitset/hyperkit';
 import {
   type Logger,
   type PortForward,
@@ -18,13 +18,7 @@ import {
   readMac,
   writeMac,
 } from '@kitset/vpnkit';
-import {
-  type DeviceHandles,
-  type EthernetLink,
-  connectVpnkitSocket,
-  createDevices,
-  ethernetLink,
-} from './devices.js';
+import { type DeviceHandles, connectVpnkitSocket, createDevices, ethernetLink } from './devices.js';
 import { KitsetError } from './errors.js';
 import { framePipe } from './link.js';
 
@@ -64,11 +58,6 @@ export interface SystemOptions {
   vpnkit?: Partial<VpnkitConfig>;
   /** Stop everything on SIGINT/SIGTERM (default true). */
   stopOnSignals?: boolean;
-  /**
-   * Where HyperKit's device classes come from (default: `@kitset/hyperkit`'s exports); lets a caller
-   * supply them from a HyperKit build whose index does not export them yet.
-   */
-  hyperkitDevices?: object;
   /** Diagnostics (default: stderr). */
   log?: (message: string) => void;
 }
@@ -242,7 +231,7 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
           'ERR_KITSET_ARGUMENT',
           '--publish needs the in-process VPNKit; with --vpnkit, ask that VPNKit for forwards instead',
         );
-      const remote = await connectVpnkitSocket(options.vpnkitSocket, uuid, options.hyperkitDevices);
+      const remote = await connectVpnkitSocket(options.vpnkitSocket, uuid);
       undo.push(() => remote.link.close());
       network = remote;
     } else {
@@ -279,29 +268,24 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       network = { link: ethernetLink(vmEnd), mac: macBytes, mtu: config.mtu };
     }
 
-    const devices = await createDevices(
-      {
-        link: network.link,
-        mac: network.mac,
-        mtu: network.mtu,
-        datakit: vfsBackend(() => datakit.datakit.root()),
-        share: options.share === undefined ? undefined : resolve(options.share),
-        disk: options.disk,
-        vsockDir,
-        guestCid: GUEST_CID,
-        log,
-      },
-      options.hyperkitDevices,
-    );
+    const devices = await createDevices({
+      link: network.link,
+      mac: network.mac,
+      mtu: network.mtu,
+      datakit: vfsBackend(() => datakit.datakit.root()),
+      share: options.share === undefined ? undefined : resolve(options.share),
+      disk: options.disk,
+      vsockDir,
+      guestCid: GUEST_CID,
+    });
     undo.push(() => devices.close());
     const vm = await createVM({
       memory: options.memory ?? '256M',
       kernel: options.kernel,
       initrd: options.initrd,
-      cmdline: guestCmdline(options, !devices.missing.includes('virtio-net')),
+      cmdline: guestCmdline(options),
       devices: devices.list,
     });
-    devices.attach(vm);
     const exited = vm.run();
 
     let stopping: Promise<void> | undefined;

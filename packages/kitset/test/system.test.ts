@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { DataKitClient } from '@kitset/datakit';
 import { type Daemon, freePort, hasCommand, startDaemon } from '@kitset/testkit';
-import { missingDevices } from '../src/devices.js';
 import { type GuestImage, prepareGuest } from '../src/guest.js';
 import { type KitsetSystem, startSystem } from '../src/system.js';
 
@@ -120,32 +119,20 @@ test(
       }
       const publishPort = await freePort();
       const tx = '/datakit/branch/master/transactions/t1';
-      const missing = missingDevices();
-      // Commands that would wait forever for a device that is not there are left out.
       const commands = [
-        ...(missing.includes('virtio-net')
-          ? []
-          : [
-              'net',
-              'dns host.kitset.internal',
-              ...(dnsmasq ? [`dns ${DNS_TEST_NAME}`] : []),
-              `get 192.168.65.254:${httpPort}/payload`,
-              `serve ${GUEST_HTTP_PORT}`,
-            ]),
-        ...(missing.includes('virtio-9p')
-          ? []
-          : [
-              'mkdir /datakit/branch/master',
-              `mkdir ${tx}`,
-              `write ${tx}/rw/f hi`,
-              `write ${tx}/msg commit from the guest`,
-              `write ${tx}/ctl commit`,
-              'ls /datakit/branch/master/ro',
-            ]),
-        ...(missing.includes('virtio-vsock') ? [] : [`vsock-echo ${GUEST_VSOCK_PORT}`]),
+        'net',
+        'dns host.kitset.internal',
+        ...(dnsmasq ? [`dns ${DNS_TEST_NAME}`] : []),
+        `get 192.168.65.254:${httpPort}/payload`,
+        `serve ${GUEST_HTTP_PORT}`,
+        'mkdir /datakit/branch/master',
+        `mkdir ${tx}`,
+        `write ${tx}/rw/f hi`,
+        `write ${tx}/msg commit from the guest`,
+        `write ${tx}/ctl commit`,
+        'ls /datakit/branch/master/ro',
+        `vsock-echo ${GUEST_VSOCK_PORT}`,
       ];
-      if (commands.length === 0)
-        return t.skip(`HyperKit exports none of ${missing.join(', ')} yet: nothing to check end to end`);
       const logs: string[] = [];
       system = await startSystem({
         kernel: guest.kernel,
@@ -197,14 +184,13 @@ test(
       for (let i = 0; i < 50 && heads.filter((h) => h !== undefined).length === 0; i++)
         await new Promise((r) => setTimeout(r, 100));
       const tail = `\nconsole:\n${console.slice(-3000)}\nlogs:\n${logs.join('\n')}`;
-      t.diagnostic(`guest exit ${JSON.stringify(exit)}; missing devices: ${missing.join(', ') || 'none'}`);
+      t.diagnostic(`guest exit ${JSON.stringify(exit)}`);
 
       await t.test('the guest finished its commands and powered off', () => {
         assert.deepEqual(exit, { kind: 'poweroff', code: 0 }, tail);
         assert.ok(results.has('exit'), `no "KS exit" line${tail}`);
       });
-      await t.test('DHCP lease from VPNKit (the kernel client, ip=dhcp)', (st) => {
-        if (missing.includes('virtio-net')) return st.skip('HyperKit has no virtio-net yet');
+      await t.test('DHCP lease from VPNKit (the kernel client, ip=dhcp)', () => {
         assert.equal(
           results.get('net'),
           `ok addr ${sys.guestAddress} nameserver ${sys.gatewayAddress}`,
@@ -212,7 +198,6 @@ test(
         );
       });
       await t.test("DNS through VPNKit's forwarder", (st) => {
-        if (missing.includes('virtio-net')) return st.skip('HyperKit has no virtio-net yet');
         assert.match(results.get('dns') ?? '', /^ok /, tail);
         if (!dnsmasq) return st.skip('dnsmasq missing: only the local name was checked');
         assert.match(results.get('dns') ?? '', new RegExp(`^ok ${DNS_TEST_NAME} ${DNS_TEST_ADDRESS} `), tail);
@@ -223,7 +208,6 @@ test(
         );
       });
       await t.test(`HTTP download of ${DOWNLOAD_MIB} MiB from host loopback through the gateway`, (st) => {
-        if (missing.includes('virtio-net')) return st.skip('HyperKit has no virtio-net yet');
         const m = /^ok bytes (\d+) fnv ([0-9a-f]{8}) ms (\d+)$/.exec(results.get('get') ?? '');
         assert.ok(m, `get: ${results.get('get')}${tail}`);
         assert.equal(Number(m[1]), payload.length);
@@ -233,13 +217,11 @@ test(
           `${DOWNLOAD_MIB} MiB in ${ms} ms (${(((payload.length / Math.max(ms, 1)) * 1000) / 1048576).toFixed(2)} MiB/s, guest clock)`,
         );
       });
-      await t.test('a published host port reaches a server in the guest', (st) => {
-        if (missing.includes('virtio-net')) return st.skip('HyperKit has no virtio-net yet');
+      await t.test('a published host port reaches a server in the guest', () => {
         assert.equal(publishedBody, 'hello from the kitset guest\n', tail);
         assert.match(results.get('serve') ?? '', /^ok request-bytes \d+$/, tail);
       });
-      await t.test('a 9P transaction committed by the guest is on head.live and in git log', (st) => {
-        if (missing.includes('virtio-9p')) return st.skip('HyperKit does not export Virtio9p yet');
+      await t.test('a 9P transaction committed by the guest is on head.live and in git log', () => {
         assert.match(results.get('ls') ?? '', /^ok /, tail);
         assert.match(console, /\nf\r?\n/, 'the committed file is not in ro/');
         const head = heads.find((h) => h !== undefined);
@@ -254,8 +236,7 @@ test(
           'hi\n',
         );
       });
-      await t.test('vsock round trip to a guest service', (st) => {
-        if (missing.includes('virtio-vsock')) return st.skip('HyperKit has no virtio-vsock yet');
+      await t.test('vsock round trip to a guest service', () => {
         assert.equal(vsockBody, VSOCK_MESSAGE.toUpperCase(), tail);
         assert.equal(results.get('vsock-echo'), `ok bytes ${VSOCK_MESSAGE.length}`, tail);
       });
