@@ -41,6 +41,17 @@ export function splice(
   };
 }
 
+const ignoreData = (_chunk: Uint8Array): void => {};
+const ignore = (): void => {};
+
+/** Drops a guest connection's references to its (closed) host socket. */
+function detach(conn: TcpConnection): void {
+  conn.onData = ignoreData;
+  conn.onEnd = ignore;
+  conn.onDrain = ignore;
+  conn.onClose = ignore;
+}
+
 /** Host reads start small (most connections carry little) and double while reads fill the buffer. */
 const HOST_READ_MIN = 16 * 1024;
 const HOST_READ_MAX = 256 * 1024;
@@ -204,7 +215,12 @@ export class Nat {
         onClose(reason);
       };
       this.proxied.set(conn, socket);
-      socket.once('close', () => this.proxied.delete(conn));
+      socket.once('close', () => {
+        this.proxied.delete(conn);
+        // The guest side may linger in TIME_WAIT for half a minute: let it forget the dead socket (and its
+        // buffers) rather than keep thousands of them alive for the garbage collector to trace.
+        detach(conn);
+      });
       conn.accept();
     });
   }
