@@ -34,6 +34,10 @@ function skipReason(): string | null {
     }
   if (!asNobody('unshare', ['--user', '--map-root-user', '--net', '--mount', 'true']))
     return 'this kernel forbids unprivileged user namespaces (unshare --user fails for nobody)';
+  const cli = new URL('../src/cli.js', import.meta.url).pathname;
+  const readable = `const fs=require('fs');for(const p of ${JSON.stringify([cli, tapAddonPath()])})fs.accessSync(p,fs.constants.R_OK)`;
+  if (!asNobody(process.execPath, ['-e', readable]))
+    return 'the checkout is not readable by nobody (e.g. under a 0700 home directory)';
   return null;
 }
 
