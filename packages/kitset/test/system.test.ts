@@ -105,6 +105,8 @@ test(
           [
             '--no-daemon',
             '--conf-file=/dev/null',
+            '--pid-file=',
+            '--user=root',
             '--no-resolv',
             '--no-hosts',
             '--bind-interfaces',
