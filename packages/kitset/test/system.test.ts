@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -241,6 +241,21 @@ test(
       await t.test('vsock round trip to a guest service', () => {
         assert.equal(vsockBody, VSOCK_MESSAGE.toUpperCase(), tail);
         assert.equal(results.get('vsock-echo'), `ok bytes ${VSOCK_MESSAGE.length}`, tail);
+      });
+      await t.test('stop() releases the published port, the sockets and the temporary state', async () => {
+        watch.abort();
+        datakit?.close();
+        await sys.stop();
+        assert.ok(!existsSync(sys.stateDir), `${sys.stateDir} left behind`);
+        const refused = await new Promise<string>((resolve) => {
+          const probe = net.connect(publishPort, '127.0.0.1');
+          probe.once('connect', () => {
+            probe.destroy();
+            resolve('connected');
+          });
+          probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        });
+        assert.equal(refused, 'ECONNREFUSED');
       });
     } finally {
       watch.abort();
