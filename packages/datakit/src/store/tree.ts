@@ -86,9 +86,21 @@ export class TreeStore {
   async data(file: FileValue): Promise<Uint8Array> {
     if (file.data) return file.data;
     if (!file.hash || file.perm === 'gitlink') return new Uint8Array(0);
+    const cached = this.blobCache.get(file.hash);
+    if (cached) return cached;
     const obj = await this.db.read(file.hash);
     if (!obj || obj.type !== 'blob')
       throw new StoreError('ERR_MISSING_OBJECT', `blob ${file.hash} is missing`);
+    // ro/ reads ask for the same blob once per Tread: keep recent ones (immutable) by hash.
+    if (obj.data.length <= TreeStore.BLOB_CACHE_LIMIT / 8) {
+      this.blobCache.set(file.hash, obj.data);
+      this.blobCacheBytes += obj.data.length;
+      for (const [hash, data] of this.blobCache) {
+        if (this.blobCacheBytes <= TreeStore.BLOB_CACHE_LIMIT) break;
+        this.blobCache.delete(hash);
+        this.blobCacheBytes -= data.length;
+      }
+    }
     return obj.data;
   }
 
