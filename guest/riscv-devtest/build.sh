@@ -15,6 +15,7 @@ if [ ! -f "$out/initrd.cpio.gz" ]; then
   echo "[riscv-devtest] building initramfs $key" >&2
   mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/.tmp-XXXXXX")
+  chmod 755 "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   "$gcc" -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
     -fno-asynchronous-unwind-tables -fno-ident -Wall -Wextra -Werror -Wl,--build-id=none -Wl,--no-relax \
