@@ -179,8 +179,8 @@ export function guestCmdline(
 export async function startSystem(options: SystemOptions): Promise<KitsetSystem> {
   const log = options.log ?? ((m: string) => process.stderr.write(`kitset: ${m}\n`));
   const vpnkitLog: Logger = (level, message) => {
-    if (level === 'debug' && !process.env.KITSET_DEBUG) return;
-    if (level === 'info' && !process.env.KITSET_DEBUG) return;
+    // VPNKit's info lines (every DHCP lease, every forward) are noise on a console; KITSET_DEBUG shows them.
+    if ((level === 'debug' || level === 'info') && !process.env.KITSET_DEBUG) return;
     log(`vpnkit: ${message}`);
   };
   if (options.share !== undefined) checkShare(options.share);
