@@ -1,7 +1,8 @@
 import type { Link } from '@kitset/vpnkit';
 
-/** Frames one end may have queued for the other before the pipe drops (a NIC ring's worth, then some). */
+/** Frames and bytes one end may have queued for the other before the pipe drops (as a full NIC ring would). */
 const MAX_QUEUED_FRAMES = 4096;
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 /**
  * One end of an in-process Ethernet pipe. It is a VPNKit `Link` — the same framed-Ethernet interface a
@@ -13,6 +14,7 @@ export class PipeEnd implements Link {
   peer!: PipeEnd;
   /** Frames sent by this end, copied (send's view is only valid during the call), delivered in a microtask. */
   private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
   private scheduled = false;
   private closed = false;
   dropped = 0;
@@ -21,11 +23,12 @@ export class PipeEnd implements Link {
 
   send(frame: Uint8Array): void {
     if (this.closed) return;
-    if (this.queue.length >= MAX_QUEUED_FRAMES) {
+    if (this.queue.length >= MAX_QUEUED_FRAMES || this.queuedBytes + frame.length > MAX_QUEUED_BYTES) {
       this.dropped++;
       return;
     }
     this.queue.push(frame.slice());
+    this.queuedBytes += frame.length;
     if (!this.scheduled) {
       this.scheduled = true;
       // Delivering later, not inside send, keeps each side's frame handlers from re-entering the other's.
@@ -37,6 +40,7 @@ export class PipeEnd implements Link {
     this.scheduled = false;
     const frames = this.queue;
     this.queue = [];
+    this.queuedBytes = 0;
     for (const frame of frames) {
       if (this.peer.closed) return;
       this.peer.onFrame(frame);
@@ -47,6 +51,7 @@ export class PipeEnd implements Link {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    this.queuedBytes = 0;
     this.onClose();
     this.peer.close();
   }

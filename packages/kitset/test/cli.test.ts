@@ -112,6 +112,12 @@ describe('in-process frame pipe', () => {
     for (let i = 0; i < 10_000; i++) a.send(new Uint8Array(64));
     await new Promise((r) => setImmediate(r));
     assert.ok(a.dropped > 0 && received + a.dropped === 10_000, `received ${received}, dropped ${a.dropped}`);
+    // Big frames hit the byte bound first: 8 MiB of 64 KiB frames is 128 of them.
+    let big = 0;
+    b.onFrame = () => big++;
+    for (let i = 0; i < 1000; i++) a.send(new Uint8Array(65536));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(big, 128);
   });
 });
 
