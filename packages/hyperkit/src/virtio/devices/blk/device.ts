@@ -37,6 +37,7 @@ export class VirtioBlk extends DeviceBase {
   private readonly config: Uint8Array;
   private readonly serial: Uint8Array;
   private readonly statusByte = new Uint8Array(1);
+  private readonly headerBytes = new Uint8Array(HEADER_SIZE);
   /** Requests completed with an I/O error (tests and logs). */
   ioErrors = 0;
   lastIoError: string | undefined;
@@ -96,9 +97,8 @@ export class VirtioBlk extends DeviceBase {
       );
       return -1;
     }
-    const headerBytes = new Uint8Array(HEADER_SIZE);
-    gather(mem, chain.readable, 0, headerBytes);
-    const header = decodeHeader(headerBytes);
+    gather(mem, chain.readable, 0, this.headerBytes);
+    const header = decodeHeader(this.headerBytes);
     const last = chain.writable[chain.writable.length - 1]!;
     const statusAddr = last.addr + last.len - 1;
     const dataIn = writableLen - 1;
