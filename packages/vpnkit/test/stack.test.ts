@@ -501,3 +501,50 @@ describe('stack: SACK scoreboard (RFC 6675) and selective retransmission', () =>
     assert.equal(client.retransmittedSegments, 4);
   });
 });
+
+describe('stack: delayed ACK', () => {
+  function exchange(reply: boolean) {
+    const delayed: Array<() => void> = [];
+    const pair = new Pair(
+      { localAddresses: [parseIpv4('192.168.65.3')] },
+      { localAddresses: [parseIpv4('192.168.65.1')], scheduleDelayedAcks: (fn) => delayed.push(fn) },
+    );
+    const { client } = connectPair(pair);
+    pair.b.onTcpConnection = (conn) => {
+      conn.onData = () => {
+        if (reply) conn.write(Uint8Array.from([79, 75]));
+      };
+      conn.accept();
+    };
+    let got = 0;
+    client.onData = (d) => {
+      got += d.length;
+    };
+    pair.pump(1000, 0);
+    assert.equal(client.state, 'ESTABLISHED');
+    const before = pair.b.stats.framesOut;
+    client.write(Uint8Array.from([71, 69, 84]));
+    pair.pump(1000, 0);
+    return { pair, client, delayed, framesFromServer: () => pair.b.stats.framesOut - before, got: () => got };
+  }
+
+  it('lets the reply carry the ACK of a small request', () => {
+    const { client, framesFromServer, got, delayed, pair } = exchange(true);
+    assert.equal(got(), 2);
+    assert.equal(framesFromServer(), 1, 'one segment: the reply with the ACK, no pure ACK before it');
+    assert.equal(client.sndUna, client.sndMax, 'the request is acknowledged');
+    for (const fn of delayed.splice(0)) fn();
+    pair.pump(1000, 0);
+    assert.equal(framesFromServer(), 1, 'nothing left to send when the delay ends');
+  });
+
+  it('sends the ACK when the delay ends if no reply came', () => {
+    const { client, framesFromServer, delayed, pair } = exchange(false);
+    assert.equal(framesFromServer(), 0, 'the ACK waits');
+    assert.equal(delayed.length, 1);
+    for (const fn of delayed.splice(0)) fn();
+    pair.pump(1000, 0);
+    assert.equal(framesFromServer(), 1);
+    assert.equal(client.sndUna, client.sndMax);
+  });
+});

@@ -39,6 +39,12 @@ export interface VpnkitConfig {
    * activity, so an application that sends them is never cut off.
    */
   tcpIdleMs: number;
+  /**
+   * How long the ACK of a small request may wait for the reply to carry it (0 = ACK at once). 1 ms is
+   * long enough for a host reply on loopback, far below any RTO, and a guest Nagle-waiting on it loses
+   * little (Linux itself delays up to 40 ms).
+   */
+  delayedAckMs: number;
 }
 
 export function defaultConfig(): VpnkitConfig {
@@ -64,6 +70,7 @@ export function defaultConfig(): VpnkitConfig {
     udpIdleMs: 60_000,
     tcpConnectTimeoutMs: 10_000,
     tcpIdleMs: 300_000,
+    delayedAckMs: 1,
   };
 }
 

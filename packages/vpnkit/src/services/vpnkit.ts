@@ -44,6 +44,7 @@ export class Vpnkit {
       ...(link.offloads ? { offloads: link.offloads } : {}),
       maxConnections: c.maxConnections,
       maxHalfOpen: c.maxHalfOpen,
+      ...(c.delayedAckMs > 0 ? { scheduleDelayedAcks: (fn) => setTimeout(fn, c.delayedAckMs) } : {}),
     });
     this.dhcp = new DhcpServer(c, this.stack, log);
     this.dns = new DnsForwarder(c, log);

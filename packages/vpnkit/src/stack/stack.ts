@@ -60,6 +60,11 @@ export interface StackOptions {
   now?: () => number;
   /** Runs `flush` soon; defaults to queueMicrotask, so a batch of input yields one round of output. */
   schedule?: (fn: () => void) => void;
+  /**
+   * Delayed ACKs: runs `fn` a little later (say 1 ms). An ACK for a small request then waits that long for
+   * the reply to carry it, saving a frame per exchange. Absent: every ACK goes at once.
+   */
+  scheduleDelayedAcks?: (fn: () => void) => void;
   maxHalfOpen?: number;
   maxConnections?: number;
   receiveBuffer?: number;
@@ -169,6 +174,14 @@ export class NetworkStack implements TcpHost {
   private readonly timed = new Set<TcpConnection>();
   private dirty: TcpConnection[] = [];
   private flushScheduled = false;
+  private readonly scheduleDelayedAcks: ((fn: () => void) => void) | null;
+  private delayedAcks: TcpConnection[] = [];
+  private readonly runDelayedAcks = (): void => {
+    const due = this.delayedAcks;
+    this.delayedAcks = [];
+    // Those whose reply went out meanwhile have no ACK pending any more.
+    for (const conn of due) if (conn.ackPending && !conn.isClosed) this.markDirty(conn);
+  };
   private readonly randomPool = new Uint32Array(256);
   private randomIndex = 256;
   private nextEphemeralPort = 49152;
@@ -180,6 +193,7 @@ export class NetworkStack implements TcpHost {
     this.output = options.output;
     this.now = options.now ?? (() => performance.now());
     this.schedule = options.schedule ?? queueMicrotask;
+    this.scheduleDelayedAcks = options.scheduleDelayedAcks ?? null;
     const mss = this.mtu - IPV4_HEADER_LEN - TCP_HEADER_LEN;
     this.checksumOffload = options.offloads?.checksum ?? false;
     const tsoMaxPayload = this.checksumOffload ? (options.offloads?.tsoMaxPayload ?? 0) : 0;
@@ -444,6 +458,13 @@ export class NetworkStack implements TcpHost {
       this.flushScheduled = true;
       this.schedule(() => this.flush());
     }
+  }
+
+  deferAck(conn: TcpConnection): boolean {
+    if (this.scheduleDelayedAcks === null) return false;
+    if (this.delayedAcks.length === 0) this.scheduleDelayedAcks(this.runDelayedAcks);
+    this.delayedAcks.push(conn);
+    return true;
   }
 
   armTimer(conn: TcpConnection): void {

@@ -29,6 +29,11 @@ export interface TcpHost {
     payloadLength: number,
   ): void;
   markDirty(conn: TcpConnection): void;
+  /**
+   * Asks to send `conn`'s pending ACK a little later (delayed ACK), so a reply that comes meanwhile carries
+   * it. Returns false when the host does not delay ACKs; then it goes now.
+   */
+  deferAck(conn: TcpConnection): boolean;
   armTimer(conn: TcpConnection): void;
   released(conn: TcpConnection): void;
   established(conn: TcpConnection): void;
@@ -147,6 +152,8 @@ export class TcpConnection {
   private rttStart = 0;
 
   ackPending = false;
+  /** The pending ACK only acknowledges small in-order data: it may wait briefly for a reply to carry it. */
+  private ackDelayable = false;
   private synPending = false;
   dirty = false;
   private closedReported = false;
@@ -534,6 +541,8 @@ export class TcpConnection {
       return;
     }
     this.rcvNxt = seqAdd(this.rcvNxt, payload.length);
+    // A request-sized segment in order, nothing out of order: its ACK may ride on the reply.
+    this.ackDelayable = payload.length < this.tuning.mss >>> 1 && this.outOfOrder.length === 0;
     this.deliver(payload, false);
     // Pull in out-of-order segments that are now contiguous.
     while (this.outOfOrder.length > 0) {
@@ -577,6 +586,7 @@ export class TcpConnection {
   }
 
   private scheduleAck(): void {
+    this.ackDelayable = false;
     if (!this.ackPending) {
       this.ackPending = true;
       this.host.markDirty(this);
@@ -665,6 +675,10 @@ export class TcpConnection {
         this.host.armTimer(this);
       }
     } else if (this.ackPending || seqSub(this.windowEdge(), this.lastAdvertisedEdge) >= 2 * this.tuning.mss) {
+      if (this.ackDelayable && !this.finReceived) {
+        this.ackDelayable = false; // at most one deferral per ACK
+        if (this.host.deferAck(this)) return;
+      }
       this.sendData(TCP_ACK, 0, 0, now);
     }
   }
@@ -714,6 +728,7 @@ export class TcpConnection {
     }
     this.host.emitSegment(this, flags, seq, o, offset, length);
     this.ackPending = false;
+    this.ackDelayable = false;
     this.lastAdvertisedEdge = this.windowEdge();
   }
 
