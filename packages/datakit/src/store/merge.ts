@@ -44,6 +44,15 @@ export async function mergeTrees(
       const path = prefix === '' ? name : `${prefix}/${name}`;
       const ov = oe.get(name);
       const tv = te.get(name);
+      // Most entries are the same file on both sides: no need to consult the base (or await).
+      if (
+        ov?.kind === 'file' &&
+        tv?.kind === 'file' &&
+        (ov === tv || (ov.hash !== undefined && ov.hash === tv.hash && ov.perm === tv.perm))
+      ) {
+        out.set(name, ov);
+        continue;
+      }
       const bv = be.get(name);
       if (ov && tv && ov.kind !== tv.kind) {
         conflicts.push({ path, reason: 'File vs dir' });
