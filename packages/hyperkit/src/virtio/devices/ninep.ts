@@ -167,6 +167,11 @@ export class Virtio9p extends DeviceBase {
     }
   }
 
+  /** Closes the 9P connection (open files, fids) after the VM stopped. */
+  close(): void {
+    this.onReset();
+  }
+
   /** Requests waiting for the backend. */
   get inFlight(): number {
     return this.pending.size;
