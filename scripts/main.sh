@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The README's main command. For now: a 9P server exporting a directory (default ./export) on
-# tcp://127.0.0.1:5640. Mount it from Linux with:
-#   mount -t 9p -o trans=tcp,port=5640,version=9p2000.L 127.0.0.1 /mnt
+# The README's main command: sets everything up (Debian packages, npm packages, the build, the riscv64
+# guest image), then boots a Linux VM on HyperKit whose network is VPNKit and whose /datakit is DataKit's
+# tree, all in one process (`kitset run`). Arguments go to `kitset run`, e.g.
+#   bash scripts/main.sh --share DIR --publish 8080:80 -- 'serve 80'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/prepare.sh
-exec node packages/ninep/dist/src/cli.js serve "${@:-./export}"
+exec node packages/kitset/dist/src/cli.js run "$@"
