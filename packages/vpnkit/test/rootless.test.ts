@@ -23,6 +23,24 @@ function asNobody(command: string, args: string[]): boolean {
   }
 }
 
+/**
+ * The TUN clone device nobody may open: /dev/net/tun on a stock system (mode 0666). Where a container made
+ * it root-only, nobody gets its own node for the same device (in `dir`) rather than loosening the system one.
+ */
+function usableTunDevice(dir: string): string | null {
+  if (asNobody('sh', ['-c', 'exec 3<>/dev/net/tun'])) return '/dev/net/tun';
+  const own = join(dir, 'tun');
+  try {
+    execFileSync('mknod', ['-m', '0666', own, 'c', '10', '200'], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  return asNobody('sh', ['-c', `exec 3<>${own}`]) ? own : null;
+}
+
+let dir = '';
+let tunDevice: string | null = null;
+
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root to switch to an unprivileged user (setpriv)';
   if (!existsSync(tapAddonPath())) return 'TAP addon not built (scripts/prepare.d/20-vpnkit-addon.sh)';
@@ -38,29 +56,27 @@ function skipReason(): string | null {
   const readable = `const fs=require('fs');for(const p of ${JSON.stringify([cli, tapAddonPath()])})fs.accessSync(p,fs.constants.R_OK)`;
   if (!asNobody(process.execPath, ['-e', readable]))
     return 'the checkout is not readable by nobody (e.g. under a 0700 home directory)';
+  dir = mkdtempSync(join(tmpdir(), 'vpnkit-rootless-test-'));
+  chmodSync(dir, 0o755);
+  tunDevice = usableTunDevice(dir);
+  if (tunDevice === null) return '/dev/net/tun is root-only here and a usable copy cannot be made (mknod)';
   return null;
 }
 
 const skip = skipReason();
+// Whether skipped or not, the scratch directory goes when the file's tests are done.
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('vpnkit run as an unprivileged user', { skip: skip ?? false, timeout: 60_000 }, () => {
   const cli = new URL('../src/cli.js', import.meta.url).pathname;
-  let dir: string;
-  let tunDevice = '/dev/net/tun';
   let server: http.Server;
   let port: number;
   const body = randomBytes(1 << 20);
   const digest = createHash('sha256').update(body).digest('hex');
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'vpnkit-rootless-test-'));
-    chmodSync(dir, 0o755);
-    // A stock system has /dev/net/tun mode 0666; some containers make it root-only. Then give nobody its
-    // own node for the same device rather than loosening the system one.
-    if (!asNobody('sh', ['-c', 'exec 3<>/dev/net/tun'])) {
-      tunDevice = join(dir, 'tun');
-      execFileSync('mknod', ['-m', '0666', tunDevice, 'c', '10', '200']);
-    }
     server = http.createServer((_req, res) => res.end(body));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as net.AddressInfo).port;
@@ -69,7 +85,6 @@ describe('vpnkit run as an unprivileged user', { skip: skip ?? false, timeout: 6
   after(async () => {
     server?.closeAllConnections();
     await new Promise((resolve) => server?.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   function runAsNobody(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -104,7 +119,7 @@ describe('vpnkit run as an unprivileged user', { skip: skip ?? false, timeout: 6
         `curl -sS -m 15 http://192.168.65.254:${port}/ | sha256sum`,
         `curl -sS -m 15 http://host.kitset.internal:${port}/ | sha256sum`,
       ].join('; ');
-      const r = await runAsNobody(['--tun-device', tunDevice, '--', 'sh', '-c', script]);
+      const r = await runAsNobody(['--tun-device', tunDevice ?? '/dev/net/tun', '--', 'sh', '-c', script]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /uid=0\n/, 'root inside its own user namespace');
       assert.match(r.stdout, /192\.168\.65\.3\/24/);
@@ -117,7 +132,7 @@ describe('vpnkit run as an unprivileged user', { skip: skip ?? false, timeout: 6
     'passes the exit status through, and says why when the TUN device is unusable',
     { timeout: 30_000 },
     async () => {
-      const r = await runAsNobody(['--tun-device', tunDevice, '--', 'sh', '-c', 'exit 7']);
+      const r = await runAsNobody(['--tun-device', tunDevice ?? '/dev/net/tun', '--', 'sh', '-c', 'exit 7']);
       assert.equal(r.code, 7, r.stderr);
       const bad = await runAsNobody(['--tun-device', join(dir, 'absent'), '--', 'true']);
       assert.equal(bad.code, 1);
