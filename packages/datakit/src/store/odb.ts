@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { open, readFile, readdir, rename } from 'node:fs/promises';
+import { existsSync, mkdirSync } from 'node:fs';
+import { open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { StoreError } from './errors.js';
@@ -220,10 +220,15 @@ export class GitObjectDb implements ObjectDb {
     if (!this.packNames.has(`${name}.idx`)) {
       const tag = randomBytes(6).toString('hex');
       // Like git: the .pack first, then the .idx that makes it visible.
-      writeFileSync(join(dir, `tmp_pack_${tag}`), pack, { mode: 0o444, flag: 'wx' });
-      writeFileSync(join(dir, `tmp_idx_${tag}`), idx, { mode: 0o444, flag: 'wx' });
-      renameSync(join(dir, `tmp_pack_${tag}`), join(dir, `${name}.pack`));
-      renameSync(join(dir, `tmp_idx_${tag}`), join(dir, `${name}.idx`));
+      // In the thread pool: file creation and rename wait for the file system's journal when the
+      // disk is busy, and the event loop keeps serving meanwhile (measured faster than
+      // synchronous calls, for 1 and 8 writers).
+      await Promise.all([
+        writeFile(join(dir, `tmp_pack_${tag}`), pack, { mode: 0o444, flag: 'wx' }),
+        writeFile(join(dir, `tmp_idx_${tag}`), idx, { mode: 0o444, flag: 'wx' }),
+      ]);
+      await rename(join(dir, `tmp_pack_${tag}`), join(dir, `${name}.pack`));
+      await rename(join(dir, `tmp_idx_${tag}`), join(dir, `${name}.idx`));
       if (pack.length <= GitObjectDb.MEMORY_PACK_LIMIT) {
         // Served from memory: no open, stat or reads of the file just written.
         this.packs.unshift(PackFile.fromBytes(pack, new PackIndex(idx, join(dir, `${name}.idx`))));

@@ -1,15 +1,5 @@
-import {
-  appendFileSync,
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { open, readFile, readdir, rename, rmdir, unlink } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { appendFile, open, readFile, readdir, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StoreError } from './errors.js';
 import { type Signature, isHash } from './objects.js';
@@ -196,25 +186,6 @@ export class GitRefStore implements RefStore {
     this.dirsMade.add(dir);
   }
 
-  /** Creates `<name>.lock` (O_EXCL), waiting a bounded time for another holder; returns its fd. */
-  private async lockNow(name: string): Promise<number> {
-    const lockPath = join(this.gitDir, `${name}.lock`);
-    this.ensureDir(dirname(lockPath));
-    const deadline = Date.now() + this.lockTimeoutMs;
-    for (;;) {
-      try {
-        return openSync(lockPath, 'wx', 0o644);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || Date.now() > deadline)
-          throw new StoreError(
-            'ERR_REF_LOCKED',
-            `cannot lock ${name}: ${(err as Error).message} (is another git process running? remove ${lockPath} if not)`,
-          );
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }
-  }
-
   private async lock(name: string): Promise<import('node:fs/promises').FileHandle> {
     const lockPath = join(this.gitDir, `${name}.lock`);
     this.ensureDir(dirname(lockPath));
@@ -242,9 +213,11 @@ export class GitRefStore implements RefStore {
     beforeChange?: () => Promise<void>,
   ): Promise<boolean> {
     const lockPath = join(this.gitDir, `${name}.lock`);
-    // Synchronous file calls: each is a few microseconds on the page cache, where a thread-pool
-    // round trip costs more than the call; only waiting for a lock holder and fsync yield.
-    let fd: number | undefined = await this.lockNow(name);
+    // Creating the lock and renaming it wait for the file system's journal when the disk is busy:
+    // in the thread pool, so the event loop keeps serving meanwhile. The reads are page-cache hits.
+    const fh = await this.lock(name);
+    let closed = false;
+    let renamed = false;
     try {
       const current = this.readNow(name);
       if (current !== expected) return false;
@@ -256,25 +229,22 @@ export class GitRefStore implements RefStore {
         await this.pruneEmptyDirs(name);
         return true;
       }
-      writeSync(fd, `${value}\n`);
+      await fh.write(`${value}\n`);
       // Like git with core.fsync=reference: the ref's contents are fsynced before the rename.
-      if (this.fsync) fsyncSync(fd);
-      closeSync(fd);
-      fd = undefined;
-      renameSync(lockPath, join(this.gitDir, name));
+      if (this.fsync) await fh.sync();
+      await fh.close();
+      closed = true;
+      await rename(lockPath, join(this.gitDir, name));
+      renamed = true;
       const logPath = join(this.gitDir, 'logs', name);
       this.ensureDir(dirname(logPath));
       const line = `${current ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
-      appendFileSync(logPath, line);
+      await appendFile(logPath, line);
       return true;
     } finally {
-      if (fd !== undefined) {
-        try {
-          closeSync(fd);
-        } catch {}
-        try {
-          unlinkSync(lockPath);
-        } catch {}
+      if (!renamed) {
+        if (!closed) await fh.close().catch(() => {});
+        await unlink(lockPath).catch(() => {});
       }
     }
   }
