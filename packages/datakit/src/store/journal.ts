@@ -10,6 +10,7 @@ import {
   readdirSync,
   statSync,
   unlinkSync,
+  write,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -286,14 +287,21 @@ export class Journal {
             batch.length === 1
               ? (batch[0] as { bytes: Buffer }).bytes
               : Buffer.concat(batch.map((b) => b.bytes));
+          // In the thread pool too: the write updates the file's mtime, which takes a handle on
+          // the file system's journal and can wait for its commit when the disk is busy.
+          const fd = this.fd;
+          const at = this.size;
           let done = 0;
-          while (done < all.length)
-            done += writeSync(this.fd, all, done, all.length - done, this.size + done);
+          while (done < all.length) {
+            const off = done;
+            done += await new Promise<number>((res, rej) =>
+              write(fd, all, off, all.length - off, at + off, (err, n) => (err ? rej(err) : res(n))),
+            );
+          }
           this.size += all.length;
           // In the thread pool: while it runs, the event loop takes more requests, and the
           // commits among them form the next group (with 8 writers, half as many groups as a
           // flush on the event loop; 1 writer over 9P is faster too).
-          const fd = this.fd;
           await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
           for (const b of batch) b.resolve();
         } catch (err) {
