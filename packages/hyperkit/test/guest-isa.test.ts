@@ -26,12 +26,14 @@ describe('guest ISA suite (reference transcripts from QEMU)', { concurrency: 1 }
     return;
   }
   for (const name of names) {
-    test(name, { timeout: 120_000 }, async () => {
-      const elf = join(isaDir!, `${name}.elf`);
-      const expected = readFileSync(join(isaDir!, `${name}.expected`), 'latin1');
-      const ours = await runOurs(elf, 100_000);
-      assert.deepEqual(ours.exit, { kind: 'poweroff', code: 0 });
-      assert.equal(ours.output, expected);
-    });
+    for (const mode of ['interpreter', 'jit-all'] as const) {
+      test(`${name} (${mode})`, { timeout: 120_000 }, async () => {
+        const elf = join(isaDir!, `${name}.elf`);
+        const expected = readFileSync(join(isaDir!, `${name}.expected`), 'latin1');
+        const ours = await runOurs(elf, 100_000, 128 << 20, mode);
+        assert.deepEqual(ours.exit, { kind: 'poweroff', code: 0 });
+        assert.equal(ours.output, expected);
+      });
+    }
   }
 });

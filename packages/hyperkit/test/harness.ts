@@ -67,7 +67,15 @@ export interface RunResult {
 }
 
 /** Runs a bare-metal ELF on our machine (M-mode at its entry) with a wall-clock limit. */
-export async function runOurs(elf: string, timeoutMs = 20_000, memorySize = 128 << 20): Promise<RunResult> {
+/** How the hart executes: interpreter only, or translating every block on first sight (to test the JIT). */
+export type ExecMode = 'interpreter' | 'jit-all' | 'default';
+
+export async function runOurs(
+  elf: string,
+  timeoutMs = 20_000,
+  memorySize = 128 << 20,
+  mode: ExecMode = 'default',
+): Promise<RunResult> {
   let output = '';
   const vm = new VirtMachine({
     memorySize,
@@ -77,6 +85,11 @@ export async function runOurs(elf: string, timeoutMs = 20_000, memorySize = 128 
   });
   const image = loadElf(readFileSync(elf), vm.memory);
   vm.hart.reset(image.entry, 'M', 0, 0);
+  if (mode === 'interpreter') vm.hart.jit = false;
+  if (mode === 'jit-all') {
+    vm.hart.jit = true;
+    vm.hart.jitThreshold = 1;
+  }
   const timer = setTimeout(() => vm.stop(), timeoutMs);
   const exit = await vm.run();
   clearTimeout(timer);

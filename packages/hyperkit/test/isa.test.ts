@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HAVE_QEMU, HAVE_TOOLCHAIN, buildProgram, runOurs, runQemu } from './harness.js';
+import { type ExecMode, HAVE_QEMU, HAVE_TOOLCHAIN, buildProgram, runOurs, runQemu } from './harness.js';
 
 /**
  * ISA and privileged-architecture programs (test/riscv/*.c), built with the cross compiler and run on our
@@ -23,24 +23,26 @@ const PROGRAMS: { source: string; what: string; knownQemuDeviations?: [string, s
 
 describe('ISA programs vs qemu-system-riscv64', { concurrency: 1 }, () => {
   for (const p of PROGRAMS) {
-    test(`${p.source}: ${p.what}`, { timeout: 90_000 }, async (t) => {
-      if (!HAVE_TOOLCHAIN) return t.skip('riscv64-linux-gnu-gcc not installed');
-      const elf = buildProgram(p.source);
-      const ours = await runOurs(elf, 60_000);
-      assert.deepEqual(
-        ours.exit,
-        { kind: 'poweroff', code: 0 },
-        `our run ended ${JSON.stringify(ours.exit)}`,
-      );
-      assert.match(ours.output, /\ndone\n$/);
-      if (!HAVE_QEMU) return t.skip('qemu-system-riscv64 not installed: only our own run was checked');
-      const ref = await runQemu(elf, 30_000);
-      assert.equal(ref.code, 0, 'QEMU run failed');
-      let expected = ref.output;
-      for (const [qemuSays, specSays] of p.knownQemuDeviations ?? []) {
-        expected = expected.replace(qemuSays, specSays); // first occurrence only
-      }
-      assert.equal(ours.output, expected);
-    });
+    for (const mode of ['interpreter', 'jit-all'] as ExecMode[]) {
+      test(`${p.source} (${mode}): ${p.what}`, { timeout: 90_000 }, async (t) => {
+        if (!HAVE_TOOLCHAIN) return t.skip('riscv64-linux-gnu-gcc not installed');
+        const elf = buildProgram(p.source);
+        const ours = await runOurs(elf, 60_000, 128 << 20, mode);
+        assert.deepEqual(
+          ours.exit,
+          { kind: 'poweroff', code: 0 },
+          `our run ended ${JSON.stringify(ours.exit)}`,
+        );
+        assert.match(ours.output, /\ndone\n$/);
+        if (!HAVE_QEMU) return t.skip('qemu-system-riscv64 not installed: only our own run was checked');
+        const ref = await runQemu(elf, 30_000);
+        assert.equal(ref.code, 0, 'QEMU run failed');
+        let expected = ref.output;
+        for (const [qemuSays, specSays] of p.knownQemuDeviations ?? []) {
+          expected = expected.replace(qemuSays, specSays); // first occurrence only
+        }
+        assert.equal(ours.output, expected);
+      });
+    }
   }
 });

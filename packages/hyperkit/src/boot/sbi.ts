@@ -81,6 +81,7 @@ export class BuiltinSbi implements SbiHandler {
       case 0x06:
       case 0x07:
         hart.flushTlb();
+        hart.flushCode();
         hart.setXBig(A0, 0n);
         return;
       case 0x08:
@@ -120,6 +121,7 @@ export class BuiltinSbi implements SbiHandler {
           return;
         }
         hart.flushTlb();
+        hart.flushCode();
         {
           this.ret(hart, SBI_SUCCESS, 0);
           return;

@@ -28,6 +28,7 @@ import {
   SSTATUS_MASK,
 } from './csr-numbers.js';
 import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
+import { type Block, translateBlock } from './jit.js';
 
 /**
  * One RV64IMAFDC hart (Zicsr, Zifencei, Zihintpause; M/S/U; Sv39/Sv48), interpreted.
@@ -177,6 +178,22 @@ export class RiscvHart implements CpuBackend {
   private hi = 0;
   private insRaw = 0;
 
+  // Block translation (jit.ts): per physical page, blocks by halfword index; null = not translatable.
+  /** Translate hot blocks to JavaScript (HYPERKIT_JIT=0 disables, for comparison). */
+  jit = process.env.HYPERKIT_JIT !== '0';
+  /**
+   * Executions of a block start before it is translated. Translating costs about as much as interpreting a
+   * block a few thousand times, so cold boot code stays interpreted (measured: 2000 keeps boot time at the
+   * interpreter's while CPU-bound loops run ~8x faster).
+   */
+  jitThreshold = Math.max(1, Math.min(65535, Number(process.env.HYPERKIT_JIT_THRESHOLD ?? 2000) || 2000));
+  private blockPages: ((Block | null)[] | undefined)[] = [];
+  private heatPages: (Uint16Array | undefined)[] = [];
+  private codePages: Uint8Array;
+  private curBlock: Block | null = null;
+  /** Index, within the running block, of the instruction that may trap next (set by generated code). */
+  bi = 0;
+
   private irqCheck = true;
   private stopRequested = false;
   private idle = false;
@@ -201,6 +218,7 @@ export class RiscvHart implements CpuBackend {
     this.ram16 = new Uint16Array(mem.buffer);
     this.ram32 = new Int32Array(mem.buffer);
     this.ramView = mem.view;
+    this.codePages = new Uint8Array(Math.ceil(mem.size / 4096));
     this.bus = platform.bus;
     this.readTime = platform.readTime;
     const set = this.tlbSets[1]!;
@@ -228,6 +246,7 @@ export class RiscvHart implements CpuBackend {
     this.satpMode = 0;
     this.mipSw = 0;
     this.mie = 0;
+    this.flushCode();
     this.updateMmu(true);
   }
 
@@ -321,20 +340,62 @@ export class RiscvHart implements CpuBackend {
     this.idle = false;
     // The budget counts traps and interrupts too: a guest faulting in a loop retires nothing but must yield.
     let remaining = budget;
+    const x = this.x;
     while (remaining > 0) {
       try {
         while (remaining > 0) {
-          remaining--;
           if (this.irqCheck) {
             this.irqCheck = false;
-            if (this.takeInterrupt()) continue;
+            if (this.takeInterrupt()) {
+              remaining--;
+              continue;
+            }
           }
+          if (this.jit) {
+            const lo = this.pcLo;
+            let off: number;
+            if (lo >>> 12 === this.fetchVpn && this.pcHi === this.fetchHi) {
+              off = this.fetchOff + (lo & 4095);
+            } else {
+              off = this.fetchOffset(lo, this.pcHi);
+              this.fetchVpn = this.fetchCacheable ? lo >>> 12 : -1;
+              this.fetchHi = this.pcHi;
+              this.fetchOff = off - (lo & 4095);
+            }
+            if (this.fetchVpn !== -1) {
+              const block = this.blockAt(off);
+              if (block !== null) {
+                this.curBlock = block;
+                block.run(this, x);
+                this.curBlock = null;
+                this.retired += block.count;
+                remaining -= block.count;
+                if (this.idle || this.stopRequested) break;
+                continue;
+              }
+            }
+          }
+          remaining--;
           this.step();
           this.retired++;
           if (this.idle || this.stopRequested) break;
         }
       } catch (e) {
         if (e !== TRAP) throw e;
+        const block = this.curBlock;
+        if (block !== null) {
+          // a trap inside a block: instructions before it retired; the pc is that of the trapping instruction
+          this.curBlock = null;
+          const k = this.bi;
+          this.retired += k;
+          remaining -= k + 1;
+          const pl = this.pcLo;
+          const r = (pl + block.offsets[k]!) | 0;
+          this.pcHi = (this.pcHi + (r >>> 0 < pl >>> 0 ? 1 : 0)) | 0;
+          this.pcLo = r;
+        } else {
+          remaining--; // a fetch fault before any instruction ran still consumes budget
+        }
         this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
       }
       if (this.stopRequested) return StopReason.Halt;
@@ -344,6 +405,48 @@ export class RiscvHart implements CpuBackend {
       }
     }
     return StopReason.Budget;
+  }
+
+  /** The translated block at RAM offset `off`, translating it once it is hot; null to interpret. */
+  private blockAt(off: number): Block | null {
+    const page = off >>> 12;
+    const slot = (off & 4095) >> 1;
+    const blocks = this.blockPages[page];
+    if (blocks !== undefined) {
+      const b = blocks[slot];
+      if (b !== undefined) return b;
+    }
+    let heat = this.heatPages[page];
+    if (heat === undefined) {
+      heat = new Uint16Array(2048);
+      this.heatPages[page] = heat;
+    }
+    const h = Math.min(heat[slot]! + 1, 65535);
+    heat[slot] = h;
+    if (h < this.jitThreshold) return null;
+    const block = translateBlock(this.ram16, off);
+    let table = blocks;
+    if (table === undefined) {
+      table = new Array<Block | null>(2048);
+      this.blockPages[page] = table;
+    }
+    table[slot] = block;
+    this.codePages[page] = 1;
+    return block;
+  }
+
+  /** Drops translations of a page the guest wrote to (self-modifying code, loaders). */
+  private invalidateCode(page: number): void {
+    this.blockPages[page] = undefined;
+    this.heatPages[page] = undefined;
+    this.codePages[page] = 0;
+  }
+
+  /** Drops every translation (FENCE.I, remote fences, reset): host-side writes are not tracked. */
+  flushCode(): void {
+    this.blockPages = [];
+    this.heatPages = [];
+    this.codePages.fill(0);
   }
 
   private fault(cause: number, tvalLo: number, tvalHi: number): never {
@@ -703,6 +806,7 @@ export class RiscvHart implements CpuBackend {
     const pa = this.writeAddr(lo, hi, size);
     const off = pa - this.ramBase;
     if (off >= 0 && off <= this.ramSize - size) {
+      if (this.codePages[off >>> 12] !== 0) this.invalidateCode(off >>> 12);
       switch (size) {
         case 1:
           this.ram8[off] = vLo;
@@ -1002,8 +1106,10 @@ export class RiscvHart implements CpuBackend {
         break;
       case 0x0f:
         // FENCE (incl. PAUSE) and FENCE.I: memory is coherent and we keep no decoded code
-        if (f3 === 1) this.fetchVpn = -1;
-        else if (f3 !== 0) this.illegal();
+        if (f3 === 1) {
+          this.fetchVpn = -1;
+          this.flushCode();
+        } else if (f3 !== 0) this.illegal();
         break;
       case 0x73:
         if (this.executeSystem(ins, rd, rs1, f3)) return; // pc already set
