@@ -184,3 +184,13 @@ export function expandCompressed(c: number): number {
       return 0;
   }
 }
+
+/**
+ * Every 16-bit parcel's expansion, computed once (65,536 entries, a few milliseconds): the interpreter and
+ * the block translator look compressed instructions up instead of re-decoding them.
+ */
+export const EXPANDED_COMPRESSED: Int32Array = (() => {
+  const table = new Int32Array(65536);
+  for (let half = 0; half < 65536; half++) if ((half & 3) !== 3) table[half] = expandCompressed(half);
+  return table;
+})();

@@ -1,7 +1,7 @@
 import { type CpuBackend, type Privilege, StopReason } from '../../machine/backend.js';
 import type { MmioBus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/memory.js';
-import { expandCompressed } from './compressed.js';
+import { EXPANDED_COMPRESSED } from './compressed.js';
 import {
   CAUSE,
   CSR,
@@ -872,7 +872,7 @@ export class RiscvHart implements CpuBackend {
     const half = this.ram16[off >> 1]!;
     if ((half & 3) !== 3) {
       this.insRaw = half;
-      const ins = expandCompressed(half);
+      const ins = EXPANDED_COMPRESSED[half]!;
       if (ins === 0) this.illegal();
       this.execute(ins, 2);
       return;

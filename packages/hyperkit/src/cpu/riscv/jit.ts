@@ -1,4 +1,4 @@
-import { expandCompressed } from './compressed.js';
+import { EXPANDED_COMPRESSED } from './compressed.js';
 
 /**
  * Translation of hot basic blocks into JavaScript functions (V8 then compiles them to machine code).
@@ -284,7 +284,7 @@ export function translateBlock(ram16: Uint16Array, start: number): Block | null 
     let raw: number;
     let length: number;
     if ((half & 3) !== 3) {
-      ins = expandCompressed(half);
+      ins = EXPANDED_COMPRESSED[half]!;
       if (ins === 0) break;
       raw = half;
       length = 2;
