@@ -27,10 +27,18 @@ export const HAVE_TOOLCHAIN = haveCommand('riscv64-linux-gnu-gcc');
 export const HAVE_QEMU = haveCommand('qemu-system-riscv64');
 
 let buildDir: string | undefined;
+
+/** Removes the temporary directory of built programs (call from an `after` hook). */
+export function cleanupBuilds(): void {
+  if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+  buildDir = undefined;
+}
+
 /** Compiles a bare-metal test program (C or assembly plus crt.S) into a temp dir; returns the ELF path. */
 export function buildProgram(source: string): string {
   buildDir ??= mkdtempSync(join(tmpdir(), 'hk-isa-'));
   const out = join(buildDir, `${source.replace(/\.[cS]$/, '')}.elf`);
+  if (existsSync(out)) return out;
   const r = spawnSync(
     'riscv64-linux-gnu-gcc',
     [

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { type ExecMode, HAVE_QEMU, HAVE_TOOLCHAIN, buildProgram, runOurs, runQemu } from './harness.js';
+import { after, describe, test } from 'node:test';
+import {
+  type ExecMode,
+  HAVE_QEMU,
+  HAVE_TOOLCHAIN,
+  buildProgram,
+  cleanupBuilds,
+  runOurs,
+  runQemu,
+} from './harness.js';
+
+after(cleanupBuilds);
 
 /**
  * ISA and privileged-architecture programs (test/riscv/*.c), built with the cross compiler and run on our
