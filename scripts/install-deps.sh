@@ -9,7 +9,7 @@ PACKAGES=(
   # VPNKit peers: Linux's own stack in a namespace, and the anchors
   iproute2 iputils-ping curl dnsutils dnsmasq-base iperf3 tshark slirp4netns passt
   # HyperKit: RISC-V reference emulator, firmware and cross compiler
-  qemu-system-misc qemu-utils opensbi gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
+  qemu-system-misc qemu-utils opensbi device-tree-compiler gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
   linux-source-6.1 bc flex bison libelf-dev libssl-dev
   # DataKit peers
   git
