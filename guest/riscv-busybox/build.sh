@@ -113,6 +113,8 @@ file busybox | grep -q 'statically linked' || die "busybox is not statically lin
 mkdir "$TMP/out"
 cp busybox "$TMP/out/busybox"
 cp .config "$TMP/out/busybox.config"
+make -s CROSS_COMPILE=$CROSS_COMPILE busybox.links >>"$TMP/build.log" 2>&1
+cp busybox.links "$TMP/out/busybox.links" # where each applet goes: /bin/sh, /sbin/udhcpc, /usr/bin/wget, ...
 grep -o "^CONFIG_[A-Z0-9_]*=y" .config >"$TMP/out/enabled.txt"
 mv "$TMP/build.log" "$TMP/out/build.log"
 { echo "source $SOURCE_PACKAGE=$SOURCE_VERSION"; versions; echo "build_seconds=$((SECONDS - T0))"; } >"$TMP/out/manifest.txt"

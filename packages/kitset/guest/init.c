@@ -29,6 +29,9 @@ typedef unsigned char u8;
 #define SYS_nanosleep 101
 #define SYS_clock_gettime 113
 #define SYS_reboot 142
+#define SYS_clone 220
+#define SYS_execve 221
+#define SYS_wait4 260
 #define SYS_socket 198
 #define SYS_bind 200
 #define SYS_listen 201
@@ -621,9 +624,42 @@ static int mount_9p(const char *tag, const char *dir) {
                   (long)"trans=virtio,version=9p2000.L,msize=131072,cache=none", 0);
 }
 
+/* Runs busybox's /bin/sh (when the initramfs has it) with `-c SCRIPT`, or interactively on the console
+ * when SCRIPT is empty, and waits for it: the guest's own tools (udhcpc, wget, ip, md5sum...) do the work. */
+static void cmd_sh(const char *script) {
+  static const char *const env[] = {"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/", "TERM=vt100",
+                                    "PS1=kitset:\\w$ ", 0};
+  const char *argv[] = {"sh", 0, 0, 0};
+  if (*script) argv[1] = "-c", argv[2] = script;
+  long pid = sc6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+  if (pid == 0) {
+    long e = SC(SYS_execve, "/bin/sh", argv, env);
+    fail("sh", "exec /bin/sh (no busybox in this initramfs?) errno", e);
+    SC(SYS_exit, 127, 0, 0);
+  }
+  if (pid < 0) {
+    fail("sh", "fork errno", pid);
+    return;
+  }
+  int status = 0;
+  long e = SC(SYS_wait4, pid, &status, 0);
+  if (e < 0) fail("sh", "wait errno", e);
+  else if ((status & 0xffff) != 0) {
+    failures++;
+    say("KS sh FAIL ");
+    say((status & 0x7f) ? "signal " : "exit ");
+    saynum((status & 0x7f) ? (status & 0x7f) : (status >> 8) & 0xff);
+    say("\n");
+  } else {
+    ok("sh");
+    say("\n");
+  }
+}
+
 static void help(void) {
   say("commands: net | dns NAME | get IP:PORT/PATH | send IP:PORT MIB | serve PORT | vsock-echo PORT |\n"
-      "          ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS | help | poweroff\n"
+      "          ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS | help | poweroff |\n"
+      "          sh [SCRIPT] (busybox's shell; without SCRIPT an interactive one, `exit` returns here)\n"
       "the DataKit tree is on /datakit, a shared host directory on /share\n");
 }
 
@@ -633,6 +669,12 @@ static int run(char *line) {
   int nw = 0;
   char *p = line;
   while (*p == ' ') p++;
+  if (startswith(p, "sh") && (p[2] == 0 || p[2] == ' ')) { /* the whole rest of the line is the script */
+    p += 2;
+    while (*p == ' ') p++;
+    cmd_sh(p);
+    return 1;
+  }
   while (*p && nw < 3) {
     w[nw++] = p;
     if (nw == 3) break; /* the third word keeps the rest of the line (write's TEXT) */

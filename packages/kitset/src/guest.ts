@@ -93,29 +93,100 @@ const GCC_FLAGS = [
   '-Wl,-e,_start',
 ];
 
+/** busybox for the guest, built by guest/riscv-busybox/build.sh (scripts/prepare.d/35-riscv-busybox.sh). */
+export interface GuestBusybox {
+  binary: string;
+  /** `busybox.links`: one absolute applet path a line (`/bin/sh`, `/sbin/udhcpc`, `/usr/bin/wget`, ...). */
+  links: string[];
+}
+
+/** The busybox guest/riscv-busybox/build.sh last built (its `current` result), or null when there is none. */
+export function findBusybox(): GuestBusybox | null {
+  const dir = join(cacheDir(), 'guest-riscv-busybox', 'current');
+  const binary = join(dir, 'busybox');
+  const linksFile = join(dir, 'busybox.links');
+  if (!existsSync(binary) || !existsSync(linksFile)) return null;
+  const links = readFileSync(linksFile, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => /^\/[A-Za-z0-9_./[-]+$/.test(line) && !line.includes('..'));
+  return { binary, links };
+}
+
+/**
+ * busybox's udhcpc hands a lease to this script (`$1` = bound/renew/deconfig, details in the environment):
+ * it configures the interface, the default route and /etc/resolv.conf with busybox's own `ip`.
+ */
+const UDHCPC_SCRIPT = `#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/\${mask:-24}" dev "$interface"
+    for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    rm -f /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+    echo "udhcpc: $interface $ip/\${mask:-24} router $router dns $dns lease $lease" ;;
+esac
+exit 0
+`;
+
+/** initramfs entries (mkinitramfs list lines) for busybox, its applet links and the files its tools expect. */
+function busyboxEntries(busybox: GuestBusybox): string[] {
+  const dirs = new Set<string>([
+    '/bin',
+    '/sbin',
+    '/usr',
+    '/usr/bin',
+    '/usr/sbin',
+    '/etc',
+    '/tmp',
+    '/usr/share',
+  ]);
+  dirs.add('/usr/share/udhcpc');
+  for (const link of busybox.links) if (dirname(link) !== '/') dirs.add(dirname(link));
+  const lines = [...dirs].sort().map((dir) => `dir ${dir} 0755 0 0`);
+  lines.push(`file /bin/busybox ${busybox.binary} 0755 0 0`);
+  // /init stays kitset's own init.c; /linuxrc (busybox's init under another name) is left out.
+  for (const link of busybox.links)
+    if (!['/bin/busybox', '/init', '/linuxrc'].includes(link))
+      lines.push(`slink ${link} /bin/busybox 0777 0 0`);
+  lines.push('file /usr/share/udhcpc/default.script udhcpc.script 0755 0 0');
+  // The kernel's DHCP client (ip=dhcp) writes its nameservers here in resolv.conf's format.
+  lines.push('slink /etc/resolv.conf /proc/net/pnp 0777 0 0');
+  return lines;
+}
+
 /**
  * Builds kitset's guest initramfs (`packages/kitset/guest/init.c` as /init) into
  * `<cache>/kitset-guest/<key>/initrd.cpio.gz`, keyed by a hash of its inputs; reused when present.
  */
-export async function buildInitrd(progress: Progress = () => {}): Promise<string> {
+export async function buildInitrd(
+  progress: Progress = () => {},
+  busybox: GuestBusybox | null = findBusybox(),
+): Promise<string> {
   const root = repoRoot();
   const source = readFileSync(join(root, INIT_SOURCE));
   const mkinitramfs = join(root, 'guest/riscv/tools/mkinitramfs.mjs');
-  const key = createHash('sha256')
+  const hash = createHash('sha256')
     .update(source)
     .update(readFileSync(mkinitramfs))
-    .update(GCC_FLAGS.join(' '))
-    .digest('hex')
-    .slice(0, 16);
+    .update(GCC_FLAGS.join(' '));
+  if (busybox)
+    hash.update(readFileSync(busybox.binary)).update(busybox.links.join('\n')).update(UDHCPC_SCRIPT);
+  const key = hash.digest('hex').slice(0, 16);
   const base = join(cacheDir(), 'kitset-guest');
   const out = join(base, key);
   const initrd = join(out, 'initrd.cpio.gz');
   if (existsSync(initrd)) return initrd;
-  progress(`[kitset] building the guest initramfs ${key}`);
+  progress(
+    `[kitset] building the guest initramfs ${key}${busybox ? ' with busybox' : ' (no busybox: bash guest/riscv-busybox/build.sh)'}`,
+  );
   mkdirSync(base, { recursive: true });
   const tmp = mkdtempSync(join(base, '.tmp-'));
   try {
     await runWithProgress(GCC, [...GCC_FLAGS, '-o', join(tmp, 'init'), join(root, INIT_SOURCE)], progress);
+    if (busybox) writeFileSync(join(tmp, 'udhcpc.script'), UDHCPC_SCRIPT);
     writeFileSync(
       join(tmp, 'initramfs.list'),
       [
@@ -126,6 +197,7 @@ export async function buildInitrd(progress: Progress = () => {}): Promise<string
         'dir /datakit 0755 0 0',
         'dir /share 0755 0 0',
         'file /init init 0755 0 0',
+        ...(busybox ? busyboxEntries(busybox) : []),
         '',
       ].join('\n'),
     );
