@@ -109,3 +109,45 @@ test(
     }
   },
 );
+
+test(
+  'the console: `sh` at the kitset# prompt is an interactive busybox shell; `exit` returns to kitset#',
+  { timeout: 90_000 },
+  async (t) => {
+    const guest = await guestOrSkipReason();
+    if (typeof guest === 'string') return t.skip(guest);
+    const system = await startSystem({
+      kernel: guest.kernel,
+      initrd: guest.initrd,
+      memory: '128M',
+      stopOnSignals: false,
+      log: () => {},
+    });
+    try {
+      // Each answer is typed when its prompt appears, as a person would.
+      const script: Array<[prompt: string, typed: string]> = [
+        ['kitset# ', 'sh\n'],
+        ['kitset:/$ ', 'echo sum-$((2+3)) && cd /datakit/branch && pwd && exit 3\n'],
+        ['kitset# ', 'poweroff\n'],
+      ];
+      let text = '';
+      system.console.output.on('data', (d: Buffer) => {
+        text += d.toString('latin1').replace(/\r/g, '');
+        const next = script[0];
+        if (next && text.endsWith(next[0])) {
+          system.console.input.write(next[1]);
+          script.shift();
+        }
+      });
+      const deadline = setTimeout(() => system.vm.stop(), 60_000);
+      const exit = await system.exited;
+      clearTimeout(deadline);
+      const tail = `\nconsole:\n${text.slice(-2000)}`;
+      assert.deepEqual(exit, { kind: 'poweroff', code: 0 }, tail);
+      assert.equal(script.length, 0, `prompts not reached${tail}`);
+      assert.match(text, /^sum-5\n\/datakit\/branch\nKS sh FAIL exit 3\nkitset# poweroff\nKS exit 1$/m, tail);
+    } finally {
+      await system.stop();
+    }
+  },
+);
