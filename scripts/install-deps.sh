@@ -11,6 +11,8 @@ PACKAGES=(
   # HyperKit: RISC-V reference emulator, firmware and cross compiler
   qemu-system-misc qemu-utils opensbi device-tree-compiler gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu
   linux-source-6.1 bc flex bison libelf-dev libssl-dev
+  # riscv64 busybox for the guest: static glibc and dpkg-source (Debian source package)
+  libc6-dev-riscv64-cross dpkg-dev
   # DataKit peers
   git
   # native addon build
