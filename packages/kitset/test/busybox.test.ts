@@ -49,9 +49,10 @@ test(
     try {
       // One `sh` per step (kitset.run separates commands with `;`, so each script chains with &&).
       const commands = [
-        // The kernel's DHCP lease (ip=dhcp), read back with busybox's ip. (busybox's udhcpc and nslookup read
-        // the clock through the vDSO's rdtime, which our emulator refuses in user mode: SIGILL; QEMU runs them.)
+        // The kernel's DHCP lease (ip=dhcp), read back with busybox's ip; then busybox's own DHCP client
+        // renews it from VPNKit and busybox's resolver asks VPNKit's DNS forwarder.
         'sh ip -4 addr show dev eth0 && ip route && cat /etc/resolv.conf',
+        'sh udhcpc -n -q -i eth0 && nslookup host.kitset.internal',
         `sh wget -q -O /tmp/payload http://192.168.65.254:${httpPort}/payload && md5sum /tmp/payload && wc -c /tmp/payload`,
         'sh mkdir -p /datakit/branch/master && cd /datakit/branch/master/transactions && mkdir t1 && echo hi > t1/rw/f && echo commit from busybox sh > t1/msg && echo commit > t1/ctl && echo committed-$(cat ../ro/f)',
       ];
@@ -84,6 +85,12 @@ test(
         assert.match(text, new RegExp(`^nameserver ${sys.gatewayAddress}$`, 'm'), tail);
         assert.match(text, new RegExp(`inet ${sys.guestAddress}/24 `), tail);
         assert.match(text, new RegExp(`^default via ${sys.gatewayAddress} dev eth0`, 'm'), tail);
+        assert.match(
+          text,
+          new RegExp(`lease of ${sys.guestAddress} obtained from ${sys.gatewayAddress}`),
+          tail,
+        );
+        assert.match(text, /^Name:\s+host\.kitset\.internal\nAddress: 192\.168\.65\.254$/m, tail);
       });
       await t.test('busybox wget downloads from host loopback through the gateway; md5sum matches', () => {
         const md5 = createHash('md5').update(payload).digest('hex');

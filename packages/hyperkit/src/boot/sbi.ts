@@ -45,6 +45,9 @@ export class BuiltinSbi implements SbiHandler {
     hart.medeleg = 0xb1ff; // everything delegable except ECALL from S (answered here)
     hart.mideleg = (1 << 1) | (1 << 5) | (1 << 9);
     hart.mcounteren = 7;
+    // Linux 6.1 without a PMU driver never sets scounteren, so glibc's rdtime in user mode would trap
+    // (QEMU 7.2 does not enforce scounteren for U-mode, which is why the same guest works there).
+    hart.scounteren = 7;
     hart.mie = MIP_SSIP | MIP_STIP | (1 << 9);
   }
 
