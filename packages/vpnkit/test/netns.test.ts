@@ -14,7 +14,7 @@ import { GuestNamespace, parseForward, silentLogger, tapAddonPath } from '../src
 
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root for network namespaces and TAP devices';
-  if (!existsSync(tapAddonPath())) return 'TAP addon not built (scripts/prepare.d/20-vpnkit-addon.sh)';
+  if (!existsSync(tapAddonPath())) return 'TAP addon not built (scripts/prepare.d/20-tap-addon.sh)';
   for (const tool of ['ip', 'busybox', 'dig', 'curl', 'dnsmasq', 'tshark', 'ping']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });

@@ -43,7 +43,7 @@ let tunDevice: string | null = null;
 
 function skipReason(): string | null {
   if (process.getuid?.() !== 0) return 'needs root to switch to an unprivileged user (setpriv)';
-  if (!existsSync(tapAddonPath())) return 'TAP addon not built (scripts/prepare.d/20-vpnkit-addon.sh)';
+  if (!existsSync(tapAddonPath())) return 'TAP addon not built (scripts/prepare.d/20-tap-addon.sh)';
   for (const tool of ['setpriv', 'unshare', 'curl', 'ip', 'mknod'])
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });

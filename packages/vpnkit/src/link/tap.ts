@@ -1,49 +1,18 @@
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { type TapAddon, TapError, loadTapAddon as loadNativeAddon, tapAddonPath } from '@kitset/tap';
 import { VpnkitError } from '../errors.js';
 import { type Link, type LinkOffloads, type TxOffload, noClose, noFrame } from './link.js';
 
-/** The native addon: TAP devices and ICMP sockets, the system calls Node lacks. */
-export interface TapAddon {
-  open(name: string, netnsPath?: string, vnetHdr?: boolean, device?: string): { fd: number; name: string };
-  readFrames(fd: number, buf: Uint8Array, lengths: Uint32Array, maxFrame: number): number;
-  writeFrame(fd: number, buf: Uint8Array, length: number): boolean;
-  writeFrameV(fd: number, header: Uint8Array, frame: Uint8Array, length: number, tail?: Uint8Array): boolean;
-  watch(fd: number, callback: (status: number) => void): unknown;
-  unwatch(handle: unknown): void;
-  close(fd: number): void;
-  icmpOpen(): { fd: number; raw: boolean };
-  icmpSend(fd: number, address: number, message: Uint8Array): boolean;
-  icmpRecv(fd: number, buf: Uint8Array, from: Uint32Array): number;
-  /** An AF_UNIX stream socket pair (close-on-exec), for handing a TAP fd from one process to another. */
-  socketPair(): [number, number];
-  /** Sends `fd` over `socket` as SCM_RIGHTS; false when the socket is full. */
-  sendFd(socket: number, fd: number): boolean;
-  /** Nonblocking: the fd received, -1 when nothing has arrived yet, -2 when the peer closed without one. */
-  recvFd(socket: number): number;
-}
+export type { TapAddon };
+export { tapAddonPath };
 
-let addon: TapAddon | null = null;
-
-/** Where prepare.d/20-vpnkit-addon.sh puts the addon, relative to this file (src/ or dist/src/). */
-export function tapAddonPath(): string {
-  const candidates = [
-    new URL('../../../native/build/Release/vpnkit_tap.node', import.meta.url).pathname,
-    new URL('../../native/build/Release/vpnkit_tap.node', import.meta.url).pathname,
-  ];
-  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
-}
-
+/** @kitset/tap's addon; a missing build becomes VpnkitError ERR_VPNKIT_TAP (the message says how to build it). */
 export function loadTapAddon(): TapAddon {
-  if (addon) return addon;
-  const path = tapAddonPath();
-  if (!existsSync(path))
-    throw new VpnkitError(
-      'ERR_VPNKIT_TAP',
-      `the TAP addon is not built (${path}); run: bash scripts/prepare.d/20-vpnkit-addon.sh`,
-    );
-  addon = createRequire(import.meta.url)(path) as TapAddon;
-  return addon;
+  try {
+    return loadNativeAddon();
+  } catch (err) {
+    if (err instanceof TapError) throw new VpnkitError('ERR_VPNKIT_TAP', err.message, { cause: err });
+    throw err;
+  }
 }
 
 const READ_BATCH = 64;

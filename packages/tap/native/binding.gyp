@@ -1,7 +1,7 @@
 {
   "targets": [
     {
-      "target_name": "vpnkit_tap",
+      "target_name": "kitset_tap",
       "sources": ["tap.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }

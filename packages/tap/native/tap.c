@@ -1,4 +1,4 @@
-// vpnkit_tap: the few system calls Node lacks for serving a Linux TAP device.
+// kitset_tap: the few system calls Node lacks for serving a Linux TAP device.
 //   open(name, netnsPath?, vnetHdr?, device?) -> { fd, name }  TAP (IFF_TAP|IFF_NO_PI[|IFF_VNET_HDR with checksum and
 //                                             TSO offload]), nonblocking; created inside the
 //                                             network namespace at netnsPath when given (setns there and back
@@ -34,7 +34,7 @@
 #define CHECK(call)                                                     \
   do {                                                                  \
     if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, "ERR_VPNKIT_TAP", "N-API call failed: " #call); \
+      napi_throw_error(env, "ERR_TAP", "N-API call failed: " #call); \
       return NULL;                                                      \
     }                                                                   \
   } while (0)
@@ -43,7 +43,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   char message[256];
   snprintf(message, sizeof message, "%s: %s", what, strerror(err));
   napi_value code, msg, error, errnum;
-  napi_create_string_utf8(env, "ERR_VPNKIT_TAP", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, "ERR_TAP", NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
   napi_create_error(env, code, msg, &error);
   napi_create_int32(env, err, &errnum);
@@ -85,7 +85,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   char name[IFNAMSIZ] = {0};
   size_t name_len = 0;
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "open(name, netnsPath?): name must be a string");
+    napi_throw_type_error(env, "ERR_TAP", "open(name, netnsPath?): name must be a string");
     return NULL;
   }
   char netns[4096] = {0};
@@ -171,7 +171,7 @@ static napi_value tap_read_frames(napi_env env, napi_callback_info info) {
   if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buf_len) ||
       napi_get_typedarray_info(env, argv[2], &type, &lengths_count, &lengths_raw, &ab, &off) != napi_ok ||
       type != napi_uint32_array || !get_int(env, argv[3], &max_frame) || max_frame <= 0) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "readFrames(fd, Uint8Array, Uint32Array, maxFrame)");
+    napi_throw_type_error(env, "ERR_TAP", "readFrames(fd, Uint8Array, Uint32Array, maxFrame)");
     return NULL;
   }
   uint32_t *lengths = lengths_raw;
@@ -203,7 +203,7 @@ static napi_value tap_write_frame(napi_env env, napi_callback_info info) {
   size_t buf_len;
   if (argc < 3 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buf_len) ||
       !get_int(env, argv[2], &length) || length < 0 || (size_t)length > buf_len) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrame(fd, Uint8Array, length)");
+    napi_throw_type_error(env, "ERR_TAP", "writeFrame(fd, Uint8Array, length)");
     return NULL;
   }
   ssize_t n;
@@ -228,13 +228,13 @@ static napi_value tap_write_frame_v(napi_env env, napi_callback_info info) {
   if (argc < 4 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &header, &header_len) ||
       !get_bytes(env, argv[2], &frame, &frame_len) || !get_int(env, argv[3], &length) || length < 0 ||
       (size_t)length > frame_len) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrameV(fd, Uint8Array, Uint8Array, length, tail?)");
+    napi_throw_type_error(env, "ERR_TAP", "writeFrameV(fd, Uint8Array, Uint8Array, length, tail?)");
     return NULL;
   }
   napi_valuetype tail_type = napi_undefined;
   if (argc >= 5) napi_typeof(env, argv[4], &tail_type);
   if (tail_type != napi_undefined && tail_type != napi_null && !get_bytes(env, argv[4], &tail, &tail_len)) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "writeFrameV: tail must be a Uint8Array");
+    napi_throw_type_error(env, "ERR_TAP", "writeFrameV: tail must be a Uint8Array");
     return NULL;
   }
   struct iovec iov[3] = {{header, header_len}, {frame, (size_t)length}, {tail, tail_len}};
@@ -279,7 +279,7 @@ static napi_value icmp_send(napi_env env, napi_callback_info info) {
   size_t len;
   if (argc < 3 || !get_int(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &address) != napi_ok ||
       !get_bytes(env, argv[2], &msg, &len)) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "icmpSend(fd, address, Uint8Array)");
+    napi_throw_type_error(env, "ERR_TAP", "icmpSend(fd, address, Uint8Array)");
     return NULL;
   }
   struct sockaddr_in to;
@@ -308,7 +308,7 @@ static napi_value icmp_recv(napi_env env, napi_callback_info info) {
   if (argc < 3 || !get_int(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &len) ||
       napi_get_typedarray_info(env, argv[2], &type, &from_count, &from_raw, &ab, &off) != napi_ok ||
       type != napi_uint32_array || from_count < 1) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "icmpRecv(fd, Uint8Array, Uint32Array)");
+    napi_throw_type_error(env, "ERR_TAP", "icmpRecv(fd, Uint8Array, Uint32Array)");
     return NULL;
   }
   struct sockaddr_in from;
@@ -365,7 +365,7 @@ static napi_value tap_watch(napi_env env, napi_callback_info info) {
   int32_t fd;
   napi_valuetype t;
   if (argc < 2 || !get_int(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "watch(fd, callback)");
+    napi_throw_type_error(env, "ERR_TAP", "watch(fd, callback)");
     return NULL;
   }
   uv_loop_t *loop;
@@ -376,7 +376,7 @@ static napi_value tap_watch(napi_env env, napi_callback_info info) {
   w->poll.data = w;
   CHECK(napi_create_reference(env, argv[1], 1, &w->callback));
   napi_value resource_name, resource;
-  CHECK(napi_create_string_utf8(env, "vpnkit:tap", NAPI_AUTO_LENGTH, &resource_name));
+  CHECK(napi_create_string_utf8(env, "kitset:tap", NAPI_AUTO_LENGTH, &resource_name));
   CHECK(napi_create_object(env, &resource));
   CHECK(napi_async_init(env, resource, resource_name, &w->context));
   int rc = uv_poll_init(loop, &w->poll, fd);
@@ -385,7 +385,7 @@ static napi_value tap_watch(napi_env env, napi_callback_info info) {
     napi_delete_reference(env, w->callback);
     napi_async_destroy(env, w->context);
     free(w);
-    napi_throw_error(env, "ERR_VPNKIT_TAP", uv_strerror(rc));
+    napi_throw_error(env, "ERR_TAP", uv_strerror(rc));
     return NULL;
   }
   napi_value handle;
@@ -399,7 +399,7 @@ static napi_value tap_unwatch(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   void *data;
   if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "unwatch(handle)");
+    napi_throw_type_error(env, "ERR_TAP", "unwatch(handle)");
     return NULL;
   }
   watcher_t *w = data;
@@ -419,7 +419,7 @@ static napi_value tap_close(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
   if (argc < 1 || !get_int(env, argv[0], &fd)) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "close(fd)");
+    napi_throw_type_error(env, "ERR_TAP", "close(fd)");
     return NULL;
   }
   close(fd);
@@ -444,7 +444,7 @@ static napi_value fd_send(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t sock, fd;
   if (argc < 2 || !get_int(env, argv[0], &sock) || !get_int(env, argv[1], &fd)) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "sendFd(socket, fd)");
+    napi_throw_type_error(env, "ERR_TAP", "sendFd(socket, fd)");
     return NULL;
   }
   char byte = 'F';
@@ -475,7 +475,7 @@ static napi_value fd_recv(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t sock;
   if (argc < 1 || !get_int(env, argv[0], &sock)) {
-    napi_throw_type_error(env, "ERR_VPNKIT_TAP", "recvFd(socket)");
+    napi_throw_type_error(env, "ERR_TAP", "recvFd(socket)");
     return NULL;
   }
   char byte;
