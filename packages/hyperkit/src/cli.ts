@@ -22,6 +22,7 @@ const USAGE = `usage: hyperkit -m SIZE -f kexec,KERNEL,INITRD,"CMDLINE" [-l com1
                  virtio-blk,IMAGE[,ro]  (raw or qcow2)   virtio-9p,path=DIR,tag=TAG[,ro]
                  virtio-sock,guest_cid=N,path=DIR[,guest_forwards=P;Q]
                  virtio-vpnkit,path=SOCKET,uuid=UUID      virtio-rnd   virtio-console
+                 virtio-net,tap=NAME[,netns=PATH][,mac=MAC][,mtu=N]  (a Linux TAP device; needs root)
   --firmware     builtin: kernel enters in S-mode, SBI answered by hyperkit (default)
                  opensbi: Debian's OpenSBI fw_jump in M-mode, as QEMU does
                  none:    run the kernel ELF/Image in M-mode with no firmware (bare metal)

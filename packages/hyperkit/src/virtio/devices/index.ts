@@ -27,6 +27,7 @@ export function connectDeviceWakeups(machine: WakeableMachine): void {
 export { VirtioVsock, type VirtioVsockOptions } from './vsock/device.js';
 export { VsockOp, decodeVsockHeader, encodeVsockHeader, socketName } from './vsock/packet.js';
 export { type EthernetLink, linkPair } from './net/link.js';
+export { TapEthernetLink, type TapLinkOptions } from './net/tap-link.js';
 export { VirtioNet, type VirtioNetOptions, parseMac } from './net/device.js';
 export { connectVpnkit, type VpnkitConnection } from './net/vpnkit-client.js';
 export {

@@ -5,6 +5,7 @@ import { openDiskImage } from './blk/qcow2.js';
 import { VirtioConsole } from './console.js';
 import { VirtioNet, parseMac } from './net/device.js';
 import type { EthernetLink } from './net/link.js';
+import { TapEthernetLink } from './net/tap-link.js';
 import { connectVpnkit } from './net/vpnkit-client.js';
 import { Virtio9p } from './ninep.js';
 import { VirtioRng } from './rng.js';
@@ -65,7 +66,7 @@ function required(opts: Map<string, string>, key: string, spec: string): string 
 /**
  * Parses one hyperkit-style device argument: `[SLOT[:FUNC],]DEVICE[,OPTIONS]`, e.g. `virtio-blk,disk.qcow2`,
  * `4,virtio-9p,path=DIR,tag=share`, `virtio-sock,guest_cid=3,path=DIR,guest_forwards=2375;2376`,
- * `virtio-vpnkit,path=vpnkit.sock,uuid=…`, `virtio-rnd`. Returns undefined for hyperkit's PCI
+ * `virtio-vpnkit,path=vpnkit.sock,uuid=…`, `virtio-net,tap=tap0`, `virtio-rnd`. Returns undefined for hyperkit's PCI
  * placeholders (hostbridge, lpc). Throws ERR_UNKNOWN_DEVICE for anything else unknown.
  */
 export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
@@ -174,7 +175,13 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
       };
     }
     case 'virtio-net': {
-      const opts = options(parts, spec, ['link', 'mac', 'mtu']);
+      // virtio-net[,link=NAME] (an in-process link) or virtio-net,tap=NAME[,netns=PATH] (a Linux TAP device)
+      const opts = options(parts, spec, ['link', 'tap', 'netns', 'mac', 'mtu']);
+      const tapName = opts.get('tap');
+      if (opts.has('tap') && !tapName) bad(`-s ${spec} needs tap=NAME`);
+      if (tapName && opts.has('link')) bad(`-s ${spec}: give link= or tap=, not both`);
+      if (opts.has('netns') && !tapName) bad(`-s ${spec}: netns= goes with tap=`);
+      const netnsPath = opts.get('netns');
       const linkName = opts.get('link') || 'default';
       const mac = opts.get('mac');
       const mtu = opts.has('mtu') ? Number(opts.get('mtu')) : undefined;
@@ -182,11 +189,22 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
         slot,
         name,
         create: async (ctx) => {
-          const link = ctx?.links?.[linkName];
-          if (!link) {
-            bad(
-              `virtio-net: no in-process link "${linkName}" (from the command line use virtio-vpnkit,path=SOCKET,uuid=UUID)`,
-            );
+          let link: EthernetLink | undefined;
+          if (tapName) {
+            try {
+              link = new TapEthernetLink(tapName, { netnsPath, mtu });
+            } catch (e) {
+              bad(
+                `virtio-net: cannot open TAP device "${tapName}"${netnsPath ? ` in ${netnsPath}` : ''}: ${(e as Error).message}`,
+              );
+            }
+          } else {
+            link = ctx?.links?.[linkName];
+            if (!link) {
+              bad(
+                `virtio-net: no in-process link "${linkName}" (from the command line use tap=NAME, or virtio-vpnkit,path=SOCKET,uuid=UUID)`,
+              );
+            }
           }
           try {
             return new VirtioNet(link, {
@@ -194,6 +212,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
               mtu,
             });
           } catch (e) {
+            if (tapName) link.close();
             return bad(`-s ${spec}: ${(e as Error).message}`);
           }
         },
