@@ -9,7 +9,7 @@ repo=$(cd "$here/../.." && pwd)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/kitset/guest-riscv-devtest"
 gcc=riscv64-linux-gnu-gcc
 command -v "$gcc" >/dev/null || { echo "riscv-devtest: $gcc not found (apt-get install gcc-riscv64-linux-gnu)" >&2; exit 1; }
-key=$( { sha256sum "$here/init.c" "$here/build.sh" "$repo/guest/riscv/tools/mkinitramfs.mjs"; "$gcc" --version | head -1; node --version; } | sha256sum | cut -c1-16)
+key=$( { sha256sum "$here/init.c" "$repo/guest/common/nolibc.h" "$here/build.sh" "$repo/guest/riscv/tools/mkinitramfs.mjs"; "$gcc" --version | head -1; node --version; } | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [ ! -f "$out/initrd.cpio.gz" ]; then
   echo "[riscv-devtest] building initramfs $key" >&2
@@ -19,7 +19,7 @@ if [ ! -f "$out/initrd.cpio.gz" ]; then
   trap 'rm -rf "$tmp"' EXIT
   "$gcc" -Os -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
     -fno-asynchronous-unwind-tables -fno-ident -Wall -Wextra -Werror -Wl,--build-id=none -Wl,--no-relax \
-    -Wl,-e,_start -o "$tmp/init" "$here/init.c"
+    -Wl,-e,_start -I "$repo/guest/common" -o "$tmp/init" "$here/init.c"
   riscv64-linux-gnu-strip "$tmp/init"
   cat >"$tmp/initramfs.list" <<LIST
 dir /dev 0755 0 0

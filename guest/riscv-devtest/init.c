@@ -8,89 +8,14 @@
  * Built static with no C library, like guest/riscv/init.c, so the initramfs stays tiny and boots fast.
  */
 
-typedef unsigned long size_t;
-typedef long ssize_t;
-typedef unsigned int u32;
-typedef unsigned short u16;
-typedef unsigned char u8;
-typedef unsigned long u64;
+#include "nolibc.h"
 
-#define SYS_ioctl 29
-#define SYS_mkdirat 34
-#define SYS_unlinkat 35
-#define SYS_mount 40
-#define SYS_openat 56
-#define SYS_close 57
-#define SYS_getdents64 61
-#define SYS_lseek 62
-#define SYS_read 63
-#define SYS_ppoll 73
-#define SYS_write 64
-#define SYS_fsync 82
-#define SYS_exit 93
-#define SYS_nanosleep 101
-#define SYS_clock_gettime 113
-#define SYS_reboot 142
-#define SYS_socket 198
-#define SYS_bind 200
-#define SYS_listen 201
-#define SYS_accept 202
-#define SYS_connect 203
-#define SYS_renameat2 276
-
-#define AT_FDCWD (-100)
-#define AT_REMOVEDIR 0x200
-#define O_RDONLY 0
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_NOCTTY 0400
-#define O_DIRECTORY 0200000
 #define EBUSY 16
 #define EEXIST 17
 
 #define BLKDISCARD 0x1277
 #define BLKZEROOUT 0x127f
 
-#define AF_INET 2
-#define AF_VSOCK 40
-#define SOCK_STREAM 1
-
-static long sc6(long n, long a, long b, long c, long d, long e, long f) {
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  register long a4 __asm__("a4") = e;
-  register long a5 __asm__("a5") = f;
-  register long a7 __asm__("a7") = n;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a3), "r"(a4), "r"(a5), "r"(a7) : "memory");
-  return a0;
-}
-#define SC(n, a, b, c) sc6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-
-static int out = 1;
-
-static size_t slen(const char *s) {
-  size_t n = 0;
-  while (s[n]) n++;
-  return n;
-}
-static void puts_(const char *s) { SC(SYS_write, out, s, slen(s)); }
-static void putn(long v) {
-  char d[24];
-  int i = 23;
-  int neg = v < 0;
-  unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-  d[i] = 0;
-  do {
-    d[--i] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (neg) d[--i] = '-';
-  puts_(&d[i]);
-}
 static void puthex(const u8 *p, size_t n) {
   static const char hx[] = "0123456789abcdef";
   char b[2];
@@ -104,33 +29,6 @@ static void puthex32(u32 v) {
   u8 b[4] = {(u8)(v >> 24), (u8)(v >> 16), (u8)(v >> 8), (u8)v};
   puthex(b, 4);
 }
-static int seq(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
-}
-static int startswith(const char *s, const char *p) {
-  while (*p)
-    if (*s++ != *p++) return 0;
-  return 1;
-}
-static void *memset_(void *d, int c, size_t n) {
-  u8 *p = d;
-  while (n--) *p++ = (u8)c;
-  return d;
-}
-/* The compiler may emit calls to these for struct copies and zeroing. */
-void *memset(void *d, int c, size_t n) { return memset_(d, c, n); }
-void *memcpy(void *d, const void *s, size_t n) {
-  u8 *a = d;
-  const u8 *b = s;
-  while (n--) *a++ = *b++;
-  return d;
-}
-static unsigned long parse_num(const char *s) {
-  unsigned long v = 0;
-  while (*s >= '0' && *s <= '9') v = v * 10 + (unsigned long)(*s++ - '0');
-  return v;
-}
 
 /* FNV-1a 32-bit: the host computes the same over the same bytes. */
 static u32 fnv(u32 h, const u8 *p, size_t n) {
@@ -143,13 +41,13 @@ static u32 fnv(u32 h, const u8 *p, size_t n) {
 #define FNV_INIT 2166136261u
 
 static void fail(const char *check, const char *what, long err) {
-  puts_("KT ");
-  puts_(check);
-  puts_(" FAIL ");
-  puts_(what);
-  puts_(" errno ");
-  putn(-err);
-  puts_("\n");
+  say("KT ");
+  say(check);
+  say(" FAIL ");
+  say(what);
+  say(" errno ");
+  saynum(-err);
+  say("\n");
 }
 
 struct timespec {
@@ -171,9 +69,9 @@ static void test_rng(void) {
   long n = SC(SYS_read, fd, buf, 32);
   SC(SYS_close, fd, 0, 0);
   if (n != 32) return fail("rng", "read", n);
-  puts_("KT rng ok ");
+  say("KT rng ok ");
   puthex(buf, 32);
-  puts_("\n");
+  say("\n");
 }
 
 /* Waits up to `ms` for fd to become readable; >0 when it is. */
@@ -198,7 +96,7 @@ static void test_console(const char *dev) {
   const char *hello = "KT-HVC-HELLO\n";
   long n = SC(SYS_write, fd, hello, slen(hello));
   if (n < 0) return fail("console", "write", n);
-  puts_("KT console ready\n");
+  say("KT console ready\n");
   size_t got = 0;
   while (got < 100) {
     if (wait_readable(fd, 20000) <= 0) return fail("console", "no input within 20 s", 0);
@@ -209,9 +107,9 @@ static void test_console(const char *dev) {
   }
   buf[got ? got - 1 : 0] = 0;
   SC(SYS_close, fd, 0, 0);
-  puts_("KT console ok got ");
-  puts_((const char *)buf);
-  puts_("\n");
+  say("KT console ok got ");
+  say((const char *)buf);
+  say("\n");
 }
 
 /* ---- blk: checksum the first 64 KiB, write a pattern at 1 MiB, zero and discard ranges ---- */
@@ -245,15 +143,15 @@ static void test_blk(const char *dev) {
   SC(SYS_lseek, fd, 1 << 20, 0);
   n = SC(SYS_read, fd, buf, 65536);
   SC(SYS_close, fd, 0, 0);
-  puts_("KT ");
-  puts_(check);
-  puts_(" ok head ");
+  say("KT ");
+  say(check);
+  say(" ok head ");
   puthex32(before);
-  puts_(" zeroout ");
-  putn(z);
-  puts_(" discard ");
-  putn(d);
-  puts_("\n");
+  say(" zeroout ");
+  saynum(z);
+  say(" discard ");
+  saynum(d);
+  say("\n");
 }
 
 /* ---- 9p: mount, read the host's file, create/write/rename/unlink/mkdir ---- */
@@ -299,11 +197,11 @@ static void test_9p(const char *tag) {
   fd = SC(SYS_openat, AT_FDCWD, "/mnt/9p/escape", O_RDONLY);
   long esc = fd;
   if (fd >= 0) SC(SYS_close, fd, 0, 0);
-  puts_("KT 9p ok hello \"");
-  puts_((const char *)buf2);
-  puts_("\" escape ");
-  putn(esc < 0 ? esc : 0);
-  puts_("\n");
+  say("KT 9p ok hello \"");
+  say((const char *)buf2);
+  say("\" escape ");
+  saynum(esc < 0 ? esc : 0);
+  say("\n");
 }
 
 /* ---- vsock ---- */
@@ -319,7 +217,7 @@ static void test_vsock_connect(const char *arg) {
   long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
   if (s < 0) return fail("vsock", "socket", s);
   struct sockaddr_vm a;
-  memset_(&a, 0, sizeof a);
+  memset(&a, 0, sizeof a);
   a.family = AF_VSOCK;
   a.port = (u32)port;
   a.cid = 2;
@@ -334,29 +232,29 @@ static void test_vsock_connect(const char *arg) {
   buf[got] = 0;
   if (got && buf[got - 1] == '\n') buf[got - 1] = 0;
   SC(SYS_close, s, 0, 0);
-  puts_("KT vsock ok reply \"");
-  puts_((const char *)buf);
-  puts_("\" ms ");
-  putn(now_ms() - t0);
-  puts_("\n");
+  say("KT vsock ok reply \"");
+  say((const char *)buf);
+  say("\" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
 }
 static void test_vsock_refused(const char *arg) {
   unsigned long port = parse_num(arg);
   long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
   if (s < 0) return fail("vsock-refused", "socket", s);
   struct sockaddr_vm a;
-  memset_(&a, 0, sizeof a);
+  memset(&a, 0, sizeof a);
   a.family = AF_VSOCK;
   a.port = (u32)port;
   a.cid = 2;
   long t0 = now_ms();
   long e = SC(SYS_connect, s, &a, sizeof a);
   SC(SYS_close, s, 0, 0);
-  puts_("KT vsock-refused ok errno ");
-  putn(-e);
-  puts_(" ms ");
-  putn(now_ms() - t0);
-  puts_("\n");
+  say("KT vsock-refused ok errno ");
+  saynum(-e);
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
 }
 /* arg PORT:N — N sequential connections, each sending one byte and reading the echo: connection rate */
 static void test_vsock_many(const char *arg) {
@@ -369,16 +267,16 @@ static void test_vsock_many(const char *arg) {
     long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
     if (s < 0) return fail("vsock-many", "socket", s);
     struct sockaddr_vm a;
-    memset_(&a, 0, sizeof a);
+    memset(&a, 0, sizeof a);
     a.family = AF_VSOCK;
     a.port = (u32)port;
     a.cid = 2;
     long e = SC(SYS_connect, s, &a, sizeof a);
     if (e < 0) {
       SC(SYS_close, s, 0, 0);
-      puts_("KT vsock-many connections before failure ");
-      putn((long)i);
-      puts_("\n");
+      say("KT vsock-many connections before failure ");
+      saynum((long)i);
+      say("\n");
       return fail("vsock-many", "connect", e);
     }
     u8 c = (u8)i;
@@ -387,11 +285,11 @@ static void test_vsock_many(const char *arg) {
     if (SC(SYS_read, s, &r, 1) == 1 && r == c) ok++;
     SC(SYS_close, s, 0, 0);
   }
-  puts_("KT vsock-many ok connections ");
-  putn((long)ok);
-  puts_(" ms ");
-  putn(now_ms() - t0);
-  puts_("\n");
+  say("KT vsock-many ok connections ");
+  saynum((long)ok);
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
 }
 
 /* listen on a port, accept one connection, echo what it sends in upper case until EOF */
@@ -400,7 +298,7 @@ static void test_vsock_listen(const char *arg) {
   long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
   if (s < 0) return fail("vsock-listen", "socket", s);
   struct sockaddr_vm a;
-  memset_(&a, 0, sizeof a);
+  memset(&a, 0, sizeof a);
   a.family = AF_VSOCK;
   a.port = (u32)port;
   a.cid = 0xffffffffu;
@@ -408,7 +306,7 @@ static void test_vsock_listen(const char *arg) {
   if (e < 0) return fail("vsock-listen", "bind", e);
   e = SC(SYS_listen, s, 4, 0);
   if (e < 0) return fail("vsock-listen", "listen", e);
-  puts_("KT vsock-listen ready\n");
+  say("KT vsock-listen ready\n");
   long c = SC(SYS_accept, s, 0, 0);
   if (c < 0) return fail("vsock-listen", "accept", c);
   long n, total = 0;
@@ -427,11 +325,11 @@ static void test_vsock_listen(const char *arg) {
   }
   SC(SYS_close, c, 0, 0);
   SC(SYS_close, s, 0, 0);
-  puts_("KT vsock-listen ok bytes ");
-  putn(total);
-  puts_(" fnv ");
+  say("KT vsock-listen ok bytes ");
+  saynum(total);
+  say(" fnv ");
   puthex32(h);
-  puts_("\n");
+  say("\n");
 }
 
 /* ---- net: HTTP GET over TCP (the kernel's ip=dhcp configured eth0) ---- */
@@ -464,7 +362,7 @@ static void test_net(const char *arg) {
   long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
   if (s < 0) return fail("net", "socket", s);
   struct sockaddr_in a;
-  memset_(&a, 0, sizeof a);
+  memset(&a, 0, sizeof a);
   a.family = AF_INET;
   a.port = (u16)(((port & 0xff) << 8) | (port >> 8));
   a.addr = ip;
@@ -500,13 +398,13 @@ static void test_net(const char *arg) {
     total += n;
   }
   SC(SYS_close, s, 0, 0);
-  puts_("KT net ok body ");
-  putn(body);
-  puts_(" fnv ");
+  say("KT net ok body ");
+  saynum(body);
+  say(" fnv ");
   puthex32(h);
-  puts_(" ms ");
-  putn(now_ms() - t0);
-  puts_("\n");
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
 }
 
 static void mount_basics(void) {
@@ -524,7 +422,7 @@ static char cmdline[4096];
 
 int kitset_main(void) {
   mount_basics();
-  puts_("KT start\n");
+  say("KT start\n");
   long fd = SC(SYS_openat, AT_FDCWD, "/proc/cmdline", O_RDONLY);
   long n = fd >= 0 ? SC(SYS_read, fd, cmdline, sizeof cmdline - 1) : 0;
   if (n < 0) n = 0;
@@ -545,26 +443,26 @@ int kitset_main(void) {
     char *arg = item;
     while (*arg && *arg != ':') arg++;
     if (*arg == ':') *arg++ = 0;
-    if (seq(item, "rng")) test_rng();
-    else if (seq(item, "console")) test_console(arg);
-    else if (seq(item, "blk")) test_blk(arg);
-    else if (seq(item, "9p")) test_9p(arg);
-    else if (seq(item, "vsock")) test_vsock_connect(arg);
-    else if (seq(item, "vsock-refused")) test_vsock_refused(arg);
-    else if (seq(item, "vsock-listen")) test_vsock_listen(arg);
-    else if (seq(item, "vsock-many")) test_vsock_many(arg);
-    else if (seq(item, "net")) test_net(arg);
+    if (streq(item, "rng")) test_rng();
+    else if (streq(item, "console")) test_console(arg);
+    else if (streq(item, "blk")) test_blk(arg);
+    else if (streq(item, "9p")) test_9p(arg);
+    else if (streq(item, "vsock")) test_vsock_connect(arg);
+    else if (streq(item, "vsock-refused")) test_vsock_refused(arg);
+    else if (streq(item, "vsock-listen")) test_vsock_listen(arg);
+    else if (streq(item, "vsock-many")) test_vsock_many(arg);
+    else if (streq(item, "net")) test_net(arg);
     else {
-      puts_("KT ");
-      puts_(item);
-      puts_(" FAIL unknown check\n");
+      say("KT ");
+      say(item);
+      say(" FAIL unknown check\n");
     }
   }
-  puts_("KT done\n");
+  say("KT done\n");
   long err = SC(SYS_reboot, 0xfee1deadL, 672274793L, 0x4321fedcL);
-  puts_("KT power-off failed errno ");
-  putn(-err);
-  puts_("\n");
+  say("KT power-off failed errno ");
+  saynum(-err);
+  say("\n");
   return 1;
 }
 

@@ -12,103 +12,17 @@
  * Built static with no C library (raw system calls) so the initramfs stays a few KiB.
  */
 
-typedef unsigned long size_t;
-typedef unsigned int u32;
-typedef unsigned short u16;
-typedef unsigned char u8;
+#include "nolibc.h"
 
-#define SYS_ioctl 29
-#define SYS_mkdirat 34
-#define SYS_mount 40
-#define SYS_openat 56
-#define SYS_close 57
-#define SYS_getdents64 61
-#define SYS_read 63
-#define SYS_write 64
-#define SYS_exit 93
-#define SYS_nanosleep 101
-#define SYS_clock_gettime 113
-#define SYS_reboot 142
-#define SYS_clone 220
-#define SYS_execve 221
-#define SYS_wait4 260
-#define SYS_socket 198
-#define SYS_bind 200
-#define SYS_listen 201
-#define SYS_accept 202
-#define SYS_connect 203
-#define SYS_sendto 206
-#define SYS_recvfrom 207
-#define SYS_setsockopt 208
-#define SYS_shutdown 210
-
-#define AT_FDCWD (-100)
-#define O_RDONLY 0
-#define O_WRONLY 01
-#define O_RDWR 02
-#define O_CREAT 0100
-#define O_TRUNC 01000
-#define O_NOCTTY 0400
-#define O_DIRECTORY 0200000
-#define AF_INET 2
-#define AF_VSOCK 40
-#define SOCK_STREAM 1
-#define SOCK_DGRAM 2
 #define SOL_SOCKET 1
 #define SO_REUSEADDR 2
 #define SO_RCVTIMEO 20
 #define SIOCGIFADDR 0x8915
 #define SHUT_WR 1
 
-static long sc6(long n, long a, long b, long c, long d, long e, long f) {
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  register long a4 __asm__("a4") = e;
-  register long a5 __asm__("a5") = f;
-  register long a7 __asm__("a7") = n;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a1), "r"(a2), "r"(a3), "r"(a4), "r"(a5), "r"(a7) : "memory");
-  return a0;
-}
-#define SC(n, a, b, c) sc6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-
-/* The compiler may emit calls to these for struct copies and zeroing. */
-void *memset(void *d, int c, size_t n) {
-  u8 *p = d;
-  while (n--) *p++ = (u8)c;
-  return d;
-}
-void *memcpy(void *d, const void *s, size_t n) {
-  u8 *a = d;
-  const u8 *b = s;
-  while (n--) *a++ = *b++;
-  return d;
-}
-
-static int out = 1;
 static int in = 0;
 static int failures = 0;
 
-static size_t slen(const char *s) {
-  size_t n = 0;
-  while (s[n]) n++;
-  return n;
-}
-static void say(const char *s) { SC(SYS_write, out, s, slen(s)); }
-static void saynum(long v) {
-  char d[24];
-  int i = 23;
-  int neg = v < 0;
-  unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
-  d[i] = 0;
-  do {
-    d[--i] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (neg) d[--i] = '-';
-  say(&d[i]);
-}
 static void sayhex32(u32 v) {
   static const char hx[] = "0123456789abcdef";
   char b[9];
@@ -122,20 +36,6 @@ static void sayip(u32 netorder) {
     if (i) say(".");
     saynum(b[i]);
   }
-}
-static int streq(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
-}
-static int startswith(const char *s, const char *p) {
-  while (*p)
-    if (*s++ != *p++) return 0;
-  return 1;
-}
-static unsigned long parse_num(const char *s) {
-  unsigned long v = 0;
-  while (*s >= '0' && *s <= '9') v = v * 10 + (unsigned long)(*s++ - '0');
-  return v;
 }
 /* "a.b.c.d" -> address in network byte order; advances *sp past it. Returns 0 on a malformed address. */
 static u32 parse_ip(const char **sp) {

@@ -73,6 +73,8 @@ function runWithProgress(command: string, args: string[], progress: Progress): P
 }
 
 const INIT_SOURCE = 'packages/kitset/guest/init.c';
+/** The libc-free runtime shared with guest/riscv-devtest's init. */
+const NOLIBC_DIR = 'guest/common';
 const GCC = 'riscv64-linux-gnu-gcc';
 const GCC_FLAGS = [
   '-Os',
@@ -170,6 +172,7 @@ export async function buildInitrd(
   const mkinitramfs = join(root, 'guest/riscv/tools/mkinitramfs.mjs');
   const hash = createHash('sha256')
     .update(source)
+    .update(readFileSync(join(root, NOLIBC_DIR, 'nolibc.h')))
     .update(readFileSync(mkinitramfs))
     .update(GCC_FLAGS.join(' '));
   if (busybox)
@@ -185,7 +188,7 @@ export async function buildInitrd(
   mkdirSync(base, { recursive: true });
   const tmp = mkdtempSync(join(base, '.tmp-'));
   try {
-    await runWithProgress(GCC, [...GCC_FLAGS, '-o', join(tmp, 'init'), join(root, INIT_SOURCE)], progress);
+    await runWithProgress(GCC, [...GCC_FLAGS, '-I', join(root, NOLIBC_DIR), '-o', join(tmp, 'init'), join(root, INIT_SOURCE)], progress);
     if (busybox) writeFileSync(join(tmp, 'udhcpc.script'), UDHCPC_SCRIPT);
     writeFileSync(
       join(tmp, 'initramfs.list'),
