@@ -122,4 +122,24 @@ static inline unsigned long parse_num(const char *s) {
   return v;
 }
 
+/* FNV-1a 32-bit: the host tests compute the same over the same bytes. */
+#define FNV_INIT 2166136261u
+static inline u32 fnv(u32 h, const u8 *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+struct timespec {
+  long sec, nsec;
+};
+/* Monotonic milliseconds. */
+static inline long now_ms(void) {
+  struct timespec t;
+  SC(SYS_clock_gettime, 1, &t, 0);
+  return t.sec * 1000 + t.nsec / 1000000;
+}
+
 #endif

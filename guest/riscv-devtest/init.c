@@ -30,16 +30,6 @@ static void puthex32(u32 v) {
   puthex(b, 4);
 }
 
-/* FNV-1a 32-bit: the host computes the same over the same bytes. */
-static u32 fnv(u32 h, const u8 *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-#define FNV_INIT 2166136261u
-
 static void fail(const char *check, const char *what, long err) {
   say("KT ");
   say(check);
@@ -48,15 +38,6 @@ static void fail(const char *check, const char *what, long err) {
   say(" errno ");
   saynum(-err);
   say("\n");
-}
-
-struct timespec {
-  long sec, nsec;
-};
-static long now_ms(void) {
-  struct timespec t;
-  SC(SYS_clock_gettime, 1, &t, 0);
-  return t.sec * 1000 + t.nsec / 1000000;
 }
 
 static u8 buf[262144];

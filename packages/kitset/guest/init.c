@@ -56,24 +56,6 @@ static u32 parse_ip(const char **sp) {
 }
 static u16 htons(unsigned long port) { return (u16)(((port & 0xff) << 8) | ((port >> 8) & 0xff)); }
 
-/* FNV-1a 32-bit; the host computes the same over the same bytes. */
-#define FNV_INIT 2166136261u
-static u32 fnv(u32 h, const u8 *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
-struct timespec {
-  long sec, nsec;
-};
-static long now_ms(void) {
-  struct timespec t;
-  SC(SYS_clock_gettime, 1, &t, 0);
-  return t.sec * 1000 + t.nsec / 1000000;
-}
 static void sleep_ms(long ms) {
   struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
   SC(SYS_nanosleep, &t, 0, 0);

@@ -188,7 +188,11 @@ export async function buildInitrd(
   mkdirSync(base, { recursive: true });
   const tmp = mkdtempSync(join(base, '.tmp-'));
   try {
-    await runWithProgress(GCC, [...GCC_FLAGS, '-I', join(root, NOLIBC_DIR), '-o', join(tmp, 'init'), join(root, INIT_SOURCE)], progress);
+    await runWithProgress(
+      GCC,
+      [...GCC_FLAGS, '-I', join(root, NOLIBC_DIR), '-o', join(tmp, 'init'), join(root, INIT_SOURCE)],
+      progress,
+    );
     if (busybox) writeFileSync(join(tmp, 'udhcpc.script'), UDHCPC_SCRIPT);
     writeFileSync(
       join(tmp, 'initramfs.list'),
