@@ -506,15 +506,36 @@ static int mount_9p(const char *tag, const char *dir) {
                   (long)"trans=virtio,version=9p2000.L,msize=131072,cache=none", 0);
 }
 
+#define SYS_dup3 24
+#define SYS_faccessat 48
+#define SYS_setsid 157
+#define TIOCSCTTY 0x540e
+#define TIOCSWINSZ 0x5414
+
+struct winsize {
+  u16 rows, cols, xpixel, ypixel;
+};
+/* The host terminal's size (`kitset.winsize=ROWSxCOLS`), so the shell's line editing wraps where the terminal does. */
+static struct winsize console_size;
+
 /* Runs busybox's /bin/sh (when the initramfs has it) with `-c SCRIPT`, or interactively on the console
- * when SCRIPT is empty, and waits for it: the guest's own tools (udhcpc, wget, ip, md5sum...) do the work. */
+ * when SCRIPT is empty, and waits for it: the guest's own tools (udhcpc, wget, ip, md5sum...) do the work.
+ * The interactive shell leads a session of its own with the console as its controlling tty, so it has job
+ * control and Ctrl-C interrupts the command it runs rather than nothing. */
 static void cmd_sh(const char *script) {
   static const char *const env[] = {"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/", "TERM=vt100",
-                                    "PS1=kitset:\\w$ ", 0};
+                                    "PS1=kitset:\\w\\$ ", "SHELL=/bin/sh", 0};
   const char *argv[] = {"sh", 0, 0, 0};
   if (*script) argv[1] = "-c", argv[2] = script;
   long pid = sc6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
   if (pid == 0) {
+    if (!*script) {
+      SC(SYS_setsid, 0, 0, 0);
+      SC(SYS_ioctl, in, TIOCSCTTY, 1);
+      if (console_size.rows) SC(SYS_ioctl, in, TIOCSWINSZ, &console_size);
+      for (int fd = 0; fd < 3; fd++)
+        if (fd != in) SC(SYS_dup3, in, fd, 0);
+    }
     long e = SC(SYS_execve, "/bin/sh", argv, env);
     fail("sh", "exec /bin/sh (no busybox in this initramfs?) errno", e);
     SC(SYS_exit, 127, 0, 0);
@@ -607,8 +628,15 @@ static int has_word(const char *s, const char *word) {
   return 0;
 }
 
-/* The console tty is in canonical mode with echo (the kernel's defaults), so reads return whole lines. */
+/* Without commands: busybox's interactive shell when the initramfs has it (`exit` powers off), else a
+ * `kitset#` prompt for init's own commands. The console tty is in canonical mode with echo (the kernel's
+ * defaults), so the prompt's reads return whole lines. */
 static void interactive(void) {
+  if (SC(SYS_faccessat, AT_FDCWD, "/bin/sh", 1 /* X_OK */) == 0) {
+    say("KS shell (busybox sh; exit powers the guest off)\n");
+    cmd_sh("");
+    return;
+  }
   help();
   for (;;) {
     say("kitset# ");
@@ -651,6 +679,17 @@ int kitset_main(void) {
     e = mount_9p("share", "/share");
     if (e == 0) say("KS mount ok share on /share\n");
     else fail("mount", "share on /share", e);
+  }
+  for (const char *w = cmdline; *w;) {
+    if (startswith(w, "kitset.winsize=")) {
+      w += 15;
+      console_size.rows = (u16)parse_num(w);
+      while (*w >= '0' && *w <= '9') w++;
+      if (*w == 'x') console_size.cols = (u16)parse_num(w + 1);
+      if (!console_size.cols) console_size.rows = 0;
+    }
+    while (*w && *w != ' ') w++;
+    while (*w == ' ') w++;
   }
   char *p = cmdline;
   while (*p && !startswith(p, "kitset.run=")) {

@@ -8,8 +8,9 @@ import { type KitsetSystem, checkShare, parsePublish, startSystem } from './syst
 const USAGE = `usage: kitset run [options] [-- guest command]
 
 Boots a riscv64 Linux VM (HyperKit) networked by VPNKit and sharing DataKit's tree, all in this process.
-Without a guest command, the guest's console is attached to this terminal (Ctrl-C or Ctrl-] quits);
-with one, it runs in the guest and kitset exits with the number of failed guest commands.
+Without a guest command, the guest's console is attached to this terminal with busybox's shell on it
+(\`exit\` or Ctrl-] quits; Ctrl-C goes to the guest); with one, it runs in the guest and kitset exits with
+the number of failed guest commands.
 
 options:
   --share DIR            share a host directory (9P tag "share", mounted on /share)
@@ -26,7 +27,7 @@ options:
 
 guest commands (separate several with ';'):
   net | dns NAME | get IP:PORT/PATH | send IP:PORT MIB | serve PORT | vsock-echo PORT |
-  ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS
+  ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS | sh SCRIPT (busybox)
 The guest is 192.168.65.3; the host's 127.0.0.1 is 192.168.65.254; DataKit's tree is on /datakit.`;
 
 export interface RunArgs {
@@ -101,21 +102,23 @@ export function parseRunArgs(argv: string[]): RunArgs {
   return out;
 }
 
-const CTRL_C = 0x03;
 const CTRL_RIGHT_BRACKET = 0x1d;
 /** What kitset's guest init prints once its console is open. */
 const GUEST_READY = 'KS up';
 
 /**
- * Attaches the console to this terminal until the guest powers off or the user presses Ctrl-] (or Ctrl-C:
- * the terminal is raw, so no SIGINT; the guest's init has no job control to give it to).
+ * Attaches the console to this terminal until the guest powers off or the user presses Ctrl-] (telnet's
+ * escape). The terminal is raw, so every other key, Ctrl-C included, goes to the guest: its shell has the
+ * console as controlling tty and interrupts the command it runs.
  */
 function attachConsole(system: KitsetSystem): void {
   system.console.output.pipe(process.stdout, { end: false });
   const stdin = process.stdin;
   if (stdin.isTTY) stdin.setRawMode(true);
   stdin.on('data', (chunk: Buffer) => {
-    if (chunk.includes(CTRL_RIGHT_BRACKET) || (stdin.isTTY && chunk.includes(CTRL_C))) {
+    const quit = chunk.indexOf(CTRL_RIGHT_BRACKET);
+    if (quit >= 0) {
+      if (quit > 0) system.console.input.write(chunk.subarray(0, quit));
       void system.stop();
       return;
     }
@@ -180,6 +183,7 @@ export async function main(argv: string[]): Promise<number> {
   const progress = (line: string) => process.stderr.write(`kitset: ${line}\n`);
   progress('preparing the guest image (the first build of the kernel takes several minutes)');
   const guest = await prepareGuest(progress);
+  const interactive = args.command.length === 0;
   const system = await startSystem({
     kernel: guest.kernel,
     initrd: guest.initrd,
@@ -191,6 +195,9 @@ export async function main(argv: string[]): Promise<number> {
     ...(args.mtu !== undefined ? { vpnkit: { mtu: args.mtu } } : {}),
     publish: args.publish,
     guestCommand: args.command,
+    ...(interactive && process.stdout.isTTY
+      ? { consoleSize: { rows: process.stdout.rows, cols: process.stdout.columns } }
+      : {}),
   });
   const network = system.vpnkit
     ? `guest ${system.guestAddress} (${system.guestMac}); host loopback is ${system.hostAddress ?? 'off'}`
@@ -200,9 +207,9 @@ export async function main(argv: string[]): Promise<number> {
     progress(`published ${p.protocol} ${p.hostAddress}:${p.hostPort} -> guest port ${p.guestPort}`);
   let status = 0;
   try {
-    if (args.command.length > 0) status = await runCommand(system);
+    if (!interactive) status = await runCommand(system);
     else {
-      progress('console attached; Ctrl-C or Ctrl-] quits');
+      progress('console attached; exit or Ctrl-] quits');
       attachConsole(system);
       await system.exited;
     }

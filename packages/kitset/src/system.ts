@@ -36,9 +36,12 @@ export interface SystemOptions {
   disk?: string;
   /**
    * Commands for kitset's guest init (`kitset.run=` on the kernel command line), e.g.
-   * `['net', 'get 192.168.65.254:8080/']`; without them the guest shows a `kitset#` prompt on the console.
+   * `['net', 'get 192.168.65.254:8080/']`; without them the console is an interactive busybox shell (a
+   * `kitset#` prompt for init's own commands when the initramfs has no busybox), and `exit` powers off.
    */
   guestCommand?: string[];
+  /** The terminal the console is shown on (rows, columns), so the guest shell's line editing wraps there. */
+  consoleSize?: { rows: number; cols: number };
   /** Extra kernel command-line words. */
   cmdline?: string;
   /**
@@ -152,12 +155,15 @@ export function checkShare(dir: string): void {
 
 /** The kernel command line: serial console, the kernel's own DHCP client, and kitset's init commands. */
 export function guestCmdline(
-  options: Pick<SystemOptions, 'guestCommand' | 'cmdline' | 'share'>,
+  options: Pick<SystemOptions, 'guestCommand' | 'cmdline' | 'share' | 'consoleSize'>,
   network = true,
 ): string {
   // Without a network device the kernel's DHCP client would wait for one for seconds.
   const words = ['console=ttyS0', 'quiet', ...(network ? ['ip=dhcp'] : [])];
   if (options.share !== undefined) words.push('kitset.share');
+  const size = options.consoleSize;
+  if (size && Number.isInteger(size.rows) && Number.isInteger(size.cols) && size.rows > 0 && size.cols > 0)
+    words.push(`kitset.winsize=${Math.min(size.rows, 9999)}x${Math.min(size.cols, 9999)}`);
   if (options.cmdline) words.push(options.cmdline);
   const commands = options.guestCommand ?? [];
   if (commands.length > 0) {

@@ -118,7 +118,7 @@ test(
 );
 
 test(
-  'the console: `sh` at the kitset# prompt is an interactive busybox shell; `exit` returns to kitset#',
+  'the console without a command: an interactive busybox shell with job control; exit powers off',
   { timeout: 90_000 },
   async (t) => {
     const guest = await guestOrSkipReason();
@@ -127,23 +127,30 @@ test(
       kernel: guest.kernel,
       initrd: guest.initrd,
       memory: '128M',
+      consoleSize: { rows: 33, cols: 101 },
       stopOnSignals: false,
       log: () => {},
     });
     try {
-      // Each answer is typed when its prompt appears, as a person would.
-      const script: Array<[prompt: string, typed: string]> = [
-        ['kitset# ', 'sh\n'],
-        ['kitset:/$ ', 'echo sum-$((2+3)) && cd /datakit/branch && pwd && exit 3\n'],
-        ['kitset# ', 'poweroff\n'],
+      // Each answer is typed when its prompt appears, as a person would. Ctrl-C goes to `sleep` (the
+      // shell's foreground job on its controlling tty) a moment after the shell started it.
+      const PROMPT = 'kitset:/# ';
+      const script: Array<[prompt: string, typed: string, delayMs?: number]> = [
+        [PROMPT, 'echo $((6*7))\n'],
+        [PROMPT, 'sleep 30\n'],
+        ['sleep 30\n', '\x03', 2000],
+        [PROMPT, 'echo status-$? && stty size && cd /datakit/branch && pwd\n'],
+        ['kitset:/datakit/branch# ', 'exit\n'],
       ];
       let text = '';
       system.console.output.on('data', (d: Buffer) => {
         text += d.toString('latin1').replace(/\r/g, '');
         const next = script[0];
         if (next && text.endsWith(next[0])) {
-          system.console.input.write(next[1]);
           script.shift();
+          const type = () => system.console.input.write(next[1]);
+          if (next[2]) setTimeout(type, next[2]);
+          else type();
         }
       });
       const deadline = setTimeout(() => system.vm.stop(), 60_000);
@@ -152,7 +159,10 @@ test(
       const tail = `\nconsole:\n${text.slice(-2000)}`;
       assert.deepEqual(exit, { kind: 'poweroff', code: 0 }, tail);
       assert.equal(script.length, 0, `prompts not reached${tail}`);
-      assert.match(text, /^sum-5\n\/datakit\/branch\nKS sh FAIL exit 3\nkitset# poweroff\nKS exit 1$/m, tail);
+      assert.match(text, /^kitset:\/# echo \$\(\(6\*7\)\)\n42\n/m, tail);
+      // Interrupted by SIGINT: 128 + 2.
+      assert.match(text, /^status-130\n33 101\n\/datakit\/branch\n/m, tail);
+      assert.match(text, /^kitset:\/datakit\/branch# exit\nKS sh ok\nKS exit 0$/m, tail);
     } finally {
       await system.stop();
     }
