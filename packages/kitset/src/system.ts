@@ -18,7 +18,13 @@ import {
   readMac,
   writeMac,
 } from '@kitset/vpnkit';
-import { type DeviceHandles, connectVpnkitSocket, createDevices, ethernetLink } from './devices.js';
+import {
+  type DeviceHandles,
+  PIPE_OFFLOADS,
+  connectVpnkitSocket,
+  createDevices,
+  ethernetLink,
+} from './devices.js';
 import { KitsetError } from './errors.js';
 import { framePipe } from './link.js';
 
@@ -242,6 +248,7 @@ export async function startSystem(options: SystemOptions): Promise<KitsetSystem>
       network = remote;
     } else {
       const [vmEnd, vpnkitEnd] = framePipe('virtio-net (in-process)', 'vpnkit (in-process)');
+      vpnkitEnd.offloads = PIPE_OFFLOADS;
       const local = new Vpnkit(vpnkitEnd, { mtu: DEFAULT_MTU, ...options.vpnkit }, vpnkitLog);
       vpnkit = local;
       undo.push(() => local.close());

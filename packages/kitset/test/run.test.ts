@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -229,6 +229,16 @@ test(
     const server = http.createServer((_req, res) => res.end(payload));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
+    // The guest's TSO frames, cut into MTU-sized ones by virtio-net (this link takes no offloads).
+    let uploaded = 0;
+    const sink = net.createServer((socket) => {
+      socket.on('data', (d: Buffer) => {
+        uploaded += d.length;
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const sinkPort = (sink.address() as AddressInfo).port;
     let vpnkit: Daemon | undefined;
     try {
       const socket = join(dir, 'vpnkit.sock');
@@ -238,13 +248,24 @@ test(
       });
       const run = await runCommand(
         process.execPath,
-        [CLI, 'run', '--memory', '64M', '--vpnkit', socket, '--', `net; get 192.168.65.254:${port}/`],
+        [
+          CLI,
+          'run',
+          '--memory',
+          '64M',
+          '--vpnkit',
+          socket,
+          '--',
+          `net; get 192.168.65.254:${port}/; send 192.168.65.254:${sinkPort} 2`,
+        ],
         { timeoutMs: 60_000 },
       );
       assert.equal(run.code, 0, run.stderr + run.stdout);
       assert.match(run.stderr, /on the VPNKit at .*vpnkit\.sock/);
       assert.match(run.stdout, /KS net ok addr 192\.168\.65\.\d+ nameserver 192\.168\.65\.1/);
       assert.match(run.stdout, new RegExp(`KS get ok bytes ${payload.length} fnv ${fnv1a(payload)} `));
+      assert.match(run.stdout, /KS send ok bytes 2097152 /);
+      assert.equal(uploaded, 2 * 1024 * 1024);
       const published = await runCommand(
         process.execPath,
         [CLI, 'run', '--vpnkit', socket, '--publish', '8080:80', '--', 'net'],
@@ -254,6 +275,7 @@ test(
       assert.match(published.stderr, /--publish needs the in-process VPNKit/);
     } finally {
       await vpnkit?.stop();
+      sink.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       rmSync(dir, { recursive: true, force: true });

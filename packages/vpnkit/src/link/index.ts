@@ -1,5 +1,5 @@
 export { FaultLink, type FaultOptions } from './fault.js';
-export type { Link } from './link.js';
+export type { Link, LinkOffloads, TxOffload } from './link.js';
 export { PcapLink } from './pcap.js';
 export {
   connectQemu,

@@ -27,6 +27,17 @@ export function connectDeviceWakeups(machine: WakeableMachine): void {
 export { VirtioVsock, type VirtioVsockOptions } from './vsock/device.js';
 export { VsockOp, decodeVsockHeader, encodeVsockHeader, socketName } from './vsock/packet.js';
 export { type EthernetLink, linkPair } from './net/link.js';
+export {
+  type LinkOffloadSupport,
+  type NetOffload,
+  NET_HDR_F_DATA_VALID,
+  NET_HDR_F_NEEDS_CSUM,
+  NET_HDR_GSO_NONE,
+  NET_HDR_GSO_TCPV4,
+  NET_HDR_GSO_TCPV6,
+  finishChecksum,
+  segmentTcp,
+} from './net/offload.js';
 export { TapEthernetLink, type TapLinkOptions } from './net/tap-link.js';
 export { VirtioNet, type VirtioNetOptions, parseMac } from './net/device.js';
 export { connectVpnkit, type VpnkitConnection } from './net/vpnkit-client.js';
