@@ -18,8 +18,8 @@ options:
                          forward a host port to the guest (repeatable; ADDR defaults to 127.0.0.1)
   --disk FILE            raw or qcow2 image as /dev/vda
   --memory SIZE          guest RAM (default 256M)
-  --mtu N                the guest link's MTU, 576..65520 (default 65520: an emulated guest moves bulk
-                         data several times faster in big frames)
+  --mtu N                the guest link's MTU, 576..65520 (default 1500; the guest's TCP sends and
+                         receives 64 KiB segments through virtio-net's TSO whatever the MTU)
   --state DIR            keep DataKit's git store, its socket and vsock sockets here (default: temporary)
   --vpnkit PATH          use the VPNKit listening on this Unix socket (vpnkit --listen-vmnet PATH)
                          instead of one in this process
@@ -27,7 +27,7 @@ options:
 
 guest commands (separate several with ';'):
   net | dns NAME | get IP:PORT/PATH | send IP:PORT MIB | serve PORT | vsock-echo PORT |
-  ls DIR | cat FILE | read FILE | mkdir DIR | write FILE TEXT... | sleep MS | sh SCRIPT (busybox)
+  ls DIR | cat FILE | read FILE | drain FILE | mkdir DIR | write FILE TEXT... | sleep MS | sh SCRIPT (busybox)
 The guest is 192.168.65.3; the host's 127.0.0.1 is 192.168.65.254; DataKit's tree is on /datakit.`;
 
 export interface RunArgs {

@@ -12,7 +12,7 @@ import { type Daemon, freePort, hasCommand, startDaemon } from '@kitset/testkit'
 import { type GuestImage, prepareGuest } from '../src/guest.js';
 import { type KitsetSystem, startSystem } from '../src/system.js';
 
-/** Size of the HTTP download (the 10 MiB: about 5 s on our emulator at MTU 65520, 12 s at 1500). */
+/** Size of the HTTP download (the 10 MiB: under 2 s on our emulator with virtio-net's TSO). */
 const DOWNLOAD_MIB = Number(process.env.KITSET_TEST_DOWNLOAD_MIB ?? 10);
 const BOOT_DEADLINE_MS = 150_000;
 const GUEST_HTTP_PORT = 8080;
