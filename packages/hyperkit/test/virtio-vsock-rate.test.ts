@@ -181,3 +181,105 @@ test(
     assert.equal(transport.failure, undefined);
   },
 );
+
+test(
+  'virtio-vsock: transmit completions and a closing RST wait briefly to share an interrupt, never indefinitely',
+  { timeout: 30_000 },
+  async () => {
+    const dir = join(tmp, 'irq');
+    mkdirSync(dir);
+    const echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(join(dir, '00000002.00000007'), resolve));
+    const vsock = new VirtioVsock({ guestCid: 3, path: dir });
+    const mem = new GuestMemory(RAM, 8 << 20);
+    let raised = 0;
+    let level = false;
+    const transport = new VirtioMmioTransport(
+      mem,
+      {
+        set(on: boolean) {
+          if (on && !level) raised++;
+          level = on;
+        },
+      },
+      vsock,
+    );
+    const ack = () => transport.write(0x064, 4, transport.read(0x060, 4));
+    try {
+      transport.write(0x070, 4, 3);
+      for (const sel of [0, 1]) {
+        transport.write(0x014, 4, sel);
+        const f = transport.read(0x010, 4) & (sel === 0 ? ~(1 << 29) : ~0);
+        transport.write(0x024, 4, sel);
+        transport.write(0x020, 4, f);
+      }
+      transport.write(0x070, 4, 3 | 8);
+      const queues = [0, 1, 2].map((q) => new DriverQueue(mem, RAM + q * 0x4000));
+      for (const [q, dq] of queues.entries()) {
+        transport.write(0x030, 4, q);
+        transport.write(0x038, 4, q === 2 ? 16 : QSIZE);
+        transport.write(0x080, 4, dq.desc);
+        transport.write(0x090, 4, dq.avail);
+        transport.write(0x0a0, 4, dq.used);
+        transport.write(0x044, 4, 1);
+      }
+      transport.write(0x070, 4, 3 | 8 | 4);
+      const [rxq, txq] = [queues[0]!, queues[1]!];
+      for (let i = 0; i < 16; i++) rxq.post(RAM + 0x100000 + i * RX_BUF, RX_BUF, true);
+      transport.write(0x050, 4, 0);
+      let txSlot = 0;
+      const send = (h: Partial<VsockHeader>) => {
+        const addr = RAM + 0x200000 + txSlot++ * 128;
+        const header: VsockHeader = {
+          srcCid: 3,
+          dstCid: 2,
+          srcPort: 1000,
+          dstPort: 7,
+          len: 0,
+          type: 1,
+          op: 0,
+          flags: 0,
+          bufAlloc: 65536,
+          fwdCnt: 0,
+          ...h,
+        };
+        mem.write(addr, encodeVsockHeader(header));
+        assert.ok(txq.post(addr, VSOCK_HEADER_SIZE, false));
+        transport.write(0x050, 4, 1);
+      };
+      const rxOps = () =>
+        rxq.takeUsed().map(([addr]) => decodeVsockHeader(mem.slice(addr, VSOCK_HEADER_SIZE)).op);
+      const waitFor = async (what: () => boolean, ms: number) => {
+        const t0 = performance.now();
+        while (!what() && performance.now() - t0 < ms) await new Promise((r) => setTimeout(r, 1));
+        return what();
+      };
+
+      send({ op: VsockOp.REQUEST });
+      assert.equal(raised, 0, 'the REQUEST completion waits for the RESPONSE');
+      assert.ok(await waitFor(() => raised > 0, 2000), 'RESPONSE interrupt');
+      assert.equal(raised, 1, 'one interrupt for the REQUEST completion and the RESPONSE');
+      assert.deepEqual(rxOps(), [VsockOp.RESPONSE]);
+      assert.equal(txq.takeUsed().length, 1, 'the REQUEST buffer came back with it');
+      ack();
+
+      // A packet that draws no answer: its completion is in the used ring at once, its interrupt soon.
+      send({ op: VsockOp.CREDIT_UPDATE });
+      assert.equal(txq.takeUsed().length, 1);
+      assert.equal(raised, 1);
+      assert.ok(await waitFor(() => raised === 2, 1000), 'deferred transmit interrupt arrives');
+      ack();
+
+      // The guest closes: the RST is in the ring at once, its interrupt follows within milliseconds.
+      send({ op: VsockOp.SHUTDOWN, flags: 3 });
+      assert.deepEqual(rxOps(), [VsockOp.RST]);
+      assert.ok(await waitFor(() => raised === 3, 1000), 'deferred RST interrupt arrives');
+      assert.equal(vsock.connectionCount, 0);
+      assert.ok(vsock.stats.interruptsDeferred >= 3);
+      assert.equal(transport.failure, undefined);
+    } finally {
+      vsock.close();
+      echo.close();
+    }
+  },
+);

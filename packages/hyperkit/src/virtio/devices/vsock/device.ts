@@ -27,6 +27,8 @@ const MAX_CONNECTIONS = 4096;
 const MAX_CONTROL_PACKETS = 8192;
 /** Host-initiated connections use local ports from 2^16 up, above any guest TCP-style port. */
 const FIRST_HOST_PORT = 0x10000;
+/** Longest a transmit completion (or a closing RST) waits for another interrupt to ride along with. */
+const SIGNAL_DELAY_MS = 2;
 
 export interface VirtioVsockOptions {
   guestCid: number;
@@ -78,7 +80,14 @@ export class VirtioVsock extends DeviceBase {
   private readonly createdPaths: string[] = [];
   private nextHostPort = FIRST_HOST_PORT;
   /** Counters for tests and logs. */
-  readonly stats = { connected: 0, refused: 0, resets: 0 };
+  readonly stats = { connected: 0, refused: 0, resets: 0, interruptsDeferred: 0 };
+  /** Transmit buffers given back without an interrupt yet (see `txDone`). */
+  private txUnsignalled = 0;
+  /** Receive buffers filled with packets that need no interrupt of their own (see `deferSignal`). */
+  private rxUnsignalled = false;
+  private signalTimer: NodeJS.Timeout | undefined;
+  /** Control packets that need no interrupt of their own (a RST answering the guest's close). */
+  private readonly lazyControl = new WeakSet<Uint8Array>();
 
   constructor(private readonly options: VirtioVsockOptions) {
     super();
@@ -122,6 +131,8 @@ export class VirtioVsock extends DeviceBase {
 
   /** Closes listeners and every connection, and removes the sockets we created. */
   close(): void {
+    clearTimeout(this.signalTimer);
+    this.signalTimer = undefined;
     for (const s of this.servers) s.close();
     this.servers.length = 0;
     for (const c of this.conns.values()) c.socket.destroy();
@@ -140,6 +151,10 @@ export class VirtioVsock extends DeviceBase {
   }
 
   protected override onReset(): void {
+    clearTimeout(this.signalTimer);
+    this.signalTimer = undefined;
+    this.txUnsignalled = 0;
+    this.rxUnsignalled = false;
     for (const c of this.conns.values()) c.socket.destroy();
     this.conns.clear();
     this.control.length = 0;
@@ -261,8 +276,8 @@ export class VirtioVsock extends DeviceBase {
     this.pump();
   }
 
-  private resetConnection(conn: Connection): void {
-    if (conn.state !== 'closed') this.sendControl(conn, VsockOp.RST, 0);
+  private resetConnection(conn: Connection, lazy = false): void {
+    if (conn.state !== 'closed') this.sendControl(conn, VsockOp.RST, 0, lazy);
     this.drop(conn);
   }
 
@@ -299,9 +314,11 @@ export class VirtioVsock extends DeviceBase {
     };
   }
 
-  private sendControl(conn: Connection, op: number, flags: number): void {
+  private sendControl(conn: Connection, op: number, flags: number, lazy = false): void {
     conn.fwdCntSent = conn.fwdCnt;
-    this.queueControl(encodeVsockHeader(this.header(conn, op, flags, 0, conn)));
+    const packet = encodeVsockHeader(this.header(conn, op, flags, 0, conn));
+    if (lazy) this.lazyControl.add(packet);
+    this.queueControl(packet);
   }
 
   private queueControl(packet: Uint8Array): void {
@@ -326,10 +343,12 @@ export class VirtioVsock extends DeviceBase {
     if (!ctx) return;
     const q = ctx.queues[RX]!;
     let used = false;
+    let urgent = false;
     for (;;) {
       if (!q.hasAvailable()) break;
       const packet = this.control[0];
       if (packet) {
+        if (!this.lazyControl.has(packet)) urgent = true;
         const chain = q.pop()!;
         if (totalLength(chain.writable) < VSOCK_HEADER_SIZE) {
           this.fail('vsock receive buffer smaller than a packet header');
@@ -360,7 +379,7 @@ export class VirtioVsock extends DeviceBase {
           encodeVsockHeader(this.header(conn, VsockOp.SHUTDOWN, SHUTDOWN_SEND, 0, conn)),
         );
         q.pushUsed(chain.head, VSOCK_HEADER_SIZE);
-        used = true;
+        used = urgent = true;
         if (conn.guestShutdown & SHUTDOWN_SEND) this.drop(conn);
         continue;
       }
@@ -382,10 +401,52 @@ export class VirtioVsock extends DeviceBase {
       conn.fwdCntSent = conn.fwdCnt;
       scatter(ctx.memory, chain.writable, 0, encodeVsockHeader(this.header(conn, VsockOp.RW, 0, len, conn)));
       q.pushUsed(chain.head, off);
-      used = true;
+      used = urgent = true;
       if (conn.toGuestBytes < MAX_PENDING_TO_GUEST / 2 && !conn.hostEof) conn.socket.resume();
     }
-    if (used) ctx.notifyUsed(RX);
+    if (urgent) this.signalAll();
+    else if (used) {
+      this.rxUnsignalled = true;
+      this.deferSignal();
+    }
+  }
+
+  /**
+   * Transmit completions only let the guest free its packets, and each interrupt costs an emulated guest
+   * an interrupt entry and a worker wakeup. A connection's packets mostly draw an answer within a moment
+   * (REQUEST → RESPONSE, RW → the peer's reply), and one interrupt serves every queue of the device: so
+   * completions wait for the answer's interrupt, for SIGNAL_DELAY_MS at most, or until half the ring is
+   * waiting. The RST that ends a connection the guest closed waits the same way (the guest's close()
+   * does not block on it; it only frees the socket).
+   */
+  private txDone(count: number): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    this.txUnsignalled += count;
+    if (this.txUnsignalled >= ctx.queues[TX]!.size / 2) this.signalAll();
+    else this.deferSignal();
+  }
+
+  private deferSignal(): void {
+    this.stats.interruptsDeferred++;
+    this.signalTimer ??= setTimeout(() => {
+      this.signalTimer = undefined;
+      this.fromHost(() => this.signalAll());
+    }, SIGNAL_DELAY_MS);
+  }
+
+  /** Signals whatever the guest has not been told about yet. */
+  private signalAll(): void {
+    clearTimeout(this.signalTimer);
+    this.signalTimer = undefined;
+    const ctx = this.ctx;
+    if (!ctx) return;
+    if (this.txUnsignalled > 0) {
+      this.txUnsignalled = 0;
+      ctx.notifyUsed(TX);
+    }
+    this.rxUnsignalled = false;
+    ctx.notifyUsed(RX);
   }
 
   /** A connected stream with data the guest has room for, or an EOF to tell. */
@@ -415,7 +476,7 @@ export class VirtioVsock extends DeviceBase {
     if (index !== TX) return;
     const q = ctx.queues[TX]!;
     const headerBytes = new Uint8Array(VSOCK_HEADER_SIZE);
-    let used = false;
+    let used = 0;
     for (let chain = q.pop(); chain; chain = q.pop()) {
       const total = totalLength(chain.readable);
       if (total < VSOCK_HEADER_SIZE) {
@@ -431,11 +492,11 @@ export class VirtioVsock extends DeviceBase {
       const payload = h.op === VsockOp.RW && h.len > 0 ? new Uint8Array(h.len) : undefined;
       if (payload) gather(ctx.memory, chain.readable, VSOCK_HEADER_SIZE, payload);
       q.pushUsed(chain.head, 0);
-      used = true;
+      used++;
       this.handlePacket(h, payload);
     }
-    if (used) ctx.notifyUsed(TX);
     this.pump();
+    if (used > 0) this.txDone(used);
   }
 
   private resetUnknown(h: VsockHeader): void {
@@ -495,7 +556,7 @@ export class VirtioVsock extends DeviceBase {
         }
         conn.guestShutdown |= h.flags & (SHUTDOWN_RECEIVE | SHUTDOWN_SEND);
         if (conn.guestShutdown & SHUTDOWN_SEND) conn.socket.end();
-        if (conn.guestShutdown === (SHUTDOWN_RECEIVE | SHUTDOWN_SEND)) this.resetConnection(conn);
+        if (conn.guestShutdown === (SHUTDOWN_RECEIVE | SHUTDOWN_SEND)) this.resetConnection(conn, true);
         return;
       case VsockOp.RW:
         if (!conn || conn.state !== 'connected' || conn.guestShutdown & SHUTDOWN_SEND) {
