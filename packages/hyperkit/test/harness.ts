@@ -72,11 +72,16 @@ export interface RunResult {
   output: string;
   exit: MachineExit | { kind: 'timeout' };
   instructions: number;
+  /** Instructions retired inside WebAssembly regions. */
+  wasmInstructions: number;
 }
 
 /** Runs a bare-metal ELF on our machine (M-mode at its entry) with a wall-clock limit. */
-/** How the hart executes: interpreter only, or translating every block on first sight (to test the JIT). */
-export type ExecMode = 'interpreter' | 'jit-all' | 'default';
+/**
+ * How the hart executes: interpreter only; every block translated on first sight to JavaScript ('jit-all')
+ * or to WebAssembly regions ('wasm-all'); or the defaults.
+ */
+export type ExecMode = 'interpreter' | 'jit-all' | 'wasm-all' | 'default';
 
 export async function runOurs(
   elf: string,
@@ -94,9 +99,13 @@ export async function runOurs(
   const image = loadElf(readFileSync(elf), vm.memory);
   vm.hart.reset(image.entry, 'M', 0, 0);
   if (mode === 'interpreter') vm.hart.jit = false;
-  if (mode === 'jit-all') {
+  if (mode === 'jit-all' || mode === 'wasm-all') {
     vm.hart.jit = true;
+    vm.hart.wasm = mode === 'wasm-all';
     vm.hart.jitThreshold = 1;
+    vm.hart.wasmThreshold = 1;
+    vm.hart.wasmAdaptive = false;
+    vm.hart.wasmMaxCompiles = 64;
   }
   const timer = setTimeout(() => vm.stop(), timeoutMs);
   const exit = await vm.run();
@@ -105,6 +114,7 @@ export async function runOurs(
     output,
     exit: exit.kind === 'stopped' ? { kind: 'timeout' } : exit,
     instructions: vm.hart.instructionsRetired,
+    wasmInstructions: vm.hart.wasmRetired,
   };
 }
 

@@ -1,7 +1,28 @@
 import { GuestMemoryError } from '../errors.js';
 
+interface WasmMemoryApi {
+  Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
+}
+const WA = (globalThis as unknown as { WebAssembly?: WasmMemoryApi }).WebAssembly;
+const WASM_PAGE = 65536;
+/** wasm32 memories are at most 4 GiB; RAM offsets must also fit a signed int32 in translated code. */
+const MAX_WASM_RAM = 0x8000_0000 - 16 * WASM_PAGE;
+
+/** Space after RAM, in the same buffer, for the CPU backend's state that translated code reaches. */
+export interface CpuArea {
+  /** The WebAssembly.Memory whose buffer is `GuestMemory.buffer`. */
+  memory: object;
+  /** Pages (64 KiB) of that memory. */
+  pages: number;
+  /** Byte offset of the area (after RAM) and its size. */
+  offset: number;
+  size: number;
+}
+
 /**
- * Guest RAM: one ArrayBuffer mapped at `base` in guest-physical space. Devices reach it only through these
+ * Guest RAM: one ArrayBuffer mapped at `base` in guest-physical space. When it fits, the buffer is that of
+ * a fixed-size WebAssembly.Memory (initial = maximum, never grown, so views never detach) with RAM at offset
+ * 0 and a CPU area after it, so translated WebAssembly code reaches RAM and CPU state directly. Devices reach it only through these
  * bounds-checked methods (addresses are guest-physical numbers; 64-bit values are split or given as
  * Numbers below 2^53). The CPU backend reads `bytes`/`words` directly in its hot loop after its own checks.
  */
@@ -11,16 +32,28 @@ export class GuestMemory {
   readonly buffer: ArrayBuffer;
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /** Present when the buffer is a WebAssembly.Memory's (see CpuArea). */
+  readonly cpuArea: CpuArea | undefined;
 
-  constructor(base: number, size: number) {
+  /** `cpuAreaSize`: bytes the CPU backend wants after RAM (0: a plain ArrayBuffer). */
+  constructor(base: number, size: number, cpuAreaSize = 0) {
     if (!Number.isInteger(size) || size <= 0 || size % 4096 !== 0) {
       throw new RangeError(`guest memory size must be a positive multiple of 4096, got ${size}`);
     }
     this.base = base;
     this.size = size;
-    this.buffer = new ArrayBuffer(size);
-    this.bytes = new Uint8Array(this.buffer);
-    this.view = new DataView(this.buffer);
+    const areaOffset = Math.ceil(size / WASM_PAGE) * WASM_PAGE;
+    const pages = Math.ceil((areaOffset + cpuAreaSize) / WASM_PAGE);
+    if (cpuAreaSize > 0 && WA !== undefined && size <= MAX_WASM_RAM) {
+      const memory = new WA.Memory({ initial: pages, maximum: pages });
+      this.buffer = memory.buffer;
+      this.cpuArea = { memory, pages, offset: areaOffset, size: cpuAreaSize };
+    } else {
+      this.buffer = new ArrayBuffer(size);
+      this.cpuArea = undefined;
+    }
+    this.bytes = new Uint8Array(this.buffer, 0, size);
+    this.view = new DataView(this.buffer, 0, size);
   }
 
   /** True when [address, address+length) lies inside RAM. */

@@ -54,7 +54,7 @@ export class VirtMachine {
   private wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(opts: VirtMachineOptions) {
-    this.memory = new GuestMemory(VIRT.ram.base, opts.memorySize);
+    this.memory = new GuestMemory(VIRT.ram.base, opts.memorySize, RiscvHart.cpuAreaBytes(opts.memorySize));
     this.hart = new RiscvHart({ memory: this.memory, bus: this.bus, readTime: () => this.clock.ticks() });
     this.clint = new Clint(this.hart, () => this.clock.ticks());
     this.plic = new Plic(this.hart, VIRT.plic.sources);

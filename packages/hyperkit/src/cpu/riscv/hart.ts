@@ -29,6 +29,23 @@ import {
 } from './csr-numbers.js';
 import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
 import { type Block, translateBlock } from './jit.js';
+import {
+  CTL_CODE_PAGES,
+  CTL_DMODE,
+  CTL_NPC,
+  CTL_READ_PHYS,
+  CTL_READ_TAG,
+  CTL_REGS,
+  CTL_RETIRED,
+  CTL_TLB,
+  CTL_VALUE,
+  CTL_WRITE_PHYS,
+  CTL_WRITE_TAG,
+  TLB_ARRAY_BYTES,
+  type WasmRegion,
+  WasmTranslator,
+  cpuAreaBytes,
+} from './wasm-jit.js';
 
 /**
  * One RV64IMAFDC hart (Zicsr, Zifencei, Zihintpause; M/S/U; Sv39/Sv48), interpreted.
@@ -75,8 +92,18 @@ function toBigSigned(lo: number, hi: number): bigint {
   return (BigInt(hi | 0) << 32n) | BigInt(lo >>> 0);
 }
 
+/** A region is judged after this many runs: it stays only if they averaged REGION_MIN_RUN instructions. */
+const REGION_TRIAL_CALLS = 512;
+const REGION_MIN_RUN = 48;
+
 export class RiscvHart implements CpuBackend {
-  readonly x = new Int32Array(64);
+  /** Bytes of CPU area the hart wants after guest RAM (GuestMemory's third argument). */
+  static cpuAreaBytes(ramSize: number): number {
+    return cpuAreaBytes(ramSize);
+  }
+
+  /** Integer registers (in the WebAssembly memory's CPU area when there is one: i64 x[32] little-endian). */
+  readonly x: Int32Array;
   pcLo = 0;
   pcHi = 0;
   priv = PRIV_M;
@@ -149,7 +176,7 @@ export class RiscvHart implements CpuBackend {
    * copies switch sets instead of flushing.
    * Tags are the virtual page number including the high word; -1 is empty.
    */
-  private readonly tlbSets = [newTlbSet(), newTlbSet(), newTlbSet()];
+  private readonly tlbSets: TlbSet[];
   private tlbReadTag: Float64Array;
   private tlbReadPhys: Float64Array;
   private tlbWriteTag: Float64Array;
@@ -187,10 +214,38 @@ export class RiscvHart implements CpuBackend {
    * interpreter's while CPU-bound loops run ~8x faster).
    */
   jitThreshold = Math.max(1, Math.min(65535, Number(process.env.HYPERKIT_JIT_THRESHOLD ?? 2000) || 2000));
-  private blockPages: ((Block | null)[] | undefined)[] = [];
-  private heatPages: (Uint16Array | undefined)[] = [];
+  /** Per RAM page (dense arrays: a sparse one would fall back to slow dictionary lookups). */
+  private readonly blockPages: ((Block | null)[] | undefined)[];
+  private readonly heatPages: (Uint16Array | undefined)[];
   private codePages: Uint8Array;
   private curBlock: Block | null = null;
+
+  // WebAssembly translation (wasm-jit.ts): regions per physical page
+  /** Translate hot regions to WebAssembly (HYPERKIT_WASM=0 disables; needs the memory's CPU area). */
+  wasm: boolean;
+  /**
+   * Runs of a JavaScript block before its page's region is compiled to WebAssembly (module compilation costs
+   * far more than a JavaScript function, so only the hottest code goes there).
+   */
+  wasmThreshold = Math.max(1, Number(process.env.HYPERKIT_WASM_THRESHOLD ?? 20000) || 20000);
+  private readonly translator: WasmTranslator | undefined;
+  private readonly wasmPages: (WasmRegion | undefined)[];
+  private readonly wasmHot: (number[] | undefined)[];
+  private readonly wasmCompiles: Uint8Array;
+  /** The last region compiled per page, kept across flushes: reused while the page's bytes are unchanged. */
+  private readonly wasmCache: (WasmRegion | undefined)[];
+  /** The CPU area as int32 words (pc hand-over, retired count, slow-path values, MMU mode); null without. */
+  private readonly ctl32: Int32Array | null;
+  /** Bumped whenever translations are dropped, so a store from translated code can tell. */
+  private codeEpoch = 0;
+  /** Whole-cache flushes so far (FENCE.I, remote fences). */
+  flushes = 0;
+  /** Instructions retired inside WebAssembly regions. */
+  wasmRetired = 0;
+  /** Drop regions whose runs are short (false keeps every region: tests that want all code in wasm). */
+  wasmAdaptive = true;
+  /** Region compilations per page before its further hot entries stay in JavaScript blocks (max 255). */
+  wasmMaxCompiles = 8;
   /** Index, within the running block, of the instruction that may trap next (set by generated code). */
   bi = 0;
 
@@ -215,10 +270,37 @@ export class RiscvHart implements CpuBackend {
     this.ramBase = mem.base;
     this.ramSize = mem.size;
     this.ram8 = mem.bytes;
-    this.ram16 = new Uint16Array(mem.buffer);
-    this.ram32 = new Int32Array(mem.buffer);
+    this.ram16 = new Uint16Array(mem.buffer, 0, mem.size >> 1);
+    this.ram32 = new Int32Array(mem.buffer, 0, mem.size >> 2);
     this.ramView = mem.view;
-    this.codePages = new Uint8Array(Math.ceil(mem.size / 4096));
+    const area = mem.cpuArea;
+    const pages = Math.ceil(mem.size / 4096);
+    const dense = () => Array.from({ length: pages }, () => undefined);
+    this.blockPages = dense();
+    this.heatPages = dense();
+    this.wasmPages = dense();
+    this.wasmHot = dense();
+    this.wasmCompiles = new Uint8Array(pages);
+    this.wasmCache = dense();
+    if (area !== undefined && area.size >= cpuAreaBytes(mem.size)) {
+      const ctl = area.offset;
+      this.x = new Int32Array(mem.buffer, ctl + CTL_REGS, 64);
+      this.ctl32 = new Int32Array(mem.buffer, ctl, 1024);
+      this.codePages = new Uint8Array(mem.buffer, ctl + CTL_CODE_PAGES, pages);
+      this.tlbSets = [0, 1, 2].map((i) => newTlbSet(mem.buffer, ctl + CTL_TLB + i * 6 * TLB_ARRAY_BYTES));
+      this.translator = new WasmTranslator(area.memory, area.pages, ctl, mem.base, mem.size, {
+        load: (lo, hi, size) => this.wasmLoad(lo, hi, size),
+        store: (lo, hi, size, vLo, vHi) => this.wasmStore(lo, hi, size, vLo, vHi),
+      });
+      this.wasm = process.env.HYPERKIT_WASM !== '0';
+    } else {
+      this.x = new Int32Array(64);
+      this.ctl32 = null;
+      this.codePages = new Uint8Array(pages);
+      this.tlbSets = [newTlbSet(), newTlbSet(), newTlbSet()];
+      this.translator = undefined;
+      this.wasm = false;
+    }
     this.bus = platform.bus;
     this.readTime = platform.readTime;
     const set = this.tlbSets[1]!;
@@ -330,6 +412,14 @@ export class RiscvHart implements CpuBackend {
     this.tlbWritePhys = data.writePhys;
     this.tlbExecTag = fetch.execTag;
     this.tlbExecPhys = fetch.execPhys;
+    const c = this.ctl32;
+    if (c !== null) {
+      c[CTL_DMODE >> 2] = this.dataPaging ? 1 : this.pmpData ? 2 : 0;
+      c[CTL_READ_TAG >> 2] = data.readTag.byteOffset;
+      c[CTL_READ_PHYS >> 2] = data.readPhys.byteOffset;
+      c[CTL_WRITE_TAG >> 2] = data.writeTag.byteOffset;
+      c[CTL_WRITE_PHYS >> 2] = data.writePhys.byteOffset;
+    }
     if (flush) this.flushTlb();
     this.fetchVpn = -1;
     this.irqCheck = true;
@@ -363,6 +453,17 @@ export class RiscvHart implements CpuBackend {
               this.fetchOff = off - (lo & 4095);
             }
             if (this.fetchVpn !== -1) {
+              if (this.wasm) {
+                const region = this.wasmPages[off >>> 12];
+                if (region !== undefined) {
+                  const entry = region.entries[(off & 4095) >> 1]!;
+                  if (entry >= 0) {
+                    remaining -= this.runRegion(region, entry, remaining);
+                    if (this.idle || this.stopRequested) break;
+                    continue;
+                  }
+                }
+              }
               const block = this.blockAt(off);
               if (block !== null) {
                 this.curBlock = block;
@@ -370,6 +471,8 @@ export class RiscvHart implements CpuBackend {
                 this.curBlock = null;
                 this.retired += block.count;
                 remaining -= block.count;
+                if (++block.runs === this.wasmThreshold && this.wasm)
+                  this.compileRegion(off >>> 12, off & 4095);
                 if (this.idle || this.stopRequested) break;
                 continue;
               }
@@ -424,6 +527,7 @@ export class RiscvHart implements CpuBackend {
     const h = Math.min(heat[slot]! + 1, 65535);
     heat[slot] = h;
     if (h < this.jitThreshold) return null;
+    if (this.wasm && this.wasmThreshold <= h && this.compileRegion(page, off & 4095)) return null; // next visit runs it
     const block = translateBlock(this.ram16, off);
     let table = blocks;
     if (table === undefined) {
@@ -435,18 +539,121 @@ export class RiscvHart implements CpuBackend {
     return block;
   }
 
+  /** Runs a WebAssembly region from block `entry` at the current pc; returns the budget it used. */
+  private runRegion(region: WasmRegion, entry: number, budget: number): number {
+    const c = this.ctl32!;
+    c[CTL_NPC >> 2] = this.pcLo;
+    c[(CTL_NPC >> 2) + 1] = this.pcHi;
+    const status = region.run(entry, budget);
+    const n = c[CTL_RETIRED >> 2]!;
+    this.retired += n;
+    this.wasmRetired += n;
+    if (++region.calls === REGION_TRIAL_CALLS && this.wasmAdaptive) this.judgeRegion(region);
+    region.retired += n;
+    this.pcLo = c[CTL_NPC >> 2]!;
+    this.pcHi = c[(CTL_NPC >> 2) + 1]!;
+    if (status !== 1) return n;
+    this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
+    return n + 1;
+  }
+
+  /**
+   * Drops a region whose runs are too short to pay for entering and leaving WebAssembly (code that leaves the
+   * page after a few instructions, e.g. called functions returning elsewhere): its page stays in JavaScript.
+   */
+  private judgeRegion(region: WasmRegion): void {
+    if (region.retired >= REGION_TRIAL_CALLS * REGION_MIN_RUN) return;
+    const page = region.page;
+    if (this.wasmPages[page] === region) this.wasmPages[page] = undefined;
+    this.wasmCompiles[page] = 255;
+  }
+
+  /**
+   * (Re)compiles the WebAssembly region of a page with `entry` (a page offset) among its entries; true when
+   * the region now starts a block there.
+   */
+  private compileRegion(page: number, entry: number): boolean {
+    const translator = this.translator;
+    if (translator === undefined) return false;
+    const slot = entry >> 1;
+    const cached = this.wasmCache[page];
+    const same = cached !== undefined && this.pageUnchanged(page, cached.bytes);
+    if (same && cached.entries[slot]! >= 0) {
+      this.wasmPages[page] = cached;
+      this.codePages[page] = 1;
+      return true;
+    }
+    const compiles = this.wasmCompiles[page]!;
+    if (compiles >= this.wasmMaxCompiles) return false;
+    this.wasmCompiles[page] = compiles + 1;
+    let hot = this.wasmHot[page];
+    if (hot === undefined) {
+      hot = same ? [...cached.entryList] : [];
+      this.wasmHot[page] = hot;
+    }
+    hot.push(entry);
+    const region = translator.translate(this.ram16, [{ pageOff: page * 4096, entries: hot }])[0];
+    if (region === null || region === undefined) return false;
+    this.wasmPages[page] = region;
+    this.wasmCache[page] = region;
+    this.codePages[page] = 1;
+    return region.entries[slot]! >= 0;
+  }
+
+  /** True when RAM page `page` still holds `bytes` (the copy taken when its region was compiled). */
+  private pageUnchanged(page: number, bytes: Int32Array): boolean {
+    const ram = this.ram32;
+    const base = page << 10;
+    for (let i = 0; i < 1024; i++) if (ram[base + i] !== bytes[i]) return false;
+    return true;
+  }
+
+  /** Translated code's load slow path: the value goes to the CPU area; status 0 ok, 1 trap, 2 leave soon. */
+  private wasmLoad(lo: number, hi: number, size: number): number {
+    try {
+      const v = this.load(lo, hi, size);
+      const c = this.ctl32!;
+      c[CTL_VALUE >> 2] = v;
+      c[(CTL_VALUE >> 2) + 1] = this.hi;
+    } catch (e) {
+      if (e !== TRAP) throw e;
+      return 1;
+    }
+    return this.irqCheck || this.stopRequested ? 2 : 0;
+  }
+
+  /** Translated code's store slow path (also where stores to translated pages drop those translations). */
+  private wasmStore(lo: number, hi: number, size: number, vLo: number, vHi: number): number {
+    const epoch = this.codeEpoch;
+    try {
+      this.store(lo, hi, size, vLo, vHi);
+    } catch (e) {
+      if (e !== TRAP) throw e;
+      return 1;
+    }
+    return this.irqCheck || this.stopRequested || epoch !== this.codeEpoch ? 2 : 0;
+  }
+
   /** Drops translations of a page the guest wrote to (self-modifying code, loaders). */
   private invalidateCode(page: number): void {
     this.blockPages[page] = undefined;
     this.heatPages[page] = undefined;
+    this.wasmPages[page] = undefined;
+    this.wasmHot[page] = undefined;
     this.codePages[page] = 0;
+    this.codeEpoch++;
   }
 
   /** Drops every translation (FENCE.I, remote fences, reset): host-side writes are not tracked. */
   flushCode(): void {
-    this.blockPages = [];
-    this.heatPages = [];
+    this.flushes++;
+    this.blockPages.fill(undefined);
+    this.heatPages.fill(undefined);
+    this.wasmPages.fill(undefined);
+    this.wasmHot.fill(undefined);
+    this.wasmCompiles.fill(0);
     this.codePages.fill(0);
+    this.codeEpoch++;
   }
 
   private fault(cause: number, tvalLo: number, tvalHi: number): never {
@@ -2012,14 +2219,28 @@ export class RiscvHart implements CpuBackend {
   }
 }
 
-function newTlbSet() {
+interface TlbSet {
+  readTag: Float64Array;
+  readPhys: Float64Array;
+  writeTag: Float64Array;
+  writePhys: Float64Array;
+  execTag: Float64Array;
+  execPhys: Float64Array;
+}
+
+/** Six TLB arrays, either standalone or (for translated code) at `offset` in `buffer`. */
+function newTlbSet(buffer?: ArrayBuffer, offset = 0): TlbSet {
+  const array = (i: number) =>
+    buffer === undefined
+      ? new Float64Array(TLB_SIZE)
+      : new Float64Array(buffer, offset + i * TLB_ARRAY_BYTES, TLB_SIZE);
   return {
-    readTag: new Float64Array(TLB_SIZE).fill(-1),
-    readPhys: new Float64Array(TLB_SIZE),
-    writeTag: new Float64Array(TLB_SIZE).fill(-1),
-    writePhys: new Float64Array(TLB_SIZE),
-    execTag: new Float64Array(TLB_SIZE).fill(-1),
-    execPhys: new Float64Array(TLB_SIZE),
+    readTag: array(0).fill(-1),
+    readPhys: array(1),
+    writeTag: array(2).fill(-1),
+    writePhys: array(3),
+    execTag: array(4).fill(-1),
+    execPhys: array(5),
   };
 }
 

@@ -18,6 +18,8 @@ export interface Block {
   count: number;
   /** Byte offset of each instruction from the block start (for trap pcs). */
   offsets: Uint16Array;
+  /** Completed runs (the run loop counts them to pick code for WebAssembly). */
+  runs: number;
 }
 
 export const MAX_BLOCK_INSTRUCTIONS = 96;
@@ -313,5 +315,5 @@ export function translateBlock(ram16: Uint16Array, start: number): Block | null 
   if (!ended) parts.push(pcPlus('h.pcLo', 'h.pcHi', off - start));
   const body = `const pl = h.pcLo, ph = h.pcHi;\n${parts.join('\n')}`;
   const run = new Function('h', 'x', body) as Block['run'];
-  return { run, count: offsets.length, offsets: Uint16Array.from(offsets) };
+  return { run, count: offsets.length, offsets: Uint16Array.from(offsets), runs: 0 };
 }

@@ -1,0 +1,988 @@
+import { EXPANDED_COMPRESSED } from './compressed.js';
+import { ByteWriter, type FuncDef, I32, I64, Op, VOID, encodeModule } from './wasm-encoder.js';
+
+/**
+ * Translation of hot guest code into WebAssembly, which has the native 64-bit integers that JavaScript
+ * lacks (the route v86 takes for x86).
+ *
+ * The unit is a *region*: the hot blocks of one 4 KiB physical page, plus the blocks reachable from them by
+ * direct branches inside the page, compiled into one function. The function dispatches on a block index in
+ * a loop, so a loop of guest code that stays within the page runs inside WebAssembly without returning to
+ * JavaScript. Guest registers live in i64 locals, loaded from the register file on entry and written back on
+ * every exit. Branches within the page keep the virtual page base (pages map whole), so regions are keyed by
+ * physical page and valid under any mapping.
+ *
+ * Guest RAM, the register file, the TLB and the code-page map all live in the one WebAssembly.Memory that
+ * backs GuestMemory (RAM at offset 0, the CPU area after it, see CpuArea). Loads and stores take an inline
+ * fast path (bare mode: RAM range check; paging: TLB tag compare) and otherwise call the hart's JavaScript
+ * slow path, which returns a status instead of throwing: 0 go on, 1 the access trapped (leave with the pc
+ * of the instruction and the exact retired count), 2 it had side effects the run loop must see (leave at
+ * the next block boundary). Stores to pages holding translated code always take the slow path, which drops
+ * those translations (self-modifying code).
+ *
+ * Exits store the next pc and the number of retired instructions in the CPU area and return the status.
+ * The instruction budget is checked at every block transition, so loops yield to timers and devices.
+ */
+
+/** Byte offsets inside the CPU area. */
+export const CTL_REGS = 0;
+export const CTL_NPC = 256;
+export const CTL_RETIRED = 264;
+/** 0: bare access to RAM; 1: through the TLB arrays; 2: always the slow path (PMP in force). */
+export const CTL_DMODE = 268;
+export const CTL_READ_TAG = 272;
+export const CTL_READ_PHYS = 276;
+export const CTL_WRITE_TAG = 280;
+export const CTL_WRITE_PHYS = 284;
+/** A loaded value handed back by the slow path (i64). */
+export const CTL_VALUE = 288;
+export const CTL_TLB = 4096;
+export const TLB_ARRAY_BYTES = 1024 * 8;
+export const TLB_ARRAYS = 18;
+export const CTL_CODE_PAGES = CTL_TLB + TLB_ARRAYS * TLB_ARRAY_BYTES;
+
+/** Bytes of CPU area needed for `ramSize` bytes of RAM. */
+export function cpuAreaBytes(ramSize: number): number {
+  return CTL_CODE_PAGES + Math.ceil(ramSize / 4096);
+}
+
+export interface WasmRegion {
+  /** Runs from block `entry` with an instruction budget; returns the status (1 = trap). */
+  run: (entry: number, budget: number) => number;
+  /** Block index per halfword slot of the page, -1 where no block starts. */
+  entries: Int16Array;
+  /** Instructions translated. */
+  instructions: number;
+  /** RAM page number. */
+  page: number;
+  /** The page's contents when it was translated, and the entries it was asked for. */
+  bytes: Int32Array;
+  entryList: number[];
+  /** Runs and instructions retired in them (the hart keeps regions whose runs are long enough). */
+  calls: number;
+  retired: number;
+}
+
+/** Slow paths the translated code calls (both return a status: 0 ok, 1 trap, 2 leave soon). */
+export interface WasmSlowPaths {
+  load(lo: number, hi: number, size: number): number;
+  store(lo: number, hi: number, size: number, vLo: number, vHi: number): number;
+}
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** Most blocks and instructions in one region (bounds compile time and code size). */
+const MAX_REGION_BLOCKS = 96;
+const MAX_REGION_INSTRUCTIONS = 2500;
+const MAX_BLOCK = 128;
+
+// locals of a region function
+const P_ENTRY = 0;
+const P_BUDGET = 1;
+const regLocal = (r: number) => r + 1; // x1..x31 -> 2..32
+const L_VB = 33;
+const L_NPC = 34;
+const L_ADDR = 35;
+const L_T2 = 37;
+const L_N = 38;
+const L_CUR = 39;
+const L_ST = 40;
+const L_OFF = 41;
+
+// function indices
+const F_LD = 0;
+const F_ST = 1;
+const F_RDX = 2;
+const F_WRX = 3;
+const F_MULHU = 4;
+const FIRST_REGION = 5;
+
+// type indices
+const T_LD = 0;
+const T_ST = 1;
+const T_XLATE = 2;
+const T_MUL = 3;
+const T_REGION = 4;
+
+interface Insn {
+  ins: number;
+  off: number;
+  len: number;
+}
+
+interface RegionBlock {
+  start: number;
+  insns: Insn[];
+  /** Page offset after the last instruction (fall-through pc when the block does not end in a jump). */
+  end: number;
+  /** True when the last instruction is a branch or jump. */
+  terminated: boolean;
+  /** Length of the instruction that stopped the block when the interpreter must run it (0: none). */
+  stopLength: number;
+}
+
+/** Decodes the instruction at page offset `off`; undefined if it does not fit in the page or is illegal. */
+function fetchInsn(ram16: Uint16Array, pageOff: number, off: number): Insn | undefined {
+  const half = ram16[(pageOff + off) >> 1]!;
+  if ((half & 3) !== 3) {
+    const ins = EXPANDED_COMPRESSED[half]!;
+    return ins === 0 ? undefined : { ins, off, len: 2 };
+  }
+  if (off + 4 > 4096) return undefined;
+  return { ins: half | (ram16[((pageOff + off) >> 1) + 1]! << 16), off, len: 4 };
+}
+
+function isTerminator(ins: number): boolean {
+  const op = ins & 0x7f;
+  if (op === 0x6f) return true;
+  if (op === 0x67) return ((ins >> 12) & 7) === 0;
+  if (op === 0x63) {
+    const f3 = (ins >> 12) & 7;
+    return f3 !== 2 && f3 !== 3;
+  }
+  return false;
+}
+
+/** True when the non-terminating instruction can be translated (everything else ends the block). */
+function translatable(ins: number): boolean {
+  const f3 = (ins >> 12) & 7;
+  const f7 = ins >>> 25;
+  const imm = ins >> 20;
+  switch (ins & 0x7f) {
+    case 0x37:
+    case 0x17:
+      return true;
+    case 0x13:
+      if (f3 === 1) return imm >>> 6 === 0;
+      if (f3 === 5) return imm >>> 6 === 0 || imm >>> 6 === 0x10;
+      return true;
+    case 0x1b:
+      if (f3 === 0) return true;
+      if (f3 === 1) return imm >>> 5 === 0;
+      if (f3 === 5) return imm >>> 5 === 0 || imm >>> 5 === 0x20;
+      return false;
+    case 0x33:
+      return f7 === 0 || f7 === 1 || (f7 === 0x20 && (f3 === 0 || f3 === 5));
+    case 0x3b:
+      if (f7 === 1) return f3 === 0 || f3 >= 4;
+      return (f7 === 0 && (f3 === 0 || f3 === 1 || f3 === 5)) || (f7 === 0x20 && (f3 === 0 || f3 === 5));
+    case 0x03:
+      return f3 !== 7;
+    case 0x23:
+      return f3 <= 3;
+    case 0x0f:
+      return f3 === 0; // FENCE: memory is coherent here; FENCE.I goes to the interpreter
+    default:
+      return false;
+  }
+}
+
+function branchTarget(ins: number): number {
+  return (
+    ((ins >> 31) << 12) | (((ins >> 7) & 1) << 11) | (((ins >> 25) & 0x3f) << 5) | (((ins >> 8) & 0xf) << 1)
+  );
+}
+
+function jalTarget(ins: number): number {
+  return (
+    ((ins >> 31) << 20) |
+    (((ins >> 12) & 0xff) << 12) |
+    (((ins >> 20) & 1) << 11) |
+    (((ins >> 21) & 0x3ff) << 1)
+  );
+}
+
+function decodeBlock(ram16: Uint16Array, pageOff: number, start: number): RegionBlock {
+  const insns: Insn[] = [];
+  let off = start;
+  let terminated = false;
+  let stopLength = 0;
+  while (insns.length < MAX_BLOCK && off < 4096) {
+    const insn = fetchInsn(ram16, pageOff, off);
+    if (insn === undefined) break;
+    if (isTerminator(insn.ins)) {
+      insns.push(insn);
+      off += insn.len;
+      terminated = true;
+      break;
+    }
+    if (!translatable(insn.ins)) {
+      stopLength = insn.len;
+      break;
+    }
+    insns.push(insn);
+    off += insn.len;
+  }
+  return { start, insns, end: off, terminated, stopLength };
+}
+
+/** The blocks of a region: the entries first, then what direct branches inside the page reach. */
+function discoverRegion(ram16: Uint16Array, pageOff: number, entries: number[]): RegionBlock[] {
+  const blocks: RegionBlock[] = [];
+  const seen = new Set<number>();
+  const queue = [...entries];
+  let total = 0;
+  while (queue.length > 0 && blocks.length < MAX_REGION_BLOCKS && total < MAX_REGION_INSTRUCTIONS) {
+    const start = queue.shift()!;
+    if (seen.has(start) || start < 0 || start >= 4096) continue;
+    seen.add(start);
+    const b = decodeBlock(ram16, pageOff, start);
+    // after an instruction the interpreter runs (CSR access, ECALL, AMO...), execution comes back here
+    if (b.stopLength !== 0) queue.push(b.end + b.stopLength);
+    if (b.insns.length === 0) continue;
+    blocks.push(b);
+    total += b.insns.length;
+    const last = b.insns[b.insns.length - 1]!;
+    if (b.terminated) {
+      const op = last.ins & 0x7f;
+      if (op === 0x63) queue.push(last.off + branchTarget(last.ins), b.end);
+      else if (op === 0x6f) {
+        queue.push(last.off + jalTarget(last.ins));
+        if (((last.ins >> 7) & 31) !== 0) queue.push(b.end); // the return point of a call
+      } else if (((last.ins >> 7) & 31) !== 0) queue.push(b.end);
+    } else if (b.stopLength === 0) queue.push(b.end);
+  }
+  return blocks;
+}
+
+/** Emits one region function. */
+class RegionEmitter {
+  readonly w = new ByteWriter(8192);
+  /** Open control structures, innermost last: 'exit', 'dispatch' or anything else. */
+  private labels: string[] = [];
+  used = 0;
+  written = 0;
+  private readonly index = new Map<number, number>();
+
+  constructor(
+    private readonly ctl: number,
+    private readonly blocks: RegionBlock[],
+  ) {
+    blocks.forEach((b, i) => this.index.set(b.start, i));
+  }
+
+  private open(code: number, type: number, label = ''): void {
+    this.w.op(code).byte(type);
+    this.labels.push(label);
+  }
+
+  private close(): void {
+    this.w.op(Op.end);
+    this.labels.pop();
+  }
+
+  private br(label: string): void {
+    const depth = this.labels.length - 1 - this.labels.lastIndexOf(label);
+    this.w.op(Op.br).u32(depth);
+  }
+
+  private getReg(r: number): void {
+    if (r === 0) this.w.i64Const(0);
+    else {
+      this.used |= 1 << r;
+      this.w.get(regLocal(r));
+    }
+  }
+
+  private setReg(r: number): void {
+    this.written |= 1 << r;
+    this.w.set(regLocal(r));
+  }
+
+  /** npc = vb + offset (a page offset, possibly outside the page). */
+  private setNpc(offset: number): void {
+    this.w.get(L_VB).i64Const(offset).op(Op.i64Add).set(L_NPC);
+  }
+
+  private addN(k: number): void {
+    if (k !== 0) this.w.get(L_N).i32Const(k).op(Op.i32Add).set(L_N);
+  }
+
+  /** Leaves after a trap at instruction k (status already 1). */
+  private trapExit(k: number, off: number): void {
+    this.setNpc(off);
+    this.addN(k);
+    this.br('exit');
+  }
+
+  /** Ends a block of `count` instructions by continuing at page offset `target`. */
+  private goto(target: number, count: number): void {
+    this.addN(count);
+    const j = this.index.get(target);
+    if (j === undefined) {
+      this.setNpc(target);
+      this.br('exit');
+      return;
+    }
+    this.w.get(L_N).get(P_BUDGET).op(Op.i32GeS);
+    this.open(Op.if, VOID);
+    this.setNpc(target);
+    this.br('exit');
+    this.close();
+    this.w.i32Const(j).set(L_CUR);
+    this.br('dispatch');
+  }
+
+  emit(): Uint8Array {
+    const w = this.w;
+    const m = this.blocks.length;
+    this.open(Op.block, VOID, 'exit');
+    this.open(Op.loop, VOID, 'dispatch');
+    for (let i = m - 1; i >= 0; i--) this.open(Op.block, VOID, `b${i}`);
+    w.get(L_CUR).op(Op.brTable).u32(m);
+    for (let i = 0; i < m; i++) w.u32(i);
+    w.u32(m - 1);
+    for (let i = 0; i < m; i++) {
+      this.close(); // end of block b_i: its code follows
+      this.emitBlock(this.blocks[i]!);
+      w.op(Op.unreachable);
+    }
+    this.close(); // loop
+    this.close(); // exit block
+    // epilogue: write back, report
+    for (let r = 1; r < 32; r++) {
+      if (this.written & (1 << r))
+        w.i32Const(0)
+          .get(regLocal(r))
+          .mem(Op.i64Store, 3, this.ctl + CTL_REGS + 8 * r);
+    }
+    w.i32Const(0)
+      .get(L_NPC)
+      .mem(Op.i64Store, 3, this.ctl + CTL_NPC);
+    w.i32Const(0)
+      .get(L_N)
+      .mem(Op.i32Store, 2, this.ctl + CTL_RETIRED);
+    w.get(L_ST).op(Op.end);
+    const body = w.finish();
+    // prologue: vb, the registers the region touches, the entry block
+    const pro = new ByteWriter(512);
+    pro
+      .i32Const(0)
+      .mem(Op.i64Load, 3, this.ctl + CTL_NPC)
+      .i64Const(-4096)
+      .op(Op.i64And)
+      .set(L_VB);
+    const live = this.used | this.written;
+    for (let r = 1; r < 32; r++) {
+      if (live & (1 << r))
+        pro
+          .i32Const(0)
+          .mem(Op.i64Load, 3, this.ctl + CTL_REGS + 8 * r)
+          .set(regLocal(r));
+    }
+    pro.get(P_ENTRY).set(L_CUR);
+    const out = new ByteWriter(pro.length + body.length);
+    return out.bytes(pro.finish()).bytes(body).finish();
+  }
+
+  private emitBlock(b: RegionBlock): void {
+    const n = b.insns.length;
+    for (let k = 0; k < n; k++) {
+      const insn = b.insns[k]!;
+      if (k === n - 1 && b.terminated) {
+        this.emitTerminator(insn, n);
+        return;
+      }
+      this.emitInsn(insn, k);
+    }
+    this.goto(b.end, n);
+  }
+
+  private emitTerminator(insn: Insn, count: number): void {
+    const w = this.w;
+    const { ins, off, len } = insn;
+    const rd = (ins >> 7) & 31;
+    const rs1 = (ins >> 15) & 31;
+    const rs2 = (ins >> 20) & 31;
+    switch (ins & 0x7f) {
+      case 0x6f:
+        if (rd !== 0) {
+          w.get(L_VB)
+            .i64Const(off + len)
+            .op(Op.i64Add);
+          this.setReg(rd);
+        }
+        this.goto(off + jalTarget(ins), count);
+        return;
+      case 0x67:
+        this.getReg(rs1);
+        w.i64Const(ins >> 20)
+          .op(Op.i64Add)
+          .i64Const(-2)
+          .op(Op.i64And)
+          .set(L_NPC);
+        if (rd !== 0) {
+          w.get(L_VB)
+            .i64Const(off + len)
+            .op(Op.i64Add);
+          this.setReg(rd);
+        }
+        this.addN(count);
+        this.br('exit');
+        return;
+      default: {
+        const f3 = (ins >> 12) & 7;
+        this.getReg(rs1);
+        this.getReg(rs2);
+        w.op([Op.i64Eq, Op.i64Ne, 0, 0, Op.i64LtS, Op.i64GeS, Op.i64LtU, Op.i64GeU][f3]!);
+        this.open(Op.if, VOID);
+        this.goto(off + branchTarget(ins), count);
+        w.op(Op.else);
+        this.goto(off + len, count);
+        this.close();
+      }
+    }
+  }
+
+  private emitInsn(insn: Insn, k: number): void {
+    const w = this.w;
+    const { ins, off } = insn;
+    const rd = (ins >> 7) & 31;
+    const rs1 = (ins >> 15) & 31;
+    const rs2 = (ins >> 20) & 31;
+    const f3 = (ins >> 12) & 7;
+    const f7 = ins >>> 25;
+    const imm = ins >> 20;
+    switch (ins & 0x7f) {
+      case 0x37:
+        if (rd === 0) return;
+        w.i64Const(ins & 0xfffff000);
+        this.setReg(rd);
+        return;
+      case 0x17:
+        if (rd === 0) return;
+        w.get(L_VB)
+          .i64Const(off + (ins & 0xfffff000))
+          .op(Op.i64Add);
+        this.setReg(rd);
+        return;
+      case 0x0f:
+        return;
+      case 0x13:
+        if (rd === 0) return;
+        this.getReg(rs1);
+        switch (f3) {
+          case 0:
+            w.i64Const(imm).op(Op.i64Add);
+            break;
+          case 1:
+            w.i64Const(imm & 63).op(Op.i64Shl);
+            break;
+          case 2:
+            w.i64Const(imm).op(Op.i64LtS).op(Op.i64ExtendI32U);
+            break;
+          case 3:
+            w.i64Const(imm).op(Op.i64LtU).op(Op.i64ExtendI32U);
+            break;
+          case 4:
+            w.i64Const(imm).op(Op.i64Xor);
+            break;
+          case 5:
+            w.i64Const(imm & 63).op(imm >>> 6 === 0x10 ? Op.i64ShrS : Op.i64ShrU);
+            break;
+          case 6:
+            w.i64Const(imm).op(Op.i64Or);
+            break;
+          default:
+            w.i64Const(imm).op(Op.i64And);
+        }
+        this.setReg(rd);
+        return;
+      case 0x1b:
+        if (rd === 0) return;
+        this.getReg(rs1);
+        w.op(Op.i32WrapI64);
+        if (f3 === 0) w.i32Const(imm).op(Op.i32Add);
+        else if (f3 === 1) w.i32Const(imm & 31).op(Op.i32Shl);
+        else w.i32Const(imm & 31).op(imm >>> 5 === 0x20 ? Op.i32ShrS : Op.i32ShrU);
+        w.op(Op.i64ExtendI32S);
+        this.setReg(rd);
+        return;
+      case 0x33:
+        if (rd === 0) return;
+        if (f7 === 1) this.emitMul(rs1, rs2, f3);
+        else {
+          this.getReg(rs1);
+          this.getReg(rs2);
+          switch (f3) {
+            case 0:
+              w.op(f7 === 0x20 ? Op.i64Sub : Op.i64Add);
+              break;
+            case 1:
+              w.op(Op.i64Shl);
+              break;
+            case 2:
+              w.op(Op.i64LtS).op(Op.i64ExtendI32U);
+              break;
+            case 3:
+              w.op(Op.i64LtU).op(Op.i64ExtendI32U);
+              break;
+            case 4:
+              w.op(Op.i64Xor);
+              break;
+            case 5:
+              w.op(f7 === 0x20 ? Op.i64ShrS : Op.i64ShrU);
+              break;
+            case 6:
+              w.op(Op.i64Or);
+              break;
+            default:
+              w.op(Op.i64And);
+          }
+        }
+        this.setReg(rd);
+        return;
+      case 0x3b:
+        if (rd === 0) return;
+        if (f7 === 1) this.emitMul32(rs1, rs2, f3);
+        else {
+          this.getReg(rs1);
+          w.op(Op.i32WrapI64);
+          this.getReg(rs2);
+          w.op(Op.i32WrapI64);
+          if (f3 === 0) w.op(f7 === 0x20 ? Op.i32Sub : Op.i32Add);
+          else if (f3 === 1) w.op(Op.i32Shl);
+          else w.op(f7 === 0x20 ? Op.i32ShrS : Op.i32ShrU);
+          w.op(Op.i64ExtendI32S);
+        }
+        this.setReg(rd);
+        return;
+      case 0x03:
+        this.emitLoad(rd, rs1, imm, f3, k, off);
+        return;
+      case 0x23:
+        this.emitStore(rs1, rs2, ((ins >> 25) << 5) | ((ins >> 7) & 0x1f), f3, k, off, insn.len);
+        return;
+      default:
+        throw new Error(`untranslatable instruction ${ins >>> 0}`);
+    }
+  }
+
+  private emitMul(rs1: number, rs2: number, f3: number): void {
+    const w = this.w;
+    const a = () => this.getReg(rs1);
+    const b = () => this.getReg(rs2);
+    switch (f3) {
+      case 0:
+        a();
+        b();
+        w.op(Op.i64Mul);
+        return;
+      case 1: // MULH: mulhu - (a<0 ? b : 0) - (b<0 ? a : 0)
+        a();
+        b();
+        w.call(F_MULHU);
+        a();
+        w.i64Const(63).op(Op.i64ShrS);
+        b();
+        w.op(Op.i64And).op(Op.i64Sub);
+        b();
+        w.i64Const(63).op(Op.i64ShrS);
+        a();
+        w.op(Op.i64And).op(Op.i64Sub);
+        return;
+      case 2: // MULHSU
+        a();
+        b();
+        w.call(F_MULHU);
+        a();
+        w.i64Const(63).op(Op.i64ShrS);
+        b();
+        w.op(Op.i64And).op(Op.i64Sub);
+        return;
+      case 3:
+        a();
+        b();
+        w.call(F_MULHU);
+        return;
+      case 4: // DIV: /0 -> -1; b = -1 -> -a (wrapping, so MIN / -1 = MIN without a wasm trap)
+        b();
+        w.tee(L_T2).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        w.i64Const(-1);
+        w.op(Op.else);
+        w.get(L_T2).i64Const(-1).op(Op.i64Eq);
+        this.open(Op.if, I64);
+        w.i64Const(0);
+        a();
+        w.op(Op.i64Sub);
+        w.op(Op.else);
+        a();
+        w.get(L_T2).op(Op.i64DivS);
+        this.close();
+        this.close();
+        return;
+      case 5: // DIVU
+        b();
+        w.tee(L_T2).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        w.i64Const(-1);
+        w.op(Op.else);
+        a();
+        w.get(L_T2).op(Op.i64DivU);
+        this.close();
+        return;
+      case 6: // REM: /0 -> a; MIN % -1 = 0 (wasm's rem_s does not trap there)
+        b();
+        w.tee(L_T2).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        a();
+        w.op(Op.else);
+        a();
+        w.get(L_T2).op(Op.i64RemS);
+        this.close();
+        return;
+      default: // REMU
+        b();
+        w.tee(L_T2).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        a();
+        w.op(Op.else);
+        a();
+        w.get(L_T2).op(Op.i64RemU);
+        this.close();
+    }
+  }
+
+  /** MULW/DIVW/DIVUW/REMW/REMUW: 32-bit operation, sign-extended result. */
+  private emitMul32(rs1: number, rs2: number, f3: number): void {
+    const w = this.w;
+    const a = () => {
+      this.getReg(rs1);
+      w.op(Op.i32WrapI64);
+    };
+    const b = () => {
+      this.getReg(rs2);
+      w.op(Op.i32WrapI64);
+    };
+    if (f3 === 0) {
+      a();
+      b();
+      w.op(Op.i32Mul).op(Op.i64ExtendI32S);
+      return;
+    }
+    // b as i64 (sign-extended 32) in T2 for the zero test; the divide itself in i32
+    b();
+    w.op(Op.i64ExtendI32S).tee(L_T2).op(Op.i64Eqz);
+    this.open(Op.if, I64);
+    if (f3 === 4 || f3 === 5) w.i64Const(-1);
+    else {
+      a();
+      w.op(Op.i64ExtendI32S);
+    }
+    w.op(Op.else);
+    if (f3 === 4) {
+      // DIVW: b === -1 -> -a (wrapping 32-bit), else a / b
+      w.get(L_T2).i64Const(-1).op(Op.i64Eq);
+      this.open(Op.if, I64);
+      w.i32Const(0);
+      a();
+      w.op(Op.i32Sub).op(Op.i64ExtendI32S);
+      w.op(Op.else);
+      a();
+      b();
+      w.op(Op.i32DivS).op(Op.i64ExtendI32S);
+      this.close();
+    } else {
+      a();
+      b();
+      w.op(f3 === 5 ? Op.i32DivU : f3 === 6 ? Op.i32RemS : Op.i32RemU).op(Op.i64ExtendI32S);
+    }
+    this.close();
+  }
+
+  /** addr = rs1 + imm into L_ADDR. */
+  private address(rs1: number, imm: number): void {
+    this.getReg(rs1);
+    if (imm !== 0) this.w.i64Const(imm).op(Op.i64Add);
+    this.w.set(L_ADDR);
+  }
+
+  private addressHalves(): void {
+    this.w.get(L_ADDR).op(Op.i32WrapI64).get(L_ADDR).i64Const(32).op(Op.i64ShrU).op(Op.i32WrapI64);
+  }
+
+  /**
+   * After a slow-path call left its status on the stack: trap exit on 1; on 2 leave right after this
+   * instruction (`next` = its length; 0 = at the next block boundary, for loads whose value is pending).
+   */
+  private checkStatus(k: number, off: number, next: number): void {
+    const w = this.w;
+    w.tee(L_ST);
+    this.open(Op.if, VOID);
+    w.get(L_ST).i32Const(1).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.trapExit(k, off);
+    this.close();
+    if (next === 0) w.i32Const(0).set(P_BUDGET);
+    else {
+      this.setNpc(off + next);
+      this.addN(k + 1);
+      this.br('exit');
+    }
+    this.close();
+  }
+
+  private emitLoad(rd: number, rs1: number, imm: number, f3: number, k: number, off: number): void {
+    const w = this.w;
+    const size = 1 << (f3 & 3);
+    const op = [
+      Op.i64Load8S,
+      Op.i64Load16S,
+      Op.i64Load32S,
+      Op.i64Load,
+      Op.i64Load8U,
+      Op.i64Load16U,
+      Op.i64Load32U,
+    ][f3]!;
+    this.address(rs1, imm);
+    w.get(L_ADDR).i32Const(size).call(F_RDX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, I64);
+    this.addressHalves();
+    w.i32Const(size).call(F_LD);
+    this.checkStatus(k, off, 0);
+    w.i32Const(0).mem(op, 0, this.ctl + CTL_VALUE);
+    w.op(Op.else);
+    w.get(L_OFF).mem(op, 0, 0);
+    this.close();
+    if (rd === 0) w.op(Op.drop);
+    else this.setReg(rd);
+  }
+
+  private emitStore(
+    rs1: number,
+    rs2: number,
+    imm: number,
+    f3: number,
+    k: number,
+    off: number,
+    len: number,
+  ): void {
+    const w = this.w;
+    const size = 1 << f3;
+    this.address(rs1, imm);
+    w.get(L_ADDR).i32Const(size).call(F_WRX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, VOID);
+    this.addressHalves();
+    w.i32Const(size);
+    this.getReg(rs2);
+    w.op(Op.i32WrapI64);
+    this.getReg(rs2);
+    w.i64Const(32).op(Op.i64ShrU).op(Op.i32WrapI64).call(F_ST);
+    this.checkStatus(k, off, len);
+    w.op(Op.else);
+    w.get(L_OFF);
+    this.getReg(rs2);
+    w.mem([Op.i64Store8, Op.i64Store16, Op.i64Store32, Op.i64Store][f3]!, 0, 0);
+    this.close();
+  }
+}
+
+/** The address fast path shared by a module's regions: RAM offset, or -1 for the slow path. */
+function xlateBody(ctl: number, ramBase: number, ramSize: number, write: boolean): Uint8Array {
+  // params: 0 addr i64, 1 size i32; locals: 2 off64 i64, 3 vpn i64, 4 idx i32
+  const w = new ByteWriter(256);
+  const fail = () => w.op(Op.if).byte(VOID).i32Const(-1).op(Op.return).op(Op.end);
+  const limit = () => w.i64Const(ramSize).get(1).op(Op.i64ExtendI32U).op(Op.i64Sub).op(Op.i64GtU);
+  const codeCheck = () => {
+    if (!write) return;
+    w.get(2)
+      .op(Op.i32WrapI64)
+      .i32Const(12)
+      .op(Op.i32ShrU)
+      .mem(Op.i32Load8U, 0, ctl + CTL_CODE_PAGES);
+    fail();
+  };
+  // bare mode
+  w.i32Const(0)
+    .mem(Op.i32Load, 2, ctl + CTL_DMODE)
+    .op(Op.i32Eqz);
+  w.op(Op.if).byte(VOID);
+  w.get(0).i64Const(ramBase).op(Op.i64Sub).tee(2);
+  limit();
+  fail();
+  codeCheck();
+  w.get(2).op(Op.i32WrapI64).op(Op.return);
+  w.op(Op.end);
+  w.i32Const(0)
+    .mem(Op.i32Load, 2, ctl + CTL_DMODE)
+    .i32Const(1)
+    .op(Op.i32Ne);
+  fail();
+  // paging: no page crossing, then the TLB
+  w.get(0).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).i32Const(4096).get(1).op(Op.i32Sub).op(Op.i32GtU);
+  fail();
+  w.get(0).i64Const(12).op(Op.i64ShrS).tee(3).op(Op.i32WrapI64).i32Const(1023).op(Op.i32And).i32Const(3);
+  w.op(Op.i32Shl).set(4);
+  w.get(4)
+    .i32Const(0)
+    .mem(Op.i32Load, 2, ctl + (write ? CTL_WRITE_TAG : CTL_READ_TAG))
+    .op(Op.i32Add)
+    .mem(Op.f64Load, 3, 0);
+  w.get(3).op(Op.f64ConvertI64S).op(Op.f64Ne);
+  fail();
+  w.get(4)
+    .i32Const(0)
+    .mem(Op.i32Load, 2, ctl + (write ? CTL_WRITE_PHYS : CTL_READ_PHYS))
+    .op(Op.i32Add)
+    .mem(Op.f64Load, 3, 0);
+  w.op(Op.i64TruncF64U)
+    .get(0)
+    .i64Const(4095)
+    .op(Op.i64And)
+    .op(Op.i64Add)
+    .i64Const(ramBase)
+    .op(Op.i64Sub)
+    .tee(2);
+  limit();
+  fail();
+  codeCheck();
+  w.get(2).op(Op.i32WrapI64).op(Op.end);
+  return w.finish();
+}
+
+/** High 64 bits of the unsigned 128-bit product (params a, b; locals 2..9). */
+function mulhuBody(): Uint8Array {
+  const w = new ByteWriter(128);
+  const M = 0xffffffff;
+  w.get(0).i64Const(M).op(Op.i64And).set(2); // aL
+  w.get(0).i64Const(32).op(Op.i64ShrU).set(3); // aH
+  w.get(1).i64Const(M).op(Op.i64And).set(4); // bL
+  w.get(1).i64Const(32).op(Op.i64ShrU).set(5); // bH
+  w.get(2).get(4).op(Op.i64Mul).set(6); // ll
+  w.get(2).get(5).op(Op.i64Mul).set(7); // lh
+  w.get(3).get(4).op(Op.i64Mul).set(8); // hl
+  // mid = (ll >> 32) + (lh & M) + (hl & M)
+  w.get(6).i64Const(32).op(Op.i64ShrU).get(7).i64Const(M).op(Op.i64And).op(Op.i64Add);
+  w.get(8).i64Const(M).op(Op.i64And).op(Op.i64Add).set(9);
+  w.get(3).get(5).op(Op.i64Mul);
+  w.get(7).i64Const(32).op(Op.i64ShrU).op(Op.i64Add);
+  w.get(8).i64Const(32).op(Op.i64ShrU).op(Op.i64Add);
+  w.get(9).i64Const(32).op(Op.i64ShrU).op(Op.i64Add);
+  w.op(Op.end);
+  return w.finish();
+}
+
+export interface RegionRequest {
+  /** RAM byte offset of the page. */
+  pageOff: number;
+  /** Page offsets of hot block starts. */
+  entries: number[];
+}
+
+/** Compiles regions in batches: one WebAssembly module per batch. */
+export class WasmTranslator {
+  private readonly helpers: FuncDef[];
+  /** Modules compiled and instructions translated (for diagnostics and tests). */
+  modules = 0;
+  instructions = 0;
+  compileMs = 0;
+
+  constructor(
+    private readonly memory: object,
+    private readonly memoryPages: number,
+    private readonly ctl: number,
+    ramBase: number,
+    ramSize: number,
+    private readonly slow: WasmSlowPaths,
+  ) {
+    this.helpers = [
+      {
+        type: T_XLATE,
+        locals: [
+          [2, I64],
+          [1, I32],
+        ],
+        body: xlateBody(ctl, ramBase, ramSize, false),
+      },
+      {
+        type: T_XLATE,
+        locals: [
+          [2, I64],
+          [1, I32],
+        ],
+        body: xlateBody(ctl, ramBase, ramSize, true),
+      },
+      { type: T_MUL, locals: [[8, I64]], body: mulhuBody() },
+    ];
+  }
+
+  /** Translates each requested page into a region (null where nothing there is translatable). */
+  translate(ram16: Uint16Array, requests: RegionRequest[]): (WasmRegion | null)[] {
+    const t0 = performance.now();
+    const funcs: FuncDef[] = [...this.helpers];
+    const made: { blocks: RegionBlock[]; func: number; req: number; count: number }[] = [];
+    requests.forEach((req, i) => {
+      const blocks = discoverRegion(ram16, req.pageOff, req.entries);
+      if (blocks.length === 0) return;
+      const e = new RegionEmitter(this.ctl, blocks);
+      const body = e.emit();
+      const name = `r${made.length}`;
+      made.push({
+        blocks,
+        func: funcs.length,
+        req: i,
+        count: blocks.reduce((s, b) => s + b.insns.length, 0),
+      });
+      funcs.push({
+        type: T_REGION,
+        locals: [
+          [36, I64],
+          [4, I32],
+        ],
+        body,
+        export: name,
+      });
+    });
+    const out: (WasmRegion | null)[] = requests.map(() => null);
+    if (made.length === 0) return out;
+    const bytes = encodeModule({
+      types: [
+        { params: [I32, I32, I32], results: [I32] },
+        { params: [I32, I32, I32, I32, I32], results: [I32] },
+        { params: [I64, I32], results: [I32] },
+        { params: [I64, I64], results: [I64] },
+        { params: [I32, I32], results: [I32] },
+      ],
+      memoryPages: this.memoryPages,
+      imports: [
+        { name: 'ld', type: T_LD },
+        { name: 'st', type: T_ST },
+      ],
+      funcs,
+    });
+    const slow = this.slow;
+    const instance = new WA.Instance(new WA.Module(bytes), {
+      m: { mem: this.memory },
+      f: {
+        ld: (lo: number, hi: number, size: number) => slow.load(lo, hi, size),
+        st: (lo: number, hi: number, size: number, vLo: number, vHi: number) =>
+          slow.store(lo, hi, size, vLo, vHi),
+      },
+    });
+    this.modules++;
+    this.compileMs += performance.now() - t0;
+    made.forEach((m, i) => {
+      const entries = new Int16Array(2048).fill(-1);
+      m.blocks.forEach((b, j) => {
+        entries[b.start >> 1] = j;
+      });
+      this.instructions += m.count;
+      out[m.req] = {
+        run: instance.exports[`r${i}`] as WasmRegion['run'],
+        entries,
+        instructions: m.count,
+        page: requests[m.req]!.pageOff >>> 12,
+        bytes: new Int32Array(ram16.buffer, ram16.byteOffset + requests[m.req]!.pageOff, 1024).slice(),
+        entryList: [...requests[m.req]!.entries],
+        calls: 0,
+        retired: 0,
+      };
+    });
+    return out;
+  }
+}
