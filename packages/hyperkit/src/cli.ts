@@ -21,7 +21,9 @@ const USAGE = `usage: hyperkit -m SIZE -f kexec,KERNEL,INITRD,"CMDLINE" [-l com1
   -s [SLOT,]DEV  add a virtio device (hostbridge and lpc are accepted for compatibility):
                  virtio-blk,IMAGE[,ro]  (raw or qcow2)   virtio-9p,path=DIR,tag=TAG[,ro]
                  virtio-sock,guest_cid=N,path=DIR[,guest_forwards=P;Q]
-                 virtio-vpnkit,path=SOCKET,uuid=UUID      virtio-rnd   virtio-console
+                 virtio-vpnkit,path=SOCKET,uuid=UUID      virtio-rnd
+                 virtio-console[,stdio|,socket=PATH]  (/dev/hvcN: output to stdout; stdio: stdin too;
+                                socket: a Unix socket one client at a time reads and types on)
                  virtio-net,tap=NAME[,netns=PATH][,mac=MAC][,mtu=N]  (a Linux TAP device; needs root)
   --firmware     builtin: kernel enters in S-mode, SBI answered by hyperkit (default)
                  opensbi: Debian's OpenSBI fw_jump in M-mode, as QEMU does
@@ -113,6 +115,9 @@ export function parseArgs(argv: string[]): CliResult {
     }
   }
   if (!kexec) usageError('no kernel: give -f kexec,KERNEL,INITRD,CMDLINE');
+  const stdinConsoles = deviceSpecs.filter((d) => d.console === 'stdio').length + (consoleStdio ? 1 : 0);
+  if (stdinConsoles > 1)
+    usageError('stdin can feed one console only: -l com1,stdio or one -s virtio-console,stdio');
   return {
     options: {
       memory: memory ?? '256M',

@@ -18,6 +18,8 @@ export class VirtioConsole extends DeviceBase {
   private pendingBytes = 0;
   /** Bytes of input dropped because the guest did not read them. */
   droppedInput = 0;
+  /** Detaches the host side (stdio, a socket) when the VM is gone. */
+  private detach: (() => void) | undefined;
 
   constructor(
     private readonly cols = 80,
@@ -99,5 +101,15 @@ export class VirtioConsole extends DeviceBase {
 
   protected override onReset(): void {
     // Input not yet delivered stays queued for the next driver.
+  }
+
+  /** Remembers how to detach the host side that `close()` undoes. */
+  setDetach(detach: () => void): void {
+    this.detach = detach;
+  }
+
+  close(): void {
+    this.detach?.();
+    this.detach = undefined;
   }
 }

@@ -1,6 +1,7 @@
 export { DeviceBase, DeviceId, gather, scatter, totalLength, views } from './common.js';
 export { VirtioRng } from './rng.js';
 export { VirtioConsole } from './console.js';
+export { attachConsoleStreams, serveConsoleSocket } from './console-backend.js';
 export { type DiskImage, DiskError, RawDisk } from './blk/disk.js';
 export { Qcow2Disk, openDiskImage, parseQcow2Header } from './blk/qcow2.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk/device.js';

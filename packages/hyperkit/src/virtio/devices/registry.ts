@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
 import { HyperkitError } from '../../errors.js';
 import type { VirtioDevice } from '../device.js';
 import { VirtioBlk } from './blk/device.js';
 import { openDiskImage } from './blk/qcow2.js';
+import { attachConsoleStreams, serveConsoleSocket } from './console-backend.js';
 import { VirtioConsole } from './console.js';
 import { VirtioNet, parseMac } from './net/device.js';
 import type { EthernetLink } from './net/link.js';
@@ -17,6 +19,8 @@ export interface DeviceFactoryContext {
   links?: Record<string, EthernetLink>;
   /** Where `virtio-console` output goes (default: the process's stdout). */
   consoleOutput?: (bytes: Uint8Array) => void;
+  /** What `virtio-console,stdio` reads (default: the process's stdin). */
+  consoleInput?: Readable;
 }
 
 /** A device with host resources (files, sockets) to release when the VM is gone. */
@@ -28,6 +32,8 @@ export interface DeviceSpec {
   /** hyperkit's PCI slot number when given (`-s 2,virtio-blk,…`); orders the virtio-mmio slots. */
   slot: number | undefined;
   name: string;
+  /** For virtio-console: where its host side is (stdin is for one console only). */
+  console?: 'output' | 'stdio' | 'socket';
   create(ctx?: DeviceFactoryContext): Promise<ClosableDevice>;
 }
 
@@ -81,14 +87,28 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
       options(parts, spec, []);
       return { slot, name, create: async () => new VirtioRng() };
     case 'virtio-console': {
-      options(parts, spec, []);
+      // virtio-console (output to stdout), virtio-console,stdio (stdin too), virtio-console,socket=PATH
+      const opts = options(parts, spec, ['stdio', 'socket']);
+      const socketPath = opts.get('socket');
+      if (opts.has('socket') && !socketPath) bad(`-s ${spec} needs socket=PATH`);
+      if (socketPath && opts.has('stdio')) bad(`-s ${spec}: give stdio or socket=PATH, not both`);
       return {
         slot,
         name,
+        console: socketPath ? 'socket' : opts.has('stdio') ? 'stdio' : 'output',
         create: async (ctx) => {
           const dev = new VirtioConsole();
-          const out = ctx?.consoleOutput ?? ((b: Uint8Array) => process.stdout.write(b));
-          dev.onOutput = out;
+          if (socketPath) {
+            try {
+              dev.setDetach(await serveConsoleSocket(dev, socketPath));
+            } catch (e) {
+              bad(
+                `virtio-console: cannot listen on ${socketPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+              );
+            }
+          } else if (opts.has('stdio')) {
+            dev.setDetach(attachConsoleStreams(dev, ctx?.consoleInput ?? process.stdin, process.stdout));
+          } else dev.onOutput = ctx?.consoleOutput ?? ((b: Uint8Array) => process.stdout.write(b));
           return dev;
         },
       };
