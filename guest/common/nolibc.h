@@ -1,7 +1,8 @@
 /*
  * The little C runtime shared by Kitset's libc-free riscv64 guest inits (guest/riscv-devtest/init.c,
  * packages/kitset/guest/init.c): types, Linux system call numbers and flags, the raw `ecall`, and
- * console printing. Everything is `static inline` (or a macro) so a program that uses only part of it
+ * console printing, and the socket helpers both use (IPv4 addresses, vsock connect/listen, an upper-casing
+ * echo loop, an HTTP/1.0 GET). Everything is `static inline` (or a macro) so a program that uses only part of it
  * builds cleanly under -Wall -Wextra -Werror. Build with -I guest/common.
  */
 #ifndef KITSET_NOLIBC_H
@@ -140,6 +141,165 @@ static inline long now_ms(void) {
   struct timespec t;
   SC(SYS_clock_gettime, 1, &t, 0);
   return t.sec * 1000 + t.nsec / 1000000;
+}
+
+/* ---- sockets ---- */
+struct sockaddr_in {
+  u16 family;
+  u16 port; /* network byte order */
+  u32 addr; /* network byte order */
+  u8 zero[8];
+};
+struct sockaddr_vm {
+  u16 family;
+  u16 reserved1;
+  u32 port;
+  u32 cid;
+  u8 zero[4];
+};
+#define VMADDR_CID_ANY 0xffffffffu
+#define VMADDR_CID_HOST 2u
+
+static inline u16 htons(unsigned long port) { return (u16)(((port & 0xff) << 8) | ((port >> 8) & 0xff)); }
+
+/* "a.b.c.d" -> address in network byte order; advances *sp past it. Returns 0 on a malformed address
+ * (a missing or non-numeric part, a part above 255), leaving *sp alone. */
+static inline u32 parse_ip(const char **sp) {
+  const char *s = *sp;
+  u32 ip = 0;
+  for (int k = 0; k < 4; k++) {
+    if (*s < '0' || *s > '9') return 0;
+    u32 part = 0;
+    while (*s >= '0' && *s <= '9' && part <= 255) part = part * 10 + (u32)(*s++ - '0');
+    if (part > 255) return 0;
+    ip |= part << (8 * k);
+    if (k < 3) {
+      if (*s != '.') return 0;
+      s++;
+    }
+  }
+  *sp = s;
+  return ip;
+}
+
+/* Writes all of p (or fails): n, or -errno (-5, EIO, when the peer takes nothing). */
+static inline long write_all(long fd, const u8 *p, long n) {
+  long off = 0;
+  while (off < n) {
+    long w = SC(SYS_write, fd, p + off, n - off);
+    if (w <= 0) return w < 0 ? w : -5;
+    off += w;
+  }
+  return n;
+}
+
+/* A TCP connection to ip:port (network-order address): the socket, or -errno. */
+static inline long tcp_connect(u32 ip, unsigned long port) {
+  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return s;
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET;
+  a.port = htons(port);
+  a.addr = ip;
+  long e = SC(SYS_connect, s, &a, sizeof a);
+  if (e < 0) {
+    SC(SYS_close, s, 0, 0);
+    return e;
+  }
+  return s;
+}
+
+/* A vsock stream connected to cid:port: the socket, or -errno (ECONNRESET when nobody listens). */
+static inline struct sockaddr_vm vsock_address(u32 cid, u32 port) {
+  struct sockaddr_vm a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_VSOCK;
+  a.port = port;
+  a.cid = cid;
+  return a;
+}
+static inline long vsock_connect(u32 cid, u32 port) {
+  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+  if (s < 0) return s;
+  struct sockaddr_vm a = vsock_address(cid, port);
+  long e = SC(SYS_connect, s, &a, sizeof a);
+  if (e < 0) {
+    SC(SYS_close, s, 0, 0);
+    return e;
+  }
+  return s;
+}
+
+/* A vsock socket listening on port (any cid): the socket, or -errno; *what names the step that failed. */
+static inline long vsock_listen(u32 port, const char **what) {
+  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+  *what = "socket";
+  if (s < 0) return s;
+  struct sockaddr_vm a = vsock_address(VMADDR_CID_ANY, port);
+  long e = SC(SYS_bind, s, &a, sizeof a);
+  *what = "bind";
+  if (e == 0) {
+    e = SC(SYS_listen, s, 4, 0);
+    *what = "listen";
+  }
+  if (e < 0) {
+    SC(SYS_close, s, 0, 0);
+    return e;
+  }
+  return s;
+}
+
+/* Echoes what fd sends back in upper case until EOF, through buf; returns the byte count and leaves the
+ * FNV-1a of the bytes as received in *hash. */
+static inline long echo_upper(long fd, u8 *buf, long size, u32 *hash) {
+  long n, total = 0;
+  u32 h = FNV_INIT;
+  while ((n = SC(SYS_read, fd, buf, size)) > 0) {
+    h = fnv(h, buf, (size_t)n);
+    total += n;
+    for (long i = 0; i < n; i++)
+      if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] = (u8)(buf[i] - 32);
+    if (write_all(fd, buf, n) < 0) break;
+  }
+  *hash = h;
+  return total;
+}
+
+/* HTTP/1.0 GET of path on an open connection, reading through buf to the end. Returns the body's length
+ * (its FNV-1a in *hash), -1 when the reply has no header end, or -errno. */
+static inline long http_get(long s, const char *path, u8 *buf, long size, u32 *hash) {
+  char req[300];
+  size_t r = 0;
+  const char *parts[] = {"GET ", path, " HTTP/1.0\r\nHost: kitset\r\n\r\n"};
+  for (int k = 0; k < 3; k++)
+    for (const char *c = parts[k]; *c && r < sizeof req; c++) req[r++] = *c;
+  long e = write_all(s, (const u8 *)req, (long)r);
+  if (e < 0) return e;
+  long n, body = -1;
+  u32 h = FNV_INIT;
+  int state = 0; /* progress through "\r\n\r\n" */
+  while ((n = SC(SYS_read, s, buf, size)) > 0) {
+    long i = 0;
+    if (body < 0) {
+      for (; i < n; i++) {
+        u8 ch = buf[i];
+        state = (ch == (state % 2 == 0 ? '\r' : '\n')) ? state + 1 : (ch == '\r' ? 1 : 0);
+        if (state == 4) {
+          i++;
+          body = 0;
+          break;
+        }
+      }
+    }
+    if (body >= 0) {
+      h = fnv(h, buf + i, (size_t)(n - i));
+      body += n - i;
+    }
+  }
+  if (n < 0) return n;
+  *hash = h;
+  return body;
 }
 
 #endif

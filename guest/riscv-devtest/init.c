@@ -186,25 +186,10 @@ static void test_9p(const char *tag) {
 }
 
 /* ---- vsock ---- */
-struct sockaddr_vm {
-  u16 family;
-  u16 reserved1;
-  u32 port;
-  u32 cid;
-  u8 zero[4];
-};
 static void test_vsock_connect(const char *arg) {
-  unsigned long port = parse_num(arg);
-  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
-  if (s < 0) return fail("vsock", "socket", s);
-  struct sockaddr_vm a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_VSOCK;
-  a.port = (u32)port;
-  a.cid = 2;
   long t0 = now_ms();
-  long e = SC(SYS_connect, s, &a, sizeof a);
-  if (e < 0) return fail("vsock", "connect", e);
+  long s = vsock_connect(VMADDR_CID_HOST, (u32)parse_num(arg));
+  if (s < 0) return fail("vsock", "connect", s);
   const char *msg = "ping from guest\n";
   SC(SYS_write, s, msg, slen(msg));
   size_t got = 0;
@@ -220,17 +205,12 @@ static void test_vsock_connect(const char *arg) {
   say("\n");
 }
 static void test_vsock_refused(const char *arg) {
-  unsigned long port = parse_num(arg);
-  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
-  if (s < 0) return fail("vsock-refused", "socket", s);
-  struct sockaddr_vm a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_VSOCK;
-  a.port = (u32)port;
-  a.cid = 2;
   long t0 = now_ms();
-  long e = SC(SYS_connect, s, &a, sizeof a);
-  SC(SYS_close, s, 0, 0);
+  long e = vsock_connect(VMADDR_CID_HOST, (u32)parse_num(arg));
+  if (e >= 0) {
+    SC(SYS_close, e, 0, 0);
+    return fail("vsock-refused", "connected", 0);
+  }
   say("KT vsock-refused ok errno ");
   saynum(-e);
   say(" ms ");
@@ -245,20 +225,12 @@ static void test_vsock_many(const char *arg) {
   long t0 = now_ms();
   unsigned long ok = 0;
   for (unsigned long i = 0; i < count; i++) {
-    long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
-    if (s < 0) return fail("vsock-many", "socket", s);
-    struct sockaddr_vm a;
-    memset(&a, 0, sizeof a);
-    a.family = AF_VSOCK;
-    a.port = (u32)port;
-    a.cid = 2;
-    long e = SC(SYS_connect, s, &a, sizeof a);
-    if (e < 0) {
-      SC(SYS_close, s, 0, 0);
+    long s = vsock_connect(VMADDR_CID_HOST, (u32)port);
+    if (s < 0) {
       say("KT vsock-many connections before failure ");
       saynum((long)i);
       say("\n");
-      return fail("vsock-many", "connect", e);
+      return fail("vsock-many", "connect", s);
     }
     u8 c = (u8)i;
     SC(SYS_write, s, &c, 1);
@@ -275,37 +247,16 @@ static void test_vsock_many(const char *arg) {
 
 /* listen on a port, accept one connection, echo what it sends in upper case until EOF */
 static void test_vsock_listen(const char *arg) {
-  unsigned long port = parse_num(arg);
-  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
-  if (s < 0) return fail("vsock-listen", "socket", s);
-  struct sockaddr_vm a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_VSOCK;
-  a.port = (u32)port;
-  a.cid = 0xffffffffu;
-  long e = SC(SYS_bind, s, &a, sizeof a);
-  if (e < 0) return fail("vsock-listen", "bind", e);
-  e = SC(SYS_listen, s, 4, 0);
-  if (e < 0) return fail("vsock-listen", "listen", e);
+  const char *what;
+  long s = vsock_listen((u32)parse_num(arg), &what);
+  if (s < 0) return fail("vsock-listen", what, s);
   say("KT vsock-listen ready\n");
   long c = SC(SYS_accept, s, 0, 0);
-  if (c < 0) return fail("vsock-listen", "accept", c);
-  long n, total = 0;
-  u32 h = FNV_INIT;
-  while ((n = SC(SYS_read, c, buf, 65536)) > 0) {
-    h = fnv(h, buf, (size_t)n);
-    total += n;
-    for (long i = 0; i < n; i++)
-      if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] = (u8)(buf[i] - 32);
-    long off = 0;
-    while (off < n) {
-      long w = SC(SYS_write, c, buf + off, n - off);
-      if (w <= 0) break;
-      off += w;
-    }
-  }
-  SC(SYS_close, c, 0, 0);
   SC(SYS_close, s, 0, 0);
+  if (c < 0) return fail("vsock-listen", "accept", c);
+  u32 h;
+  long total = echo_upper(c, buf, 65536, &h);
+  SC(SYS_close, c, 0, 0);
   say("KT vsock-listen ok bytes ");
   saynum(total);
   say(" fnv ");
@@ -313,72 +264,22 @@ static void test_vsock_listen(const char *arg) {
   say("\n");
 }
 
-/* ---- net: HTTP GET over TCP (the kernel's ip=dhcp configured eth0) ---- */
-struct sockaddr_in {
-  u16 family;
-  u16 port;
-  u32 addr;
-  u8 zero[8];
-};
-static u32 parse_ip(const char **sp) {
-  const char *s = *sp;
-  u32 ip = 0;
-  for (int k = 0; k < 4; k++) {
-    u32 part = 0;
-    while (*s >= '0' && *s <= '9') part = part * 10 + (u32)(*s++ - '0');
-    ip |= part << (8 * k); /* network byte order in memory */
-    if (*s == '.') s++;
-  }
-  *sp = s;
-  return ip;
-}
-/* arg: IP:PORT/PATH */
+/* ---- net: HTTP GET over TCP (the kernel's ip=dhcp configured eth0); arg IP:PORT/PATH ---- */
 static void test_net(const char *arg) {
   const char *p = arg;
   u32 ip = parse_ip(&p);
-  if (*p != ':') return fail("net", "bad argument", 0);
+  if (!ip || *p != ':') return fail("net", "bad argument", 0);
   p++;
   unsigned long port = parse_num(p);
   while (*p && *p != '/') p++;
-  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return fail("net", "socket", s);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET;
-  a.port = (u16)(((port & 0xff) << 8) | (port >> 8));
-  a.addr = ip;
+  if (!*p) p = "/";
   long t0 = now_ms();
-  long e = SC(SYS_connect, s, &a, sizeof a);
-  if (e < 0) return fail("net", "connect", e);
-  char req[256];
-  size_t r = 0;
-  const char *parts[] = {"GET ", p, " HTTP/1.0\r\nHost: host\r\n\r\n"};
-  for (int k = 0; k < 3; k++)
-    for (const char *q = parts[k]; *q && r < 250; q++) req[r++] = *q;
-  SC(SYS_write, s, req, r);
-  long n, total = 0, body = -1;
-  u32 h = FNV_INIT;
-  int state = 0; /* matches \r\n\r\n */
-  while ((n = SC(SYS_read, s, buf, 65536)) > 0) {
-    long i = 0;
-    if (body < 0) {
-      for (; i < n; i++) {
-        u8 ch = buf[i];
-        state = (ch == (state % 2 == 0 ? '\r' : '\n')) ? state + 1 : (ch == '\r' ? 1 : 0);
-        if (state == 4) {
-          i++;
-          body = 0;
-          break;
-        }
-      }
-    }
-    if (body >= 0) {
-      h = fnv(h, buf + i, (size_t)(n - i));
-      body += n - i;
-    }
-    total += n;
-  }
+  long s = tcp_connect(ip, port);
+  if (s < 0) return fail("net", "connect", s);
+  u32 h = 0;
+  long body = http_get(s, p, buf, 65536, &h);
   SC(SYS_close, s, 0, 0);
+  if (body < 0) return fail("net", body == -1 ? "no HTTP header end" : "read", body);
   say("KT net ok body ");
   saynum(body);
   say(" fnv ");

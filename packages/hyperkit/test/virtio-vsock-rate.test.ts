@@ -70,6 +70,32 @@ class DriverQueue {
   }
 }
 
+/** A vsock device behind the MMIO transport, driven to DRIVER_OK with three queues (no event-idx: we poll). */
+function activate(dir: string, irq: { set(level: boolean): void }) {
+  const vsock = new VirtioVsock({ guestCid: 3, path: dir });
+  const mem = new GuestMemory(RAM, 8 << 20);
+  const transport = new VirtioMmioTransport(mem, irq, vsock);
+  transport.write(0x070, 4, 3);
+  for (const sel of [0, 1]) {
+    transport.write(0x014, 4, sel);
+    const f = transport.read(0x010, 4) & (sel === 0 ? ~(1 << 29) : ~0);
+    transport.write(0x024, 4, sel);
+    transport.write(0x020, 4, f);
+  }
+  transport.write(0x070, 4, 3 | 8);
+  const queues = [0, 1, 2].map((q) => new DriverQueue(mem, RAM + q * 0x4000));
+  for (const [q, dq] of queues.entries()) {
+    transport.write(0x030, 4, q);
+    transport.write(0x038, 4, q === 2 ? 16 : QSIZE);
+    transport.write(0x080, 4, dq.desc);
+    transport.write(0x090, 4, dq.avail);
+    transport.write(0x0a0, 4, dq.used);
+    transport.write(0x044, 4, 1);
+  }
+  transport.write(0x070, 4, 3 | 8 | 4);
+  return { vsock, mem, transport, rxq: queues[0]!, txq: queues[1]! };
+}
+
 test(
   'virtio-vsock handles over 1,000 guest-initiated connections a second (device and host side)',
   { timeout: 60_000 },
@@ -78,28 +104,7 @@ test(
     mkdirSync(dir);
     const echo = createServer((s) => s.pipe(s));
     await new Promise<void>((resolve) => echo.listen(join(dir, '00000002.00000007'), resolve));
-    const vsock = new VirtioVsock({ guestCid: 3, path: dir });
-    const mem = new GuestMemory(RAM, 8 << 20);
-    const transport = new VirtioMmioTransport(mem, { set() {} }, vsock);
-    transport.write(0x070, 4, 3);
-    for (const sel of [0, 1]) {
-      transport.write(0x014, 4, sel);
-      const f = transport.read(0x010, 4) & (sel === 0 ? ~(1 << 29) : ~0); // no event-idx: we poll
-      transport.write(0x024, 4, sel);
-      transport.write(0x020, 4, f);
-    }
-    transport.write(0x070, 4, 3 | 8);
-    const queues = [0, 1, 2].map((q) => new DriverQueue(mem, RAM + q * 0x4000));
-    for (const [q, dq] of queues.entries()) {
-      transport.write(0x030, 4, q);
-      transport.write(0x038, 4, q === 2 ? 16 : QSIZE);
-      transport.write(0x080, 4, dq.desc);
-      transport.write(0x090, 4, dq.avail);
-      transport.write(0x0a0, 4, dq.used);
-      transport.write(0x044, 4, 1);
-    }
-    transport.write(0x070, 4, 3 | 8 | 4);
-    const [rxq, txq] = [queues[0]!, queues[1]!];
+    const { vsock, mem, transport, rxq, txq } = activate(dir, { set() {} });
     const rxBase = RAM + 0x100000;
     for (let i = 0; i < QSIZE; i++) rxq.post(rxBase + i * RX_BUF, RX_BUF, true);
     transport.write(0x050, 4, 0);
@@ -190,41 +195,16 @@ test(
     mkdirSync(dir);
     const echo = createServer((s) => s.pipe(s));
     await new Promise<void>((resolve) => echo.listen(join(dir, '00000002.00000007'), resolve));
-    const vsock = new VirtioVsock({ guestCid: 3, path: dir });
-    const mem = new GuestMemory(RAM, 8 << 20);
     let raised = 0;
     let level = false;
-    const transport = new VirtioMmioTransport(
-      mem,
-      {
-        set(on: boolean) {
-          if (on && !level) raised++;
-          level = on;
-        },
+    const { vsock, mem, transport, rxq, txq } = activate(dir, {
+      set(on: boolean) {
+        if (on && !level) raised++;
+        level = on;
       },
-      vsock,
-    );
+    });
     const ack = () => transport.write(0x064, 4, transport.read(0x060, 4));
     try {
-      transport.write(0x070, 4, 3);
-      for (const sel of [0, 1]) {
-        transport.write(0x014, 4, sel);
-        const f = transport.read(0x010, 4) & (sel === 0 ? ~(1 << 29) : ~0);
-        transport.write(0x024, 4, sel);
-        transport.write(0x020, 4, f);
-      }
-      transport.write(0x070, 4, 3 | 8);
-      const queues = [0, 1, 2].map((q) => new DriverQueue(mem, RAM + q * 0x4000));
-      for (const [q, dq] of queues.entries()) {
-        transport.write(0x030, 4, q);
-        transport.write(0x038, 4, q === 2 ? 16 : QSIZE);
-        transport.write(0x080, 4, dq.desc);
-        transport.write(0x090, 4, dq.avail);
-        transport.write(0x0a0, 4, dq.used);
-        transport.write(0x044, 4, 1);
-      }
-      transport.write(0x070, 4, 3 | 8 | 4);
-      const [rxq, txq] = [queues[0]!, queues[1]!];
       for (let i = 0; i < 16; i++) rxq.post(RAM + 0x100000 + i * RX_BUF, RX_BUF, true);
       transport.write(0x050, 4, 0);
       let txSlot = 0;

@@ -37,25 +37,6 @@ static void sayip(u32 netorder) {
     saynum(b[i]);
   }
 }
-/* "a.b.c.d" -> address in network byte order; advances *sp past it. Returns 0 on a malformed address. */
-static u32 parse_ip(const char **sp) {
-  const char *s = *sp;
-  u32 ip = 0;
-  for (int k = 0; k < 4; k++) {
-    if (*s < '0' || *s > '9') return 0;
-    u32 part = 0;
-    while (*s >= '0' && *s <= '9') part = part * 10 + (u32)(*s++ - '0');
-    ip |= (part & 0xff) << (8 * k);
-    if (k < 3) {
-      if (*s != '.') return 0;
-      s++;
-    }
-  }
-  *sp = s;
-  return ip;
-}
-static u16 htons(unsigned long port) { return (u16)(((port & 0xff) << 8) | ((port >> 8) & 0xff)); }
-
 static void sleep_ms(long ms) {
   struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
   SC(SYS_nanosleep, &t, 0, 0);
@@ -78,30 +59,6 @@ static void ok(const char *cmd) {
 }
 
 static u8 buf[65536];
-
-struct sockaddr_in {
-  u16 family;
-  u16 port;
-  u32 addr;
-  u8 zero[8];
-};
-struct sockaddr_vm {
-  u16 family;
-  u16 reserved1;
-  u32 port;
-  u32 cid;
-  u8 zero[4];
-};
-
-static long write_all(long fd, const u8 *p, long n) {
-  long off = 0;
-  while (off < n) {
-    long w = SC(SYS_write, fd, p + off, n - off);
-    if (w <= 0) return w < 0 ? w : -5;
-    off += w;
-  }
-  return n;
-}
 
 /* Reads a whole small file into buf (NUL-terminated); returns its length or -errno. */
 static long read_small(const char *path) {
@@ -239,49 +196,14 @@ static void cmd_get(const char *arg) {
   unsigned long port = parse_num(p);
   while (*p && *p != '/') p++;
   if (!*p) p = "/";
-  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return fail("get", "socket", s);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET;
-  a.port = htons(port);
-  a.addr = ip;
   long t0 = now_ms();
-  long e = SC(SYS_connect, s, &a, sizeof a);
-  if (e < 0) {
-    SC(SYS_close, s, 0, 0);
-    return fail("get", "connect", e);
-  }
-  char req[300];
-  size_t r = 0;
-  const char *parts[] = {"GET ", p, " HTTP/1.0\r\nHost: kitset\r\n\r\n"};
-  for (int k = 0; k < 3; k++)
-    for (const char *c = parts[k]; *c && r < sizeof req; c++) req[r++] = *c;
-  write_all(s, (const u8 *)req, (long)r);
-  long n, body = -1;
-  u32 h = FNV_INIT;
-  int state = 0; /* progress through "\r\n\r\n" */
-  while ((n = SC(SYS_read, s, buf, sizeof buf)) > 0) {
-    long i = 0;
-    if (body < 0) {
-      for (; i < n; i++) {
-        u8 ch = buf[i];
-        state = (ch == (state % 2 == 0 ? '\r' : '\n')) ? state + 1 : (ch == '\r' ? 1 : 0);
-        if (state == 4) {
-          i++;
-          body = 0;
-          break;
-        }
-      }
-    }
-    if (body >= 0) {
-      h = fnv(h, buf + i, (size_t)(n - i));
-      body += n - i;
-    }
-  }
+  long s = tcp_connect(ip, port);
+  if (s < 0) return fail("get", "connect", s);
+  u32 h = 0;
+  long body = http_get(s, p, buf, sizeof buf, &h);
   SC(SYS_close, s, 0, 0);
-  if (n < 0) return fail("get", "read", n);
-  if (body < 0) return fail("get", "no HTTP header end", 0);
+  if (body == -1) return fail("get", "no HTTP header end", 0);
+  if (body < 0) return fail("get", "read", body);
   ok("get");
   say(" bytes ");
   saynum(body);
@@ -302,19 +224,10 @@ static void cmd_send(const char *target, const char *mib_text) {
   long mib = (long)parse_num(mib_text);
   if (mib <= 0) return fail("send", "usage: send IP:PORT MIB", 0);
   for (size_t i = 0; i < sizeof buf; i++) buf[i] = (u8)(i * 31 + (i >> 8));
-  long s = SC(SYS_socket, AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return fail("send", "socket", s);
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET;
-  a.port = htons(port);
-  a.addr = ip;
   long t0 = now_ms();
-  long e = SC(SYS_connect, s, &a, sizeof a);
-  if (e < 0) {
-    SC(SYS_close, s, 0, 0);
-    return fail("send", "connect", e);
-  }
+  long s = tcp_connect(ip, port);
+  if (s < 0) return fail("send", "connect", s);
+  long e;
   long chunks = mib * (1048576 / (long)sizeof buf);
   for (long i = 0; i < chunks; i++) {
     e = write_all(s, buf, sizeof buf);
@@ -338,44 +251,31 @@ static void cmd_send(const char *target, const char *mib_text) {
   say("\n");
 }
 
-/* ---- read FILE: read a file through to the end; size, FNV-1a and time ---- */
-static void cmd_read(const char *path) {
+/* ---- read FILE / drain FILE: read a file through to the end; size, time and (read) FNV-1a ---- */
+/* drain reads in 512 KiB read()s and hashes nothing: what a 9P read costs the guest without the per-byte
+ * work (FNV-1a is the most of `read` on an emulated CPU); each read() is one or a few Treads of msize. */
+static u8 drain_buf[512 * 1024];
+static void cmd_read(const char *cmd, const char *path, int hash) {
+  u8 *into = hash ? buf : drain_buf;
+  long size = hash ? (long)sizeof buf : (long)sizeof drain_buf;
   long t0 = now_ms();
   long fd = SC(SYS_openat, AT_FDCWD, path, O_RDONLY);
-  if (fd < 0) return fail("read", path, fd);
+  if (fd < 0) return fail(cmd, path, fd);
   long n, total = 0;
   u32 h = FNV_INIT;
-  while ((n = SC(SYS_read, fd, buf, sizeof buf)) > 0) {
-    h = fnv(h, buf, (size_t)n);
+  while ((n = SC(SYS_read, fd, into, size)) > 0) {
+    if (hash) h = fnv(h, into, (size_t)n);
     total += n;
   }
   SC(SYS_close, fd, 0, 0);
-  if (n < 0) return fail("read", path, n);
-  ok("read");
+  if (n < 0) return fail(cmd, path, n);
+  ok(cmd);
   say(" bytes ");
   saynum(total);
-  say(" fnv ");
-  sayhex32(h);
-  say(" ms ");
-  saynum(now_ms() - t0);
-  say("\n");
-}
-
-/* ---- drain FILE: read a file through to the end in big reads, no hashing; size and time ---- */
-/* What a 9P read costs the guest without the per-byte work of `read` (FNV-1a is the most of it on an
- * emulated CPU): each read() of this buffer is one or a few 9P Treads of up to msize. */
-static u8 drain_buf[512 * 1024];
-static void cmd_drain(const char *path) {
-  long t0 = now_ms();
-  long fd = SC(SYS_openat, AT_FDCWD, path, O_RDONLY);
-  if (fd < 0) return fail("drain", path, fd);
-  long n, total = 0;
-  while ((n = SC(SYS_read, fd, drain_buf, sizeof drain_buf)) > 0) total += n;
-  SC(SYS_close, fd, 0, 0);
-  if (n < 0) return fail("drain", path, n);
-  ok("drain");
-  say(" bytes ");
-  saynum(total);
+  if (hash) {
+    say(" fnv ");
+    sayhex32(h);
+  }
   say(" ms ");
   saynum(now_ms() - t0);
   say("\n");
@@ -420,31 +320,17 @@ static void cmd_serve(const char *arg) {
 
 /* ---- vsock-echo PORT: accept one vsock connection, echo it back in upper case until EOF ---- */
 static void cmd_vsock_echo(const char *arg) {
-  unsigned long port = parse_num(arg);
-  long s = SC(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
-  if (s < 0) return fail("vsock-echo", "socket", s);
-  struct sockaddr_vm a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_VSOCK;
-  a.port = (u32)port;
-  a.cid = 0xffffffffu;
-  long e = SC(SYS_bind, s, &a, sizeof a);
-  if (e < 0) return fail("vsock-echo", "bind", e);
-  e = SC(SYS_listen, s, 4, 0);
-  if (e < 0) return fail("vsock-echo", "listen", e);
+  const char *what;
+  long s = vsock_listen((u32)parse_num(arg), &what);
+  if (s < 0) return fail("vsock-echo", what, s);
   say("KS vsock-echo listening ");
-  saynum((long)port);
+  saynum((long)parse_num(arg));
   say("\n");
   long c = SC(SYS_accept, s, 0, 0);
   SC(SYS_close, s, 0, 0);
   if (c < 0) return fail("vsock-echo", "accept", c);
-  long n, total = 0;
-  while ((n = SC(SYS_read, c, buf, sizeof buf)) > 0) {
-    total += n;
-    for (long i = 0; i < n; i++)
-      if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] = (u8)(buf[i] - 32);
-    if (write_all(c, buf, n) < 0) break;
-  }
+  u32 h;
+  long total = echo_upper(c, buf, sizeof buf, &h);
   SC(SYS_close, c, 0, 0);
   ok("vsock-echo");
   say(" bytes ");
@@ -616,8 +502,8 @@ static int run(char *line) {
   else if (streq(c, "get")) cmd_get(a1);
   else if (streq(c, "serve")) cmd_serve(a1);
   else if (streq(c, "send")) cmd_send(a1, a2);
-  else if (streq(c, "read")) cmd_read(a1);
-  else if (streq(c, "drain")) cmd_drain(a1);
+  else if (streq(c, "read")) cmd_read("read", a1, 1);
+  else if (streq(c, "drain")) cmd_read("drain", a1, 0);
   else if (streq(c, "vsock-echo")) cmd_vsock_echo(a1);
   else if (streq(c, "mkdir")) cmd_mkdir(a1);
   else if (streq(c, "write")) cmd_write(a1, a2);

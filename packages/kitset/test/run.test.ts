@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -52,41 +52,63 @@ test(
   },
 );
 
+/**
+ * Starts `kitset run ARGS` and resolves once its stdout satisfies `ready` (called with the stdout so far
+ * and the child's stdin on every chunk), or rejects after 60 s. The caller kills the child.
+ */
+async function startKitset(
+  args: string[],
+  ready: (stdout: string, stdin: NodeJS.WritableStream) => boolean,
+): Promise<{ child: ChildProcess; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the guest never got there:\n${err}\n${out}`)), 60_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (ready(out, child.stdin!)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return { child, stderr: () => err, exited };
+}
+
+/** The state directory the CLI names ("DataKit at unix:///tmp/kitset-state-.../datakit.sock"). */
+function stateDirOf(stderr: string): string {
+  return /DataKit at unix:\/\/(\S+)\/datakit\.sock/.exec(stderr)?.[1] ?? '';
+}
+
 test(
   'SIGTERM stops the VM, VPNKit and DataKit and removes the temporary state',
   { timeout: 120_000 },
   async (t) => {
     const reason = skipReason();
     if (reason) return t.skip(reason);
-    const child = spawn(process.execPath, [CLI, 'run', '--memory', '64M', '--', 'sleep 600000'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+    const { child, stderr, exited } = await startKitset(['--memory', '64M', '--', 'sleep 600000'], (out) =>
+      out.includes('KS up'),
+    );
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the guest never came up:\n${err}\n${out}`)), 60_000);
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('KS up')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      // The CLI names its state directory ("DataKit at unix:///tmp/kitset-state-.../datakit.sock").
-      const stateDir = /DataKit at unix:\/\/(\S+)\/datakit\.sock/.exec(err)?.[1] ?? '';
+      const err = stderr();
+      const stateDir = stateDirOf(err);
       assert.ok(stateDir.includes('kitset-state-') && existsSync(stateDir), `no state directory in:\n${err}`);
       const t0 = performance.now();
       child.kill('SIGTERM');
       const code = await exited;
       const ms = performance.now() - t0;
-      assert.equal(code, 1, err); // the guest did not finish its commands
-      assert.match(err, /SIGTERM: stopping the VM, VPNKit and DataKit/);
+      assert.equal(code, 1, stderr()); // the guest did not finish its commands
+      assert.match(stderr(), /SIGTERM: stopping the VM, VPNKit and DataKit/);
       assert.ok(ms < 10_000, `teardown took ${ms} ms`);
       assert.ok(!existsSync(stateDir), `state directory ${stateDir} left behind`);
       t.diagnostic(`teardown ${ms.toFixed(0)} ms`);
@@ -138,41 +160,22 @@ test(
   async (t) => {
     const reason = busyboxSkipReason();
     if (reason) return t.skip(reason);
-    const child = spawn(process.execPath, [CLI, 'run', '--memory', '64M'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+    let typed = false;
+    const { child, stderr, exited } = await startKitset(['--memory', '64M'], (out, stdin) => {
+      if (!typed && out.endsWith('kitset:/# ')) {
+        typed = true;
+        stdin.write('echo $((6*7))\n');
+      }
+      return /^42\r?$/m.test(out);
     });
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no answer from the guest shell:\n${err}\n${out}`)),
-          60_000,
-        );
-        let typed = false;
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (!typed && out.endsWith('kitset:/# ')) {
-            typed = true;
-            child.stdin.write('echo $((6*7))\n');
-          }
-          if (/^42\r?$/m.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      const stateDir = /DataKit at unix:\/\/(\S+)\/datakit\.sock/.exec(err)?.[1] ?? '';
-      assert.ok(stateDir.includes('kitset-state-'), `no state directory in:\n${err}`);
+      const stateDir = stateDirOf(stderr());
+      assert.ok(stateDir.includes('kitset-state-'), `no state directory in:\n${stderr()}`);
       const t0 = performance.now();
-      child.stdin.write('\x1d');
+      child.stdin!.write('\x1d');
       const code = await exited;
       const ms = performance.now() - t0;
-      assert.equal(code, 0, err);
+      assert.equal(code, 0, stderr());
       assert.ok(ms < 10_000, `teardown took ${ms} ms`);
       assert.ok(!existsSync(stateDir), `state directory ${stateDir} left behind`);
       t.diagnostic(`Ctrl-] to exit: ${ms.toFixed(0)} ms`);
