@@ -79,9 +79,10 @@ export interface RunResult {
 /** Runs a bare-metal ELF on our machine (M-mode at its entry) with a wall-clock limit. */
 /**
  * How the hart executes: interpreter only; every block translated on first sight to JavaScript ('jit-all')
- * or to WebAssembly regions ('wasm-all'); or the defaults.
+ * or to WebAssembly regions ('wasm-all'); warm code queued for WebAssembly and compiled in batches of
+ * several pages per module ('wasm-batched'); or the defaults.
  */
-export type ExecMode = 'interpreter' | 'jit-all' | 'wasm-all' | 'default';
+export type ExecMode = 'interpreter' | 'jit-all' | 'wasm-all' | 'wasm-batched' | 'default';
 
 export async function runOurs(
   elf: string,
@@ -106,6 +107,13 @@ export async function runOurs(
     vm.hart.wasmThreshold = 1;
     vm.hart.wasmAdaptive = false;
     vm.hart.wasmMaxCompiles = 64;
+  }
+  if (mode === 'wasm-batched') {
+    vm.hart.jit = true;
+    vm.hart.wasm = true;
+    vm.hart.wasmWarmThreshold = 2;
+    vm.hart.wasmBatch = 2;
+    vm.hart.wasmAdaptive = false;
   }
   const timer = setTimeout(() => vm.stop(), timeoutMs);
   const exit = await vm.run();

@@ -62,14 +62,14 @@ describe('WebAssembly encoder', () => {
  */
 describe('translated code vs the interpreter and QEMU', { concurrency: 1 }, () => {
   const runs = new Map<ExecMode, RunResult>();
-  for (const mode of ['interpreter', 'jit-all', 'wasm-all'] as ExecMode[]) {
+  for (const mode of ['interpreter', 'jit-all', 'wasm-all', 'wasm-batched'] as ExecMode[]) {
     test(`jitcheck.c (${mode})`, { timeout: 60_000 }, async (t) => {
       if (!HAVE_TOOLCHAIN) return t.skip('riscv64-linux-gnu-gcc not installed');
       const ours = await runOurs(buildProgram('jitcheck.c'), 30_000, 128 << 20, mode);
       assert.deepEqual(ours.exit, { kind: 'poweroff', code: 0 });
       assert.match(ours.output, /\ntimer-ticks=0000000000000001\ndone\n$/);
       runs.set(mode, ours);
-      if (mode === 'wasm-all') {
+      if (mode === 'wasm-all' || mode === 'wasm-batched') {
         // most of the program must really have run as WebAssembly
         assert.ok(
           ours.wasmInstructions > 0.8 * ours.instructions,

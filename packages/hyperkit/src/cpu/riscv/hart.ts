@@ -95,6 +95,8 @@ function toBigSigned(lo: number, hi: number): bigint {
 /** A region is judged after this many runs: it stays only if they averaged REGION_MIN_RUN instructions. */
 const REGION_TRIAL_CALLS = 512;
 const REGION_MIN_RUN = 48;
+/** Instructions a queued page waits at most for its batch to fill. */
+const WASM_BATCH_WAIT = 100_000;
 
 export class RiscvHart implements CpuBackend {
   /** Bytes of CPU area the hart wants after guest RAM (GuestMemory's third argument). */
@@ -232,6 +234,17 @@ export class RiscvHart implements CpuBackend {
   private readonly wasmPages: (WasmRegion | undefined)[];
   private readonly wasmHot: (number[] | undefined)[];
   private readonly wasmCompiles: Uint8Array;
+  /** Pages waiting for the next batched compilation, since when (retired count). */
+  private wasmPending: number[] = [];
+  private wasmPendingSince = 0;
+  /**
+   * Block starts seen this often are queued for WebAssembly (0: off); queued pages compile as one module per
+   * `wasmBatch` pages (or after WASM_BATCH_WAIT instructions), which amortises module creation. Off by
+   * default: measured on the Linux boot, warm kernel code leaves a region after ~20 instructions and V8's
+   * compilation of many regions costs more than the JavaScript blocks it replaces.
+   */
+  wasmWarmThreshold = Math.max(0, Number(process.env.HYPERKIT_WASM_WARM ?? 0) || 0);
+  wasmBatch = Math.max(1, Number(process.env.HYPERKIT_WASM_BATCH ?? 16) || 16);
   /** The last region compiled per page, kept across flushes: reused while the page's bytes are unchanged. */
   private readonly wasmCache: (WasmRegion | undefined)[];
   /** The CPU area as int32 words (pc hand-over, retired count, slow-path values, MMU mode); null without. */
@@ -501,6 +514,9 @@ export class RiscvHart implements CpuBackend {
         }
         this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
       }
+      if (this.wasmPending.length > 0 && this.retired - this.wasmPendingSince >= WASM_BATCH_WAIT) {
+        this.flushRegions();
+      }
       if (this.stopRequested) return StopReason.Halt;
       if (this.idle) {
         if (!this.hasWakeup()) return StopReason.Idle;
@@ -526,6 +542,7 @@ export class RiscvHart implements CpuBackend {
     }
     const h = Math.min(heat[slot]! + 1, 65535);
     heat[slot] = h;
+    if (h === this.wasmWarmThreshold && this.wasm) this.queueRegion(page, off & 4095);
     if (h < this.jitThreshold) return null;
     if (this.wasm && this.wasmThreshold <= h && this.compileRegion(page, off & 4095)) return null; // next visit runs it
     const block = translateBlock(this.ram16, off);
@@ -573,31 +590,67 @@ export class RiscvHart implements CpuBackend {
    * the region now starts a block there.
    */
   private compileRegion(page: number, entry: number): boolean {
-    const translator = this.translator;
-    if (translator === undefined) return false;
-    const slot = entry >> 1;
+    if (this.reuseRegion(page, entry)) return true;
+    if (!this.requestRegion(page, entry)) return false;
+    this.flushRegions();
+    return (
+      this.wasmPages[page]?.entries[entry >> 1] !== undefined &&
+      this.wasmPages[page]!.entries[entry >> 1]! >= 0
+    );
+  }
+
+  /** Installs the cached region of a page again if the page is unchanged and the region starts at `entry`. */
+  private reuseRegion(page: number, entry: number): boolean {
     const cached = this.wasmCache[page];
-    const same = cached !== undefined && this.pageUnchanged(page, cached.bytes);
-    if (same && cached.entries[slot]! >= 0) {
-      this.wasmPages[page] = cached;
-      this.codePages[page] = 1;
-      return true;
+    if (cached === undefined || cached.entries[entry >> 1]! < 0 || !this.pageUnchanged(page, cached.bytes)) {
+      return false;
     }
+    this.wasmPages[page] = cached;
+    this.codePages[page] = 1;
+    return true;
+  }
+
+  /** Adds `entry` to the page's next compilation; false when the page has been compiled too often. */
+  private requestRegion(page: number, entry: number): boolean {
     const compiles = this.wasmCompiles[page]!;
     if (compiles >= this.wasmMaxCompiles) return false;
-    this.wasmCompiles[page] = compiles + 1;
     let hot = this.wasmHot[page];
     if (hot === undefined) {
-      hot = same ? [...cached.entryList] : [];
+      const cached = this.wasmCache[page];
+      hot = cached !== undefined && this.pageUnchanged(page, cached.bytes) ? [...cached.entryList] : [];
       this.wasmHot[page] = hot;
     }
-    hot.push(entry);
-    const region = translator.translate(this.ram16, [{ pageOff: page * 4096, entries: hot }])[0];
-    if (region === null || region === undefined) return false;
-    this.wasmPages[page] = region;
-    this.wasmCache[page] = region;
-    this.codePages[page] = 1;
-    return region.entries[slot]! >= 0;
+    if (!hot.includes(entry)) hot.push(entry);
+    if (!this.wasmPending.includes(page)) {
+      if (this.wasmPending.length === 0) this.wasmPendingSince = this.retired;
+      this.wasmPending.push(page);
+    }
+    return true;
+  }
+
+  /** Queues a warm entry; compiles the queue as one module once it holds `wasmBatch` pages. */
+  private queueRegion(page: number, entry: number): void {
+    if (this.reuseRegion(page, entry)) return;
+    if (this.requestRegion(page, entry) && this.wasmPending.length >= this.wasmBatch) this.flushRegions();
+  }
+
+  /** Compiles every pending page into one WebAssembly module and installs the regions. */
+  private flushRegions(): void {
+    const pages = this.wasmPending;
+    if (pages.length === 0 || this.translator === undefined) return;
+    this.wasmPending = [];
+    const requests = pages.map((page) => {
+      this.wasmCompiles[page]!++;
+      return { pageOff: page * 4096, entries: this.wasmHot[page] ?? [] };
+    });
+    const regions = this.translator.translate(this.ram16, requests);
+    regions.forEach((region, i) => {
+      if (region === null) return;
+      const page = pages[i]!;
+      this.wasmPages[page] = region;
+      this.wasmCache[page] = region;
+      this.codePages[page] = 1;
+    });
   }
 
   /** True when RAM page `page` still holds `bytes` (the copy taken when its region was compiled). */
@@ -652,6 +705,7 @@ export class RiscvHart implements CpuBackend {
     this.wasmPages.fill(undefined);
     this.wasmHot.fill(undefined);
     this.wasmCompiles.fill(0);
+    this.wasmPending = [];
     this.codePages.fill(0);
     this.codeEpoch++;
   }
