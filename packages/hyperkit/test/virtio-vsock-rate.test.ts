@@ -70,6 +70,23 @@ class DriverQueue {
   }
 }
 
+/** A stream packet from the guest (cid 3) to host port 7, with the fields given. */
+function guestHeader(h: Partial<VsockHeader>): VsockHeader {
+  return {
+    srcCid: 3,
+    dstCid: 2,
+    srcPort: 0,
+    dstPort: 7,
+    len: 0,
+    type: 1,
+    op: 0,
+    flags: 0,
+    bufAlloc: 65536,
+    fwdCnt: 0,
+    ...h,
+  };
+}
+
 /** A vsock device behind the MMIO transport, driven to DRIVER_OK with three queues (no event-idx: we poll). */
 function activate(dir: string, irq: { set(level: boolean): void }) {
   const vsock = new VirtioVsock({ guestCid: 3, path: dir });
@@ -113,20 +130,7 @@ test(
     let txSlot = 0;
     const send = (h: Partial<VsockHeader>, payload?: Uint8Array) => {
       const addr = txBase + (txSlot++ % 4096) * 128;
-      const header: VsockHeader = {
-        srcCid: 3,
-        dstCid: 2,
-        srcPort: 0,
-        dstPort: 7,
-        len: payload?.length ?? 0,
-        type: 1,
-        op: 0,
-        flags: 0,
-        bufAlloc: 65536,
-        fwdCnt: 0,
-        ...h,
-      };
-      mem.write(addr, encodeVsockHeader(header));
+      mem.write(addr, encodeVsockHeader(guestHeader({ len: payload?.length ?? 0, ...h })));
       if (payload) mem.write(addr + VSOCK_HEADER_SIZE, payload);
       assert.ok(txq.post(addr, VSOCK_HEADER_SIZE + (payload?.length ?? 0), false), 'tx ring full');
     };
@@ -210,20 +214,7 @@ test(
       let txSlot = 0;
       const send = (h: Partial<VsockHeader>) => {
         const addr = RAM + 0x200000 + txSlot++ * 128;
-        const header: VsockHeader = {
-          srcCid: 3,
-          dstCid: 2,
-          srcPort: 1000,
-          dstPort: 7,
-          len: 0,
-          type: 1,
-          op: 0,
-          flags: 0,
-          bufAlloc: 65536,
-          fwdCnt: 0,
-          ...h,
-        };
-        mem.write(addr, encodeVsockHeader(header));
+        mem.write(addr, encodeVsockHeader(guestHeader({ srcPort: 1000, ...h })));
         assert.ok(txq.post(addr, VSOCK_HEADER_SIZE, false));
         transport.write(0x050, 4, 1);
       };
