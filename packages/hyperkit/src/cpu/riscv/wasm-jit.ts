@@ -92,6 +92,8 @@ const L_N = 38;
 const L_CUR = 39;
 const L_ST = 40;
 const L_OFF = 41;
+const L_DMODE = 42;
+const L_T1 = 36;
 
 // function indices
 const F_LD = 0;
@@ -258,9 +260,13 @@ class RegionEmitter {
   written = 0;
   private readonly index = new Map<number, number>();
 
+  private current = -1;
+
   constructor(
     private readonly ctl: number,
     private readonly blocks: RegionBlock[],
+    private readonly ramBase: number,
+    private readonly ramSize: number,
   ) {
     blocks.forEach((b, i) => this.index.set(b.start, i));
   }
@@ -323,6 +329,10 @@ class RegionEmitter {
     this.setNpc(target);
     this.br('exit');
     this.close();
+    if (j === this.current) {
+      this.br('self');
+      return;
+    }
     this.w.i32Const(j).set(L_CUR);
     this.br('dispatch');
   }
@@ -338,7 +348,11 @@ class RegionEmitter {
     w.u32(m - 1);
     for (let i = 0; i < m; i++) {
       this.close(); // end of block b_i: its code follows
+      this.current = i;
+      this.open(Op.loop, VOID, 'self'); // a block branching to itself loops here, without the dispatch
       this.emitBlock(this.blocks[i]!);
+      w.op(Op.unreachable);
+      this.close();
       w.op(Op.unreachable);
     }
     this.close(); // loop
@@ -375,6 +389,10 @@ class RegionEmitter {
           .set(regLocal(r));
     }
     pro.get(P_ENTRY).set(L_CUR);
+    pro
+      .i32Const(0)
+      .mem(Op.i32Load, 2, this.ctl + CTL_DMODE)
+      .set(L_DMODE);
     const out = new ByteWriter(pro.length + body.length);
     return out.bytes(pro.finish()).bytes(body).finish();
   }
@@ -702,6 +720,46 @@ class RegionEmitter {
     this.w.set(L_ADDR);
   }
 
+  /**
+   * RAM offset of the access at L_ADDR into L_OFF (negative: take the slow path). Bare mode is inlined (the
+   * mode cannot change inside a region: only CSR writes and traps change it, and both leave); paging calls
+   * the TLB helper.
+   */
+  private ramOffset(size: number, write: boolean): void {
+    const w = this.w;
+    w.get(L_DMODE);
+    this.open(Op.if, I32);
+    w.get(L_ADDR)
+      .i32Const(size)
+      .call(write ? F_WRX : F_RDX);
+    w.op(Op.else);
+    w.get(L_ADDR)
+      .i64Const(this.ramBase)
+      .op(Op.i64Sub)
+      .tee(L_T1)
+      .i64Const(this.ramSize - size)
+      .op(Op.i64GtU);
+    this.open(Op.if, I32);
+    w.i32Const(-1);
+    w.op(Op.else);
+    if (write) {
+      // pages holding translated code take the slow path, which drops their translations
+      w.get(L_T1)
+        .op(Op.i32WrapI64)
+        .i32Const(12)
+        .op(Op.i32ShrU)
+        .mem(Op.i32Load8U, 0, this.ctl + CTL_CODE_PAGES);
+      this.open(Op.if, I32);
+      w.i32Const(-1);
+      w.op(Op.else);
+      w.get(L_T1).op(Op.i32WrapI64);
+      this.close();
+    } else w.get(L_T1).op(Op.i32WrapI64);
+    this.close();
+    this.close();
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
+  }
+
   private addressHalves(): void {
     this.w.get(L_ADDR).op(Op.i32WrapI64).get(L_ADDR).i64Const(32).op(Op.i64ShrU).op(Op.i32WrapI64);
   }
@@ -740,7 +798,7 @@ class RegionEmitter {
       Op.i64Load32U,
     ][f3]!;
     this.address(rs1, imm);
-    w.get(L_ADDR).i32Const(size).call(F_RDX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.ramOffset(size, false);
     this.open(Op.if, I64);
     this.addressHalves();
     w.i32Const(size).call(F_LD);
@@ -765,7 +823,7 @@ class RegionEmitter {
     const w = this.w;
     const size = 1 << f3;
     this.address(rs1, imm);
-    w.get(L_ADDR).i32Const(size).call(F_WRX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.ramOffset(size, true);
     this.open(Op.if, VOID);
     this.addressHalves();
     w.i32Const(size);
@@ -886,8 +944,8 @@ export class WasmTranslator {
     private readonly memory: object,
     private readonly memoryPages: number,
     private readonly ctl: number,
-    ramBase: number,
-    ramSize: number,
+    private readonly ramBase: number,
+    private readonly ramSize: number,
     private readonly slow: WasmSlowPaths,
   ) {
     this.helpers = [
@@ -919,7 +977,7 @@ export class WasmTranslator {
     requests.forEach((req, i) => {
       const blocks = discoverRegion(ram16, req.pageOff, req.entries);
       if (blocks.length === 0) return;
-      const e = new RegionEmitter(this.ctl, blocks);
+      const e = new RegionEmitter(this.ctl, blocks, this.ramBase, this.ramSize);
       const body = e.emit();
       const name = `r${made.length}`;
       made.push({
@@ -932,7 +990,7 @@ export class WasmTranslator {
         type: T_REGION,
         locals: [
           [36, I64],
-          [4, I32],
+          [5, I32],
         ],
         body,
         export: name,
