@@ -65,6 +65,7 @@ export class DataKitServer {
         if (branch === undefined) break;
         dirty.delete(branch);
         if ((await this.repo.head(branch)) === undefined) continue;
+        await this.repo.settle(); // git pushes what the git directory has
         const failure = await pushBranch(gitDir, url, branch);
         if (failure !== undefined) log(`datakit: auto-push of ${branch} to ${url} failed: ${failure}`);
       }
@@ -79,6 +80,11 @@ export class DataKitServer {
   /** Resolves when pushes already started have finished. */
   async flushAutoPush(): Promise<void> {
     await this.pushing;
+  }
+
+  /** Resolves once every acknowledged commit is in the git directory (what `git` run now sees). */
+  settle(): Promise<void> {
+    return this.repo.settle();
   }
 
   async close(): Promise<void> {

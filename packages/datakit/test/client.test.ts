@@ -36,6 +36,7 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
       assert.ok(first);
       const seen = await watch.next();
       assert.match(String(seen.value), /^D-[0-9a-f]{40}$/);
+      await server.settle(); // git sees what was acknowledged
       assert.equal(seen.value, `D-${git(dir, 'rev-parse', 'master:config').trim()}`);
       assert.deepEqual(await c.branches(), ['master']);
       assert.equal(utf8(await master.read('config/name')), 'kitset');
@@ -64,6 +65,7 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
 
       // fast-forward refuses a non-descendant with the original's message.
       await assert.rejects(side.fastForward(first), (e: DataKitError) => /not-fast-forward/.test(e.message));
+      await server.settle(); // git sees what was acknowledged
       assert.deepEqual(git(dir, 'log', '--format=%s', 'master').trim().split('\n').sort(), [
         'first',
         'merge side',
@@ -98,6 +100,7 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
       await record.set({ debug: true });
       assert.deepEqual((await updates.next()).value, ['debug']);
       assert.equal(debug.value, true);
+      await server.settle(); // git sees what was acknowledged
       assert.equal(git(dir, 'show', 'config:app/workers'), '8\n');
     } finally {
       abort.abort();
@@ -129,6 +132,7 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
             }
           }),
         );
+        await server.settle(); // git sees what was acknowledged
         const subjects = new Set(git(dir, 'log', '--format=%s', 'master').trim().split('\n'));
         for (let w = 0; w < writers; w++)
           for (let i = 0; i < each; i++) assert.ok(subjects.has(`w${w} i${i}`));
@@ -175,6 +179,7 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
         execFile(process.execPath, [cli, '--addr', 'tcp://127.0.0.1:1', 'ls'], (_e, _o, err) => resolve(err));
       });
       assert.match(down, /cannot reach a DataKit server at tcp:\/\/127\.0\.0\.1:1/);
+      await server.settle(); // git sees what was acknowledged
       fsck(dir);
     } finally {
       await server.close();

@@ -40,6 +40,7 @@ describe('DataKit concurrency and external writers', { timeout: 120_000 }, () =>
       );
       const files = await setup.readdir(['branch', 'master', 'ro']);
       assert.equal(files.length, writers * each);
+      await repo.settle(); // git sees what was acknowledged
       const log = git(dir.path, 'log', '--format=%s', 'master').split('\n');
       for (let w = 0; w < writers; w++)
         for (let i = 0; i < each; i++)
@@ -105,6 +106,7 @@ describe('DataKit concurrency and external writers', { timeout: 120_000 }, () =>
         await fs.mkdir(['branch', 'master', 'transactions'], 't');
         await fs.create(['branch', 'master', 'transactions', 't', 'rw'], 'g', 'ours');
         await fs.write(['branch', 'master', 'transactions', 't', 'ctl'], 'commit');
+        await repo.settle(); // git sees what was acknowledged
         assert.equal(await live.line(), git(dir.path, 'rev-parse', 'HEAD').trim());
         assert.equal(git(dir.path, 'log', '--format=%s').trim().split('\n').length, 3);
         fsck(dir.path);
@@ -134,6 +136,7 @@ describe('DataKit concurrency and external writers', { timeout: 120_000 }, () =>
           await fs.create([...t, 'rw'], `f${i}`, `file ${i}`);
           await fs.write([...t, 'ctl'], 'commit');
         }
+        await repo.settle(); // git sees what was acknowledged
         git(dir.path, 'gc', '-q', '--prune=now');
         for (let i = 0; i < 5; i++)
           assert.equal(await fs.read(['branch', 'master', 'ro', `f${i}`]), `file ${i}`);
@@ -147,6 +150,7 @@ describe('DataKit concurrency and external writers', { timeout: 120_000 }, () =>
         await fs.mkdir(['branch', 'master', 'transactions'], 'after');
         await fs.create(['branch', 'master', 'transactions', 'after', 'rw'], 'g', 'after gc');
         await fs.write(['branch', 'master', 'transactions', 'after', 'ctl'], 'commit');
+        await repo.settle(); // git sees what was acknowledged
         assert.equal(git(dir.path, 'show', 'master:g'), 'after gc');
         assert.equal(git(dir.path, 'rev-list', '--count', 'master').trim(), '6');
         fsck(dir.path);

@@ -71,6 +71,7 @@ umount /mnt/dl
           .filter((l) => /^[A-Z]+=/.test(l))
           .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
+      await server.settle(); // git sees what was acknowledged
       const head = git(dir.path, 'rev-parse', 'master~1').trim();
       assert.equal(out.RO, 'hi');
       assert.equal(out.LIVE, head);

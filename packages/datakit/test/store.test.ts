@@ -51,6 +51,7 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.equal(await repo.setHead('master', c1, c1, 'stale'), false);
     assert.equal(await repo.head('master'), c2);
 
+    await repo.settle(); // the git directory follows the acknowledgement
     fsck(path);
     assert.equal(git(path, 'log', '--format=%H %s', 'master'), `${c2} second\n${c1} first\n`);
     assert.equal(git(path, 'cat-file', '-p', `${c2}:a0`), 'changed');
@@ -121,8 +122,10 @@ describe('git store', { timeout: 60_000 }, () => {
     const master = await repo.head('master');
     assert.ok(side && master);
     assert.equal(await repo.setHead('side', master, side, 'fast-forward'), true);
+    await repo.settle(); // the git directory follows the acknowledgement
     assert.equal(git(path, 'rev-parse', 'side').trim(), master);
     assert.equal(await repo.setHead('side', undefined, master, 'delete'), true);
+    await repo.settle(); // the git directory follows the acknowledgement
     assert.equal(git(path, 'branch', '--list', 'side'), '');
     assert.equal(await repo.head('side'), undefined);
     fsck(path);
@@ -137,6 +140,7 @@ describe('git store', { timeout: 60_000 }, () => {
     const theirs = await repo.commit(await build(repo, { a: 'a', b: 'B', c: 'c', d: 'd' }), [base], 'theirs');
     await repo.setHead('ours', ours, undefined, 'x');
     await repo.setHead('theirs', theirs, undefined, 'x');
+    await repo.settle(); // the git directory follows the acknowledgement
     assert.deepEqual(await repo.mergeBases(ours, theirs), [git(path, 'merge-base', ours, theirs).trim()]);
     assert.equal(await repo.isAncestor(base, ours), true);
     assert.equal(await repo.isAncestor(ours, theirs), false);
@@ -149,6 +153,7 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.deepEqual(merged.conflicts, []);
     const m = await repo.commit(merged.tree, [ours, theirs], 'merge');
     await repo.setHead('ours', m, ours, 'merge');
+    await repo.settle(); // the git directory follows the acknowledgement
     fsck(path);
     assert.equal(git(path, 'ls-tree', '--name-only', 'ours').trim(), 'a\nb\nd');
     assert.equal(git(path, 'show', 'ours:a') + git(path, 'show', 'ours:b'), 'AB');
@@ -173,6 +178,7 @@ describe('git store', { timeout: 60_000 }, () => {
       commits.push(await repo.commit(await build(repo, { [`f${i}`]: String(i) }), uniq, `c${i}`));
     }
     await repo.setHead('tip', commits[39], undefined, 'x');
+    await repo.settle(); // the git directory follows the acknowledgement
     for (let k = 0; k < 30; k++) {
       const a = commits[rand(40)] as string;
       const b = commits[rand(40)] as string;
@@ -227,6 +233,7 @@ describe('git store', { timeout: 60_000 }, () => {
     const tree = await repo.trees.update(await repo.commitTree(head), ['b'], fileOfBytes(bytes('b')));
     const c = await repo.commit(tree, head ? [head] : [], 'add b');
     await repo.setHead('master', c, head, 'add b');
+    await repo.settle(); // the git directory follows the acknowledgement
     await repo.close();
     assert.match(
       git(path, 'ls-tree', '-r', 'master'),
@@ -282,7 +289,7 @@ describe('git store', { timeout: 60_000 }, () => {
   test('a full journal checkpoints and starts a new epoch; queued appends all complete', async () => {
     const gitDir = temp('journal-full');
     const journal = Journal.open(gitDir, 64 << 10);
-    const pack = { name: 'pack-x', pack: new Uint8Array(3000).fill(7), idx: new Uint8Array(100) };
+    const objects = [{ type: 'blob' as const, data: new Uint8Array(3000).fill(7) }];
     const update = (i: number) => ({
       name: 'refs/heads/a',
       old: i === 0 ? undefined : (i - 1).toString(16).padStart(40, '0'),
@@ -292,7 +299,10 @@ describe('git store', { timeout: 60_000 }, () => {
     // 60 records of ~3 KiB: several times the 64 KiB file, appended concurrently in bursts.
     for (let burst = 0; burst < 6; burst++)
       await Promise.all(
-        Array.from({ length: 10 }, (_, k) => journal.append({ pack, refs: [update(burst * 10 + k)] })),
+        Array.from({ length: 10 }, (_, k) =>
+          // Published at once (as the repository's publisher would): a checkpoint may drop it.
+          journal.append({ objects, refs: [update(burst * 10 + k)] }, (seq) => journal.publishedThrough(seq)),
+        ),
       );
     const [name] = readdirSync(join(gitDir, 'datakit'));
     assert.ok(name);
@@ -304,14 +314,44 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.deepEqual(readdirSync(join(gitDir, 'datakit')), []);
   });
 
+  test('a checkpoint carries over the records not yet published to the git directory', async () => {
+    const gitDir = temp('journal-carry');
+    const journal = Journal.open(gitDir, 64 << 10);
+    const objects = [{ type: 'blob' as const, data: new Uint8Array(3000).fill(1) }];
+    const update = (i: number) => ({
+      name: 'refs/heads/a',
+      old: undefined,
+      new: 'b'.repeat(40),
+      message: `m${i}`,
+    });
+    const seqs: number[] = [];
+    for (let i = 0; i < 15; i++) seqs.push(await journal.append({ objects, refs: [update(i)] }));
+    journal.publishedThrough(seqs[9] ?? 0);
+    // The file holds about 20 such records: these force a checkpoint, which keeps m10..m14.
+    for (let i = 15; i < 25; i++) await journal.append({ objects, refs: [update(i)] });
+    const [name] = readdirSync(join(gitDir, 'datakit'));
+    assert.ok(name);
+    const live = decodeRecords(readFileSync(join(gitDir, 'datakit', name))).map((r) => r.refs[0]?.message);
+    assert.deepEqual(
+      live,
+      Array.from({ length: 15 }, (_, i) => `m${i + 10}`),
+    );
+    assert.equal(live.length, 15);
+    journal.publishedThrough(journal.lastDurable);
+    await journal.close();
+    assert.deepEqual(readdirSync(join(gitDir, 'datakit')), []);
+  });
+
   test('journal records: a torn or stale tail is not replayed', () => {
     const file = Buffer.alloc(4096 + 1024);
-    file.writeUInt32BE(0x444b4a48, 0);
+    file.writeUInt32BE(0x444b4832, 0);
     file.writeUInt32BE(7, 4);
     const r1 = encodeRecord({
+      objects: [],
       refs: [{ name: 'refs/heads/a', old: undefined, new: 'a'.repeat(40), message: 'm' }],
     });
     const r2 = encodeRecord({
+      objects: [],
       refs: [{ name: 'refs/heads/a', old: 'a'.repeat(40), new: undefined, message: 'd' }],
     });
     stampRecord(r1, 7);

@@ -16,12 +16,12 @@ import {
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { StoreError } from './errors.js';
+import type { ObjectType } from './objects.js';
 
-/** A pack as written to `objects/pack/<name>.{pack,idx}`. */
-export interface JournalPack {
-  readonly name: string;
-  readonly pack: Uint8Array;
-  readonly idx: Uint8Array;
+/** An object as journaled: its type and uncompressed contents (the hash is recomputed on replay). */
+export interface JournalObject {
+  readonly type: ObjectType;
+  readonly data: Uint8Array;
 }
 
 /** A ref compare-and-swap: undefined `old` = did not exist, undefined `new` = deleted. */
@@ -34,18 +34,20 @@ export interface JournalRefUpdate {
 }
 
 export interface JournalRecord {
-  readonly pack?: JournalPack;
+  readonly objects: readonly JournalObject[];
   readonly refs: readonly JournalRefUpdate[];
 }
 
-const MAGIC = 0x444b4a52; // "DKJR"
-const FILE_MAGIC = 0x444b4a48; // "DKJH"
+const MAGIC = 0x444b4a32; // "DKJ2"
+const FILE_MAGIC = 0x444b4832; // "DKH2"
 const HEADER = 16; // magic, payload length, epoch, crc32 of epoch and payload
 /** Records start after the file header block, which holds the current epoch. */
 const FIRST_RECORD = 4096;
 const ZERO_HASH = '0000000000000000000000000000000000000000';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const typeCodes: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const typeOfCode: ReadonlyArray<ObjectType | undefined> = [undefined, 'commit', 'tree', 'blob', 'tag'];
 
 /** Our own journals, so a second Repository in this process does not replay a live one. */
 const liveJournals = new Set<string>();
@@ -93,10 +95,10 @@ export function encodeRecord(rec: JournalRecord): Buffer {
     old: Buffer.from(r.old ?? ZERO_HASH, 'hex'),
     new: Buffer.from(r.new ?? ZERO_HASH, 'hex'),
   }));
-  const packName = encoder.encode(rec.pack?.name ?? '');
   let size = HEADER + 2;
   for (const r of refParts) size += 2 + r.name.length + 4 + r.msg.length + 40;
-  size += 2 + packName.length + 4 + (rec.pack?.pack.length ?? 0) + 4 + (rec.pack?.idx.length ?? 0);
+  size += 4;
+  for (const o of rec.objects) size += 5 + o.data.length;
   const out = Buffer.allocUnsafe(size);
   let p = HEADER;
   p = out.writeUInt16BE(refParts.length, p);
@@ -111,13 +113,12 @@ export function encodeRecord(rec: JournalRecord): Buffer {
     out.set(r.new, p + 20);
     p += 40;
   }
-  p = out.writeUInt16BE(packName.length, p);
-  out.set(packName, p);
-  p += packName.length;
-  for (const bytes of [rec.pack?.pack, rec.pack?.idx]) {
-    p = out.writeUInt32BE(bytes?.length ?? 0, p);
-    if (bytes) out.set(bytes, p);
-    p += bytes?.length ?? 0;
+  p = out.writeUInt32BE(rec.objects.length, p);
+  for (const o of rec.objects) {
+    out[p] = typeCodes[o.type];
+    p = out.writeUInt32BE(o.data.length, p + 1);
+    out.set(o.data, p);
+    p += o.data.length;
   }
   out.writeUInt32BE(MAGIC, 0);
   out.writeUInt32BE(size - HEADER, 4);
@@ -167,26 +168,29 @@ export function decodeRecords(bytes: Uint8Array): JournalRecord[] {
         new: neu === ZERO_HASH ? undefined : neu,
       });
     }
-    const packNameLen = payload.readUInt16BE(p);
-    const packName = decoder.decode(payload.subarray(p + 2, p + 2 + packNameLen));
-    p += 2 + packNameLen;
-    const packLen = payload.readUInt32BE(p);
-    const pack = payload.subarray(p + 4, p + 4 + packLen);
-    p += 4 + packLen;
-    const idxLen = payload.readUInt32BE(p);
-    const idx = payload.subarray(p + 4, p + 4 + idxLen);
-    out.push(packNameLen > 0 ? { refs, pack: { name: packName, pack, idx } } : { refs });
+    const objects: JournalObject[] = [];
+    const nobjects = payload.readUInt32BE(p);
+    p += 4;
+    for (let i = 0; i < nobjects; i++) {
+      const type = typeOfCode[payload[p] ?? 0];
+      const len = payload.readUInt32BE(p + 1);
+      if (type === undefined) break;
+      objects.push({ type, data: payload.subarray(p + 5, p + 5 + len) });
+      p += 5 + len;
+    }
+    out.push({ objects, refs });
   }
   return out;
 }
 
 /**
- * A write-ahead journal of group commits: each record holds the group's new pack and its ref
- * updates, and is made durable with one fdatasync before the commit is acknowledged. The pack and
- * the ref are then written to the git directory without waiting for the disk; a checkpoint (one
- * syncfs) makes them durable and starts the journal over (a new epoch in its header). After a
- * crash or power loss, the next `Repository.open` rewrites from the journal whatever did not reach
- * the disk.
+ * A write-ahead journal of group commits: each record holds the group's new objects and its ref
+ * updates, and is made durable with one fdatasync before the commit is acknowledged. The objects
+ * and refs are published to the git directory later, in the background, without waiting for the
+ * disk (`publishedThrough` says how far that has got); a checkpoint (one syncfs) makes what was
+ * published durable and starts the file over (a new epoch in its header), carrying over the
+ * records not yet published. After a crash or power loss, the next `Repository.open` replays the
+ * journal.
  *
  * The file is preallocated (written with zeros and fsynced once), so a record is an overwrite
  * inside the file and its fdatasync flushes only data: no file-system journal commit, which would
@@ -201,14 +205,23 @@ export class Journal {
   private epoch = 1;
   private size = FIRST_RECORD;
   private readonly instance = randomBytes(4).toString('hex');
-  private queue: Array<{ bytes: Buffer; resolve: () => void; reject: (err: Error) => void }> = [];
+  private queue: Array<{
+    bytes: Buffer;
+    onDurable: ((seq: number) => void) | undefined;
+    resolve: (seq: number) => void;
+    reject: (err: Error) => void;
+  }> = [];
   private writing = false;
-  private checkpointing: Promise<void> | undefined;
   private closed = false;
+  /** Sequence number of the last record made durable (records are numbered from 1, in file order). */
+  private durableSeq = 0;
+  /** Every record written since the last checkpoint, in order: the unpublished ones are carried over. */
+  private written: Array<{ seq: number; bytes: Buffer }> = [];
+  private published = 0;
 
   private constructor(
     readonly dir: string,
-    /** Past this size a checkpoint starts a new file. */
+    /** Past this size a checkpoint starts the file over. */
     readonly maxBytes: number,
   ) {}
 
@@ -222,6 +235,16 @@ export class Journal {
   /** Records larger than this go straight to fsynced files instead. */
   get maxRecordBytes(): number {
     return (this.maxBytes - FIRST_RECORD) / 4;
+  }
+
+  /** The last record made durable; every record up to it has had its `onDurable` run. */
+  get lastDurable(): number {
+    return this.durableSeq;
+  }
+
+  /** Records up to `seq` are in the git directory (not necessarily on disk yet): a checkpoint may drop them. */
+  publishedThrough(seq: number): void {
+    if (seq > this.published) this.published = seq;
   }
 
   private startFile(): void {
@@ -244,14 +267,18 @@ export class Journal {
     writeSync(this.fd, header, 0, 8, 0);
   }
 
-  /** Appends `rec`; resolves once it is on stable storage. Concurrent appends share one fdatasync. */
-  append(rec: JournalRecord): Promise<void> {
+  /**
+   * Appends `rec`; resolves with its sequence number once it is on stable storage. Concurrent
+   * appends share one fdatasync. `onDurable` runs as soon as the record is durable, before any
+   * later record is written or any checkpoint, so what it records is never missed by one.
+   */
+  append(rec: JournalRecord, onDurable?: (seq: number) => void): Promise<number> {
     if (this.closed) return Promise.reject(new StoreError('ERR_CLOSED', 'journal is closed'));
     const bytes = encodeRecord(rec);
     if (bytes.length > this.maxRecordBytes)
       return Promise.reject(new StoreError('ERR_IO', `journal record of ${bytes.length} bytes is too large`));
     return new Promise((resolve, reject) => {
-      this.queue.push({ bytes, resolve, reject });
+      this.queue.push({ bytes, onDurable, resolve, reject });
       if (!this.writing) {
         this.writing = true;
         // After the current event-loop turn: every commit that turn produced joins this flush.
@@ -266,6 +293,8 @@ export class Journal {
         if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes) {
           try {
             await this.checkpoint();
+            if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes)
+              throw new StoreError('ERR_IO', 'journal full: records are not being published');
           } catch (err) {
             // Nothing queued can be made durable: fail those commits, keep serving.
             for (const q of this.queue.splice(0)) q.reject(err as Error);
@@ -283,29 +312,28 @@ export class Journal {
         const batch = this.queue.splice(0, n);
         try {
           for (const b of batch) stampRecord(b.bytes, this.epoch);
-          const all =
+          await this.writeAt(
             batch.length === 1
               ? (batch[0] as { bytes: Buffer }).bytes
-              : Buffer.concat(batch.map((b) => b.bytes));
-          // In the thread pool too: the write updates the file's mtime, which takes a handle on
-          // the file system's journal and can wait for its commit when the disk is busy.
-          const fd = this.fd;
-          const at = this.size;
-          let done = 0;
-          while (done < all.length) {
-            const off = done;
-            done += await new Promise<number>((res, rej) =>
-              write(fd, all, off, all.length - off, at + off, (err, n) => (err ? rej(err) : res(n))),
-            );
-          }
-          this.size += all.length;
+              : Buffer.concat(batch.map((b) => b.bytes)),
+            this.size,
+          );
+          this.size += bytes;
           // In the thread pool: while it runs, the event loop takes more requests, and the
-          // commits among them form the next group (with 8 writers, half as many groups as a
-          // flush on the event loop; 1 writer over 9P is faster too).
-          await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
-          for (const b of batch) b.resolve();
+          // commits among them form the next group.
+          await this.datasync();
         } catch (err) {
           for (const b of batch) b.reject(err as Error);
+          continue;
+        }
+        for (const b of batch) {
+          const seq = ++this.durableSeq;
+          this.written.push({ seq, bytes: b.bytes });
+          try {
+            b.onDurable?.(seq);
+          } finally {
+            b.resolve(seq);
+          }
         }
       }
     } finally {
@@ -313,29 +341,44 @@ export class Journal {
     }
   }
 
-  /**
-   * Makes everything written to the git directory durable (one syncfs), then drops the journal
-   * file and starts a new one. Appends wait meanwhile.
-   */
-  checkpoint(): Promise<void> {
-    this.checkpointing ??= (async () => {
-      try {
-        if (this.size === FIRST_RECORD) return;
-        await syncFileSystem(this.dir);
-        // A new epoch: the records before it no longer count.
-        this.epoch++;
-        this.writeHeader();
-        const fd = this.fd;
-        await new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
-        this.size = FIRST_RECORD;
-      } finally {
-        this.checkpointing = undefined;
-      }
-    })();
-    return this.checkpointing;
+  /** In the thread pool: the write updates the file's mtime, which can wait for the file system's journal. */
+  private async writeAt(all: Buffer, at: number): Promise<void> {
+    const fd = this.fd;
+    let done = 0;
+    while (done < all.length) {
+      const off = done;
+      done += await new Promise<number>((res, rej) =>
+        write(fd, all, off, all.length - off, at + off, (err, n) => (err ? rej(err) : res(n))),
+      );
+    }
   }
 
-  /** Waits for queued appends, checkpoints and removes the journal file. */
+  private datasync(): Promise<void> {
+    const fd = this.fd;
+    return new Promise<void>((res, rej) => fdatasync(fd, (err) => (err ? rej(err) : res())));
+  }
+
+  /**
+   * Makes everything published to the git directory durable (one syncfs), then starts the file
+   * over in a new epoch with the records not yet published. Only called between batches.
+   */
+  private async checkpoint(): Promise<void> {
+    if (this.size === FIRST_RECORD) return;
+    const published = this.published;
+    await syncFileSystem(this.dir);
+    const carried = this.written.filter((r) => r.seq > published);
+    // A new epoch: the records before it no longer count; the carried ones are rewritten in it.
+    this.epoch++;
+    for (const r of carried) stampRecord(r.bytes, this.epoch);
+    const bytes = carried.reduce((n, r) => n + r.bytes.length, 0);
+    if (bytes > 0) await this.writeAt(Buffer.concat(carried.map((r) => r.bytes)), FIRST_RECORD);
+    this.writeHeader();
+    await this.datasync();
+    this.size = FIRST_RECORD + bytes;
+    this.written = carried;
+  }
+
+  /** Waits for queued appends, checkpoints (everything must be published by now) and removes the file. */
   async close(): Promise<void> {
     while (this.writing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
@@ -344,10 +387,13 @@ export class Journal {
       closeSync(this.fd);
       this.fd = -1;
       liveJournals.delete(this.path);
-      try {
-        unlinkSync(this.path);
-      } catch {
-        // already gone
+      // Records not published (a failed publish) stay for the next opener to replay.
+      if (this.written.length === 0) {
+        try {
+          unlinkSync(this.path);
+        } catch {
+          // already gone
+        }
       }
     }
   }

@@ -5,7 +5,7 @@ import { open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { StoreError } from './errors.js';
-import type { Journal, JournalPack } from './journal.js';
+import type { Journal, JournalObject } from './journal.js';
 import { type ObjectType, type RawObject, hashObject, parseLooseObject } from './objects.js';
 import { PackFile, PackIndex } from './pack.js';
 import { encodePack } from './packwriter.js';
@@ -50,10 +50,11 @@ export interface GitObjectDbOptions {
   journal?: Journal;
 }
 
-/** Pending objects encoded as one pack, not yet in the git directory. */
-export interface StagedPack {
-  readonly files: JournalPack;
-  readonly objects: ReadonlyArray<{ readonly hash: string; readonly seq: number }>;
+/** Pending objects not yet in any journal record, taken for one. */
+export interface StagedObjects {
+  readonly objects: readonly JournalObject[];
+  readonly bytes: number;
+  /** Every object written up to this sequence number is staged now. */
   readonly upTo: number;
 }
 
@@ -75,7 +76,14 @@ export class GitObjectDb implements ObjectDb {
   private readonly pending = new Map<string, RawObject & { seq: number }>();
   private writeSeq = 0;
   private durableSeq = 0;
+  /** With the journal: objects up to here are in a record (journaled or being journaled)... */
+  private stagedSeq = 0;
+  /** ...up to here in a durable one... */
+  private journaledSeq = 0;
+  /** ...and up to here in the git directory. */
+  private installedSeq = 0;
   private flushing: Promise<void> | undefined;
+  private installing: Promise<void> | undefined;
   private repacking: Promise<void> | undefined;
   private packDirMade = false;
   private readonly journal: Journal | undefined;
@@ -172,7 +180,7 @@ export class GitObjectDb implements ObjectDb {
     return hash;
   }
 
-  /** Resolves once every object written before the call is in a durable pack. */
+  /** Resolves once every object written before the call is durable (in a journal record or a synced pack). */
   async sync(): Promise<void> {
     const target = this.writeSeq;
     while (this.durableSeq < target) {
@@ -186,72 +194,101 @@ export class GitObjectDb implements ObjectDb {
   }
 
   private async flush(): Promise<void> {
-    const staged = this.stage();
-    if (staged) {
-      if (this.journal && staged.files.pack.length <= this.journal.maxRecordBytes) {
-        await this.journal.append({ pack: staged.files, refs: [] });
-        await this.install(staged);
-      } else await this.installDurably(staged);
-    }
-    this.durableSeq = Math.max(this.durableSeq, staged?.upTo ?? this.writeSeq);
-  }
-
-  /** Encodes every pending object as one pack (nothing written); undefined when none is pending. */
-  stage(): StagedPack | undefined {
     const upTo = this.writeSeq;
-    if (this.pending.size === 0) return undefined;
-    const batch = [...this.pending].filter(([, o]) => o.seq <= upTo).map(([hash, o]) => ({ hash, ...o }));
-    const { pack, idx, name } = encodePack(batch);
-    return { files: { name, pack, idx }, objects: batch.map((o) => ({ hash: o.hash, seq: o.seq })), upTo };
-  }
-
-  /** Is this staged pack small enough for the journal (else `installDurably`)? */
-  fitsJournal(staged: StagedPack): boolean {
-    return this.journal !== undefined && staged.files.pack.length <= this.journal.maxRecordBytes;
+    const journal = this.journal;
+    const staged = journal ? this.stage() : undefined;
+    if (journal && staged && staged.bytes <= journal.maxRecordBytes) {
+      await journal.append({ objects: staged.objects, refs: [] }, () => this.markJournaled(staged.upTo));
+      await this.installJournaled();
+    } else await this.installDurably(upTo);
+    this.durableSeq = Math.max(this.durableSeq, upTo);
   }
 
   /**
-   * Writes a staged pack whose journal record is durable: plain writes and renames (the page
-   * cache is enough for readers; the journal or a checkpoint covers the disk).
+   * Takes every pending object not yet in a journal record, for the caller's record (which must
+   * be appended at once, so records hold objects in write order); undefined when there is none.
    */
-  async install(staged: StagedPack): Promise<void> {
-    const dir = this.packDir();
-    const { name, pack, idx } = staged.files;
-    if (!this.packNames.has(`${name}.idx`)) {
-      const tag = randomBytes(6).toString('hex');
-      // Like git: the .pack first, then the .idx that makes it visible.
-      // In the thread pool: file creation and rename wait for the file system's journal when the
-      // disk is busy, and the event loop keeps serving meanwhile (measured faster than
-      // synchronous calls, for 1 and 8 writers).
-      await Promise.all([
-        writeFile(join(dir, `tmp_pack_${tag}`), pack, { mode: 0o444, flag: 'wx' }),
-        writeFile(join(dir, `tmp_idx_${tag}`), idx, { mode: 0o444, flag: 'wx' }),
-      ]);
-      await rename(join(dir, `tmp_pack_${tag}`), join(dir, `${name}.pack`));
-      await rename(join(dir, `tmp_idx_${tag}`), join(dir, `${name}.idx`));
-      if (pack.length <= GitObjectDb.MEMORY_PACK_LIMIT) {
-        // Served from memory: no open, stat or reads of the file just written.
-        this.packs.unshift(PackFile.fromBytes(pack, new PackIndex(idx, join(dir, `${name}.idx`))));
-        this.packNames.add(`${name}.idx`);
-      } else await this.register(name, idx);
+  stage(): StagedObjects | undefined {
+    const from = this.stagedSeq;
+    const upTo = this.writeSeq;
+    if (upTo === from) return undefined;
+    this.stagedSeq = upTo;
+    const objects: JournalObject[] = [];
+    let bytes = 0;
+    for (const o of this.pending.values()) {
+      if (o.seq <= from || o.seq > upTo) continue;
+      objects.push(o);
+      bytes += o.data.length + 5;
     }
-    this.settle(staged);
+    return { objects, bytes, upTo };
   }
 
-  /** Without a journal (or too big for it): the pack is fsynced before it is published. */
-  async installDurably(staged: StagedPack): Promise<void> {
+  /** The record holding objects up to `upTo` is durable (records become durable in order). */
+  markJournaled(upTo: number): void {
+    if (upTo > this.journaledSeq) this.journaledSeq = upTo;
+    if (upTo > this.durableSeq) this.durableSeq = upTo;
+  }
+
+  /** Would a record of these objects fit in the journal (else `installDurably`)? */
+  fitsJournal(staged: StagedObjects): boolean {
+    return this.journal !== undefined && staged.bytes <= this.journal.maxRecordBytes;
+  }
+
+  /** Objects up to this sequence number are readable by git. */
+  get installed(): number {
+    return this.installedSeq;
+  }
+
+  /**
+   * Writes every journaled object not yet in the git directory as one pack: plain writes and
+   * renames (the page cache is enough for readers; the journal or a checkpoint covers the disk).
+   */
+  installJournaled(): Promise<void> {
+    const run = async (): Promise<void> => {
+      await this.installing;
+      const upTo = this.journaledSeq;
+      if (upTo <= this.installedSeq) return;
+      await this.installPack(upTo, false);
+      this.installedSeq = Math.max(this.installedSeq, upTo);
+    };
+    const p = run();
+    this.installing = p.catch(() => {});
+    return p;
+  }
+
+  /** Without a journal (or too big for it): the objects up to `upTo` as a pack fsynced before it is published. */
+  async installDurably(upTo: number): Promise<void> {
+    await this.installPack(upTo, this.fsync);
+  }
+
+  private async installPack(upTo: number, durably: boolean): Promise<void> {
+    const batch: Array<{ hash: string; type: ObjectType; data: Uint8Array; seq: number }> = [];
+    for (const [hash, o] of this.pending) if (o.seq <= upTo) batch.push({ hash, ...o });
+    if (batch.length === 0) return;
+    const { pack, idx, name } = encodePack(batch);
     const dir = this.packDir();
-    const { name, pack, idx } = staged.files;
-    const tag = randomBytes(6).toString('hex');
-    const tmpPack = join(dir, `tmp_pack_${tag}`);
-    const tmpIdx = join(dir, `tmp_idx_${tag}`);
-    await this.writeFile(tmpPack, pack, this.fsync);
-    // The index is derived data: Repository.open rebuilds a torn one with `git index-pack`.
-    await this.writeFile(tmpIdx, idx, false);
-    await rename(tmpPack, join(dir, `${name}.pack`));
-    await rename(tmpIdx, join(dir, `${name}.idx`));
-    if (!this.packNames.has(`${name}.idx`)) await this.register(name, idx);
-    this.settle(staged);
+    if (!this.packNames.has(`${name}.idx`)) {
+      const tag = randomBytes(6).toString('hex');
+      const tmpPack = join(dir, `tmp_pack_${tag}`);
+      const tmpIdx = join(dir, `tmp_idx_${tag}`);
+      // In the thread pool: file creation and rename wait for the file system's journal when the
+      // disk is busy, and the event loop keeps serving meanwhile.
+      await Promise.all([this.writeFile(tmpPack, pack, durably), this.writeFile(tmpIdx, idx, false)]);
+      // Like git: the .pack first, then the .idx that makes it visible. (The index is derived
+      // data: Repository.open rebuilds a torn one with `git index-pack`.)
+      await rename(tmpPack, join(dir, `${name}.pack`));
+      await rename(tmpIdx, join(dir, `${name}.idx`));
+      if (!this.packNames.has(`${name}.idx`)) {
+        if (pack.length <= GitObjectDb.MEMORY_PACK_LIMIT) {
+          // Served from memory: no open, stat or reads of the file just written.
+          this.packs.unshift(PackFile.fromBytes(pack, new PackIndex(idx, join(dir, `${name}.idx`))));
+          this.packNames.add(`${name}.idx`);
+        } else await this.register(name, idx);
+      }
+    }
+    // The objects are now in a pack: drop them from pending (unless rewritten since).
+    for (const o of batch) if (this.pending.get(o.hash)?.seq === o.seq) this.pending.delete(o.hash);
+    if (this.packs.length > this.maxPacks && !this.repacking) this.repacking = this.repack();
   }
 
   private packDir(): string {
@@ -273,12 +310,6 @@ export class GitObjectDb implements ObjectDb {
     }
     this.packs.unshift(file);
     this.packNames.add(`${name}.idx`);
-  }
-
-  /** The staged objects are now in a pack: drop them from pending (unless rewritten since). */
-  private settle(staged: StagedPack): void {
-    for (const o of staged.objects) if (this.pending.get(o.hash)?.seq === o.seq) this.pending.delete(o.hash);
-    if (this.packs.length > this.maxPacks && !this.repacking) this.repacking = this.repack();
   }
 
   private async writeFile(path: string, bytes: Uint8Array, fsync: boolean): Promise<void> {

@@ -114,7 +114,7 @@ export class GitRefStore implements RefStore {
   }
 
   /** The ref's value, read synchronously (the update path: a few small page-cache reads). */
-  private readNow(name: string): string | undefined {
+  readNow(name: string): string | undefined {
     let text: string | undefined;
     try {
       text = readFileSync(join(this.gitDir, name), 'utf8').trim();
@@ -186,7 +186,8 @@ export class GitRefStore implements RefStore {
     this.dirsMade.add(dir);
   }
 
-  private async lock(name: string): Promise<import('node:fs/promises').FileHandle> {
+  /** Takes `<name>.lock` as git does (waiting a while for another holder); the caller must release it. */
+  async lock(name: string): Promise<import('node:fs/promises').FileHandle> {
     const lockPath = join(this.gitDir, `${name}.lock`);
     this.ensureDir(dirname(lockPath));
     const deadline = Date.now() + this.lockTimeoutMs;
@@ -238,8 +239,7 @@ export class GitRefStore implements RefStore {
       renamed = true;
       const logPath = join(this.gitDir, 'logs', name);
       this.ensureDir(dirname(logPath));
-      const line = `${current ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
-      await appendFile(logPath, line);
+      await appendFile(logPath, GitRefStore.reflogLine(current, value, who, message));
       return true;
     } finally {
       if (!renamed) {
@@ -247,6 +247,39 @@ export class GitRefStore implements RefStore {
         await unlink(lockPath).catch(() => {});
       }
     }
+  }
+
+  /** Gives up a lock taken with `lock` without changing the ref. */
+  async unlock(name: string, fh: import('node:fs/promises').FileHandle): Promise<void> {
+    await fh.close().catch(() => {});
+    await unlink(join(this.gitDir, `${name}.lock`)).catch(() => {});
+  }
+
+  /** Sets a ref whose lock we hold (from `lock`) to `value`, appending `reflog` lines (from `reflogLine`). */
+  async commitLocked(
+    name: string,
+    fh: import('node:fs/promises').FileHandle,
+    value: string,
+    reflog: readonly string[],
+  ): Promise<void> {
+    const lockPath = join(this.gitDir, `${name}.lock`);
+    try {
+      await fh.write(`${value}\n`, 0);
+      if (this.fsync) await fh.sync();
+      await fh.close();
+      await rename(lockPath, join(this.gitDir, name));
+    } catch (err) {
+      await this.unlock(name, fh);
+      throw err;
+    }
+    if (reflog.length === 0) return;
+    const logPath = join(this.gitDir, 'logs', name);
+    this.ensureDir(dirname(logPath));
+    await appendFile(logPath, reflog.join(''));
+  }
+
+  static reflogLine(old: string | undefined, value: string, who: Signature, message: string): string {
+    return `${old ?? ZERO} ${value} ${who.name} <${who.email}> ${who.time} ${who.tz}\t${message.replace(/\n/g, ' ')}\n`;
   }
 
   private async removePacked(name: string): Promise<void> {

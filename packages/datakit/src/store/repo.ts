@@ -2,11 +2,13 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { type FSWatcher, existsSync, watch } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StoreError } from './errors.js';
-import { Journal, type JournalPack, type JournalRefUpdate, syncFileSystem } from './journal.js';
-import { type Commit, type Signature, encodeCommit, isHash, parseCommit } from './objects.js';
+import { Journal, type JournalObject, type JournalRefUpdate, syncFileSystem } from './journal.js';
+import { type Commit, type Signature, encodeCommit, hashObject, isHash, parseCommit } from './objects.js';
 import { GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
+import { encodePack } from './packwriter.js';
 import { GitRefStore, MemoryRefStore, type RefStore } from './refs.js';
 import { type DirValue, TreeStore, dirOfHash, emptyDir } from './tree.js';
 
@@ -22,6 +24,38 @@ export interface RepositoryOptions {
 }
 
 export type HeadListener = (branch: string, head: string | undefined) => void;
+
+/**
+ * A branch whose acknowledged head may not be in the git directory yet. While we hold its
+ * `<ref>.lock` (as git does for an update), nobody else can move it, so the updates that follow
+ * need no file operation of their own; the publisher writes the newest value and gives the lock up.
+ */
+interface HeldRef {
+  lock: FileHandle | undefined;
+  /** The value in the git directory. */
+  onDisk: string | undefined;
+  /** The newest acknowledged value. */
+  value: string | undefined;
+  /** Reflog lines of the updates since `onDisk`. */
+  log: string[];
+  /** Objects the value needs: those up to this write sequence number. */
+  needs: number;
+  /** Journal record of the oldest update not in the git directory (Infinity: none). */
+  firstUnpublished: number;
+  /** A setHead is between its compare and its journal record being durable. */
+  busy: boolean;
+  idle: Array<() => void>;
+  publishing: Promise<void> | undefined;
+}
+
+/**
+ * Acknowledged updates are published to the git directory once no update has come for
+ * PUBLISH_IDLE_MS, or PUBLISH_MAX_DELAY_MS after the first unpublished one under a steady stream:
+ * each publish costs a dozen file operations (pack, index, ref lock, rename, reflog) whatever
+ * the number of commits it carries.
+ */
+const PUBLISH_IDLE_MS = 20;
+const PUBLISH_MAX_DELAY_MS = 50;
 
 const HEADS = 'refs/heads/';
 
@@ -45,6 +79,12 @@ export class Repository {
   /** `known` mirrors the refs on disk (watching, and scanned since our last update). */
   private knownValid = false;
   private readonly author: { name: string; email: string };
+  private readonly held = new Map<string, HeldRef>();
+  private readonly refMutexes = new Map<string, Promise<unknown>>();
+  private publishTimer: NodeJS.Timeout | undefined;
+  private publishDue: number | undefined;
+  private publishing: Promise<void> | undefined;
+  private publishAgain = false;
   private readonly clock: () => number;
   private readonly pollMs: number;
 
@@ -110,6 +150,12 @@ export class Repository {
     this.knownValid = false;
     this.listeners.clear();
     await this.scanning;
+    if (this.journal) {
+      await this.settle();
+      await this.db.sync();
+      await this.journal.db.installJournaled();
+      this.journal.log.publishedThrough(this.journal.log.lastDurable);
+    }
     await this.db.close();
     await this.journal?.log.close();
   }
@@ -275,49 +321,261 @@ export class Repository {
 
   async branches(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
+    // Acknowledged updates the git directory may not show yet (taken first: one published while
+    // the directory is read is in either the listing or here).
+    const held = [...this.held].map(([name, h]) => [name, h.value] as const);
     for (const [name, hash] of await this.refs.list(HEADS)) out.set(name.slice(HEADS.length), hash);
+    for (const [name, value] of held) {
+      if (!name.startsWith(HEADS)) continue;
+      if (value === undefined) out.delete(name.slice(HEADS.length));
+      else out.set(name.slice(HEADS.length), value);
+    }
     return out;
   }
 
   /** The branch head; served from the watched mirror when it is valid (refs are re-read on every change event). */
   async head(branch: string): Promise<string | undefined> {
     if (this.knownValid) return this.known.get(branch);
-    return this.refs.read(HEADS + branch);
+    return this.readRef(HEADS + branch);
   }
 
-  /** Compare-and-swap of a branch head; `value` undefined deletes the branch. */
+  /** The value of ref `name`, including acknowledged updates not yet in the git directory. */
+  private async readRef(name: string): Promise<string | undefined> {
+    const h = this.held.get(name);
+    if (h) return h.value;
+    return this.refs.read(name);
+  }
+
+  /**
+   * Compare-and-swap of a branch head; `value` undefined deletes the branch. Resolves true once
+   * the update is durable. With the journal that is when its record is: the git directory gets
+   * the objects and the ref a few milliseconds later (`settle()` waits for that).
+   */
   async setHead(
     branch: string,
     value: string | undefined,
     expected: string | undefined,
     message: string,
   ): Promise<boolean> {
-    const journal = this.journal;
-    // Every object the new head reaches must be durable before the ref points at it.
-    if (value !== undefined && !journal) await this.db.sync();
-    this.generation++;
     const name = HEADS + branch;
-    // With the journal, one record (the group's new pack and this ref update) and one fdatasync
-    // make the commit durable; the pack and ref files follow without waiting for the disk.
-    const logged = journal
-      ? async () => {
-          let staged = value !== undefined ? journal.db.stage() : undefined;
-          if (staged && !journal.db.fitsJournal(staged)) {
-            await journal.db.installDurably(staged);
-            staged = undefined;
-          }
-          await journal.log.append({
-            ...(staged ? { pack: staged.files } : {}),
-            refs: [{ name, old: expected, new: value, message }],
-          });
-          if (staged) await journal.db.install(staged);
-        }
-      : undefined;
-    const ok = await this.refs.update(name, value, expected, this.signature(), message, logged);
     this.generation++;
+    let ok: boolean;
+    try {
+      ok = await this.withRef(name, () =>
+        this.journal && value !== undefined
+          ? this.setHeld(name, value, expected, message)
+          : this.setDirect(name, value, expected, message),
+      );
+    } finally {
+      this.generation++;
+    }
     if (ok) this.noteHead(branch, value);
     else this.knownValid = false; // someone else moved it: read the disk until the next scan
     return ok;
+  }
+
+  /** Runs `fn` after every earlier call for the same ref has finished. */
+  private async withRef<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.refMutexes.get(name) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.refMutexes.set(name, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.refMutexes.get(name) === tail) this.refMutexes.delete(name);
+    }
+  }
+
+  /** Deletions, and every update without the journal: under the ref's lock, in the git directory at once. */
+  private async setDirect(
+    name: string,
+    value: string | undefined,
+    expected: string | undefined,
+    message: string,
+  ): Promise<boolean> {
+    const journal = this.journal;
+    if (journal) {
+      // Any held update of this ref goes to the git directory first.
+      await this.settle();
+      const logged = async () => {
+        await journal.log.append({ objects: [], refs: [{ name, old: expected, new: value, message }] });
+      };
+      return this.refs.update(name, value, expected, this.signature(), message, logged);
+    }
+    // Every object the new head reaches must be durable before the ref points at it.
+    if (value !== undefined) await this.db.sync();
+    return this.refs.update(name, value, expected, this.signature(), message);
+  }
+
+  /**
+   * With the journal: one record (the objects written since the last one, and this ref update)
+   * and one fdatasync make the update durable; the git directory follows in the background.
+   */
+  private async setHeld(
+    name: string,
+    value: string,
+    expected: string | undefined,
+    message: string,
+  ): Promise<boolean> {
+    const journal = this.journal as { log: Journal; db: GitObjectDb };
+    const refs = this.refs as GitRefStore;
+    let h = this.held.get(name);
+    while (h?.publishing) {
+      await h.publishing;
+      h = this.held.get(name);
+    }
+    if (!h?.lock) {
+      const lock = await refs.lock(name);
+      let onDisk: string | undefined;
+      try {
+        onDisk = refs.readNow(name);
+      } catch (err) {
+        await refs.unlock(name, lock);
+        throw err;
+      }
+      h = {
+        lock,
+        onDisk,
+        value: onDisk,
+        log: [],
+        needs: 0,
+        firstUnpublished: Number.POSITIVE_INFINITY,
+        busy: false,
+        idle: [],
+        publishing: undefined,
+      };
+      this.held.set(name, h);
+    }
+    const held = h;
+    if (held.value !== expected) {
+      this.schedulePublish(); // gives the lock up if nothing is pending
+      return false;
+    }
+    held.busy = true;
+    try {
+      let staged = journal.db.stage();
+      if (staged && !journal.db.fitsJournal(staged)) {
+        await journal.db.installDurably(staged.upTo);
+        staged = undefined;
+      }
+      const line = GitRefStore.reflogLine(held.value, value, this.signature(), message);
+      const old = held.value;
+      await journal.log.append(
+        { objects: staged?.objects ?? [], refs: [{ name, old, new: value, message }] },
+        (seq) => {
+          // Synchronously with durability: a checkpoint right after never misses this update.
+          if (staged) journal.db.markJournaled(staged.upTo);
+          held.value = value;
+          held.log.push(line);
+          held.needs = Math.max(held.needs, staged?.upTo ?? 0);
+          if (held.firstUnpublished === Number.POSITIVE_INFINITY) held.firstUnpublished = seq;
+        },
+      );
+    } finally {
+      held.busy = false;
+      for (const wake of held.idle.splice(0)) wake();
+      this.schedulePublish();
+    }
+    return true;
+  }
+
+  private schedulePublish(): void {
+    if (!this.journal) return;
+    const now = performance.now();
+    this.publishDue ??= now + PUBLISH_MAX_DELAY_MS;
+    if (this.publishTimer) clearTimeout(this.publishTimer);
+    this.publishTimer = setTimeout(
+      () => {
+        this.publishTimer = undefined;
+        this.publishDue = undefined;
+        void this.publish().catch(() => {});
+      },
+      Math.max(0, Math.min(PUBLISH_IDLE_MS, this.publishDue - now)),
+    );
+  }
+
+  /**
+   * Resolves once every acknowledged update (objects and refs) is in the git directory, so
+   * `git` run now sees it. (It is durable already, through the journal.)
+   */
+  async settle(): Promise<void> {
+    if (!this.journal) return;
+    for (let round = 0; round < 1000; round++) {
+      const pending = [...this.held.values()].some((h) => h.lock || h.busy) || this.publishTimer;
+      if (!pending && !this.publishing) return;
+      if (this.publishTimer) {
+        clearTimeout(this.publishTimer);
+        this.publishTimer = undefined;
+        this.publishDue = undefined;
+      }
+      await this.publish();
+    }
+  }
+
+  /** One publisher at a time; a call meanwhile makes it go round once more. */
+  private publish(): Promise<void> {
+    if (this.publishing) {
+      this.publishAgain = true;
+      return this.publishing;
+    }
+    this.publishing = (async () => {
+      try {
+        do {
+          this.publishAgain = false;
+          await this.publishRound();
+        } while (this.publishAgain);
+      } finally {
+        this.publishing = undefined;
+      }
+    })();
+    return this.publishing;
+  }
+
+  private async publishRound(): Promise<void> {
+    const journal = this.journal;
+    if (!journal) return;
+    const refs = this.refs as GitRefStore;
+    // Every record up to here has been applied to `held` and the object staging.
+    const durable = journal.log.lastDurable;
+    await journal.db.installJournaled();
+    let lowest = durable;
+    for (const [name, h] of [...this.held]) {
+      if (h.publishing) continue;
+      if (h.needs > journal.db.installed) {
+        lowest = Math.min(lowest, h.firstUnpublished - 1);
+        this.publishAgain = true;
+        continue;
+      }
+      h.publishing = (async () => {
+        // An update between its compare and its record: let it finish (it never waits for us).
+        while (h.busy) await new Promise<void>((wake) => h.idle.push(wake));
+        const lock = h.lock;
+        const value = h.value;
+        const log = h.log.splice(0);
+        h.lock = undefined;
+        if (!lock) return;
+        if (value === h.onDisk || value === undefined) await refs.unlock(name, lock);
+        else {
+          await refs.commitLocked(name, lock, value, log);
+          h.onDisk = value;
+        }
+        h.firstUnpublished = Number.POSITIVE_INFINITY;
+      })();
+      try {
+        await h.publishing;
+      } catch {
+        // The lock is gone: the next update starts from what the git directory has. The journal
+        // keeps the records (they are not marked published) for a replay.
+        lowest = Math.min(lowest, h.firstUnpublished - 1);
+      } finally {
+        h.publishing = undefined;
+        if (!h.lock && !h.busy && this.held.get(name) === h) this.held.delete(name);
+      }
+    }
+    for (const h of this.held.values())
+      if (h.firstUnpublished !== Number.POSITIVE_INFINITY) lowest = Math.min(lowest, h.firstUnpublished - 1);
+    journal.log.publishedThrough(lowest);
   }
 
   async reflog(branch: string) {
@@ -431,67 +689,96 @@ async function removeCrashLeftovers(gitDir: string): Promise<void> {
 }
 
 /**
- * Journals of servers that died (kill -9, power loss): rewrites each journaled pack that is
- * missing or torn, re-applies each ref update the disk does not show (the ref still has the
- * value it had before), then makes it all durable and removes the journals.
+ * Journals of servers that died (kill -9, power loss): writes the journaled objects git does not
+ * have as one pack, moves each ref along its journaled updates from the value it has (an update
+ * applies when the ref still has the value it had before), then makes it all durable and removes
+ * the journals.
  */
 async function replayJournals(gitDir: string): Promise<void> {
   const orphans = Journal.orphans(gitDir);
   if (orphans.length === 0) return;
-  const refs = new GitRefStore(gitDir, { fsync: false });
-  for (const { records } of orphans) {
-    for (const rec of records) {
-      if (rec.pack) await restorePack(gitDir, rec.pack);
-      for (const r of rec.refs) await replayRef(gitDir, refs, r);
-    }
+  const records = orphans.flatMap((o) => o.records);
+  const db = new GitObjectDb(gitDir, { fsync: false });
+  try {
+    const missing = new Map<string, JournalObject>();
+    for (const rec of records)
+      for (const o of rec.objects) {
+        const hash = hashObject(o.type, o.data);
+        if (!missing.has(hash) && !(await db.has(hash))) missing.set(hash, o);
+      }
+    if (missing.size > 0) await restorePack(gitDir, missing);
+  } finally {
+    await db.close();
   }
+  const refs = new GitRefStore(gitDir, { fsync: false });
+  const updates = new Map<string, JournalRefUpdate[]>();
+  for (const rec of records)
+    for (const r of rec.refs) {
+      const list = updates.get(r.name) ?? [];
+      list.push(r);
+      updates.set(r.name, list);
+    }
+  for (const [name, list] of updates) await replayRef(gitDir, refs, name, list);
   await syncFileSystem(gitDir);
   for (const { path } of orphans) await unlink(path).catch(() => {});
 }
 
-async function restorePack(gitDir: string, p: JournalPack): Promise<void> {
+async function restorePack(gitDir: string, objects: ReadonlyMap<string, JournalObject>): Promise<void> {
   const dir = join(gitDir, 'objects', 'pack');
   await mkdir(dir, { recursive: true });
+  const { pack, idx, name } = encodePack([...objects].map(([hash, o]) => ({ hash, ...o })));
   for (const [ext, bytes] of [
-    ['pack', p.pack],
-    ['idx', p.idx],
+    ['pack', pack],
+    ['idx', idx],
   ] as const) {
-    const path = join(dir, `${p.name}.${ext}`);
-    const onDisk = await readFile(path).catch(() => undefined);
-    if (onDisk?.equals(bytes)) continue;
     const tmp = join(dir, `tmp_${ext}_replay`);
     await unlink(tmp).catch(() => {});
     await writeFile(tmp, bytes, { mode: 0o444 });
-    await rename(tmp, path);
+    await rename(tmp, join(dir, `${name}.${ext}`));
   }
 }
 
-async function replayRef(gitDir: string, refs: GitRefStore, r: JournalRefUpdate): Promise<void> {
-  let current: string | undefined;
+async function replayRef(
+  gitDir: string,
+  refs: GitRefStore,
+  name: string,
+  list: readonly JournalRefUpdate[],
+): Promise<void> {
+  let onDisk: string | undefined;
   let torn = false;
   try {
-    current = await refs.read(r.name);
+    onDisk = await refs.read(name);
   } catch {
     // Torn by a power loss: the journal knows better.
     torn = true;
-    await unlink(join(gitDir, r.name)).catch(() => {});
-    current = await refs.read(r.name).catch(() => undefined);
+    await unlink(join(gitDir, name)).catch(() => {});
+    onDisk = await refs.read(name).catch(() => undefined);
   }
-  if (current !== r.old && !torn) return;
+  let value = torn ? list[0]?.old : onDisk;
+  const applied: JournalRefUpdate[] = [];
+  for (const r of list) {
+    if (r.old !== value) continue;
+    value = r.new;
+    applied.push(r);
+  }
+  if (applied.length === 0 || (value === onDisk && !torn)) return;
+  const message = `${applied.at(-1)?.message ?? ''} (journal replay of ${applied.length})`;
   const who = {
     name: 'datakit',
     email: 'datakit@localhost',
     time: Math.floor(Date.now() / 1000),
     tz: '+0000',
   };
+  // The dead server held the lock while its updates were not yet in the git directory.
+  await unlink(join(gitDir, `${name}.lock`)).catch(() => {});
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      await refs.update(r.name, r.new, current, who, `${r.message} (journal replay)`);
+      await refs.update(name, value, onDisk, who, message);
       return;
     } catch (err) {
-      // The lock of the server that died with this update in flight.
+      // The lock of the server that died with this ref held.
       if (!(err instanceof StoreError) || err.code !== 'ERR_REF_LOCKED' || attempt > 0) throw err;
-      await unlink(join(gitDir, `${r.name}.lock`)).catch(() => {});
+      await unlink(join(gitDir, `${name}.lock`)).catch(() => {});
     }
   }
 }

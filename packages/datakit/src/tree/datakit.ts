@@ -837,6 +837,7 @@ export class DataKit {
         );
       if (!isValidBranchName(branch) || (await this.repo.head(branch)) === undefined)
         throw VfsError.other(`error: no local branch ${quote(branch)} to push`);
+      await this.repo.settle(); // git pushes what the git directory has
       const failure = await pushBranch(gitDir, u, branch);
       if (failure !== undefined) throw VfsError.other(`error: cannot push to ${u}: ${failure}`);
       return '';
