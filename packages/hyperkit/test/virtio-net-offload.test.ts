@@ -1,7 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { finishChecksum, segmentTcp } from '../src/index.js';
+import {
+  type EthernetLink,
+  type LinkOffloadSupport,
+  NET_HDR_F_DATA_VALID,
+  NET_HDR_F_NEEDS_CSUM,
+  NET_HDR_GSO_TCPV4,
+  type NetOffload,
+  VirtioNet,
+  finishChecksum,
+  segmentTcp,
+} from '../src/index.js';
+import { GuestMemory } from '../src/machine/memory.js';
+import { activateDevice } from './virtio-driver.js';
 
 /** Textbook RFC 1071 sum over 16-bit words, folded (the reference the device's code is checked against). */
 function rfc1071(parts: Uint8Array[]): number {
@@ -137,4 +149,158 @@ test('segmentTcp refuses what it cannot segment', () => {
     -1,
     'TCP header too short',
   );
+});
+
+// ---------------------------------------------------------------- the device between a guest and a link
+
+const RAM = 0x8000_0000;
+const F_GUEST_CSUM = 1 << 1;
+const F_GUEST_TSO4 = 1 << 7;
+const F_GUEST_TSO6 = 1 << 8;
+const F_MRG_RXBUF = 1 << 15;
+const HDR = 12;
+const MSS = 1448;
+
+/** A link that records what the device sends and lets the test play the peer. */
+function testLink(offloads?: LinkOffloadSupport) {
+  const sent: Array<{ frame: Uint8Array; offload: NetOffload | null }> = [];
+  let deliver: (frame: Uint8Array, offload?: NetOffload | null) => void = () => {};
+  const link: EthernetLink = {
+    ...(offloads ? { offloads } : {}),
+    send: (frame, offload) => sent.push({ frame: frame.slice(), offload: offload ? { ...offload } : null }),
+    onFrame: (cb) => {
+      deliver = cb;
+    },
+    close: () => {},
+  };
+  return { link, sent, fromPeer: (frame: Uint8Array, offload?: NetOffload) => deliver(frame, offload) };
+}
+
+/** A VirtioNet activated by a test driver accepting the features `accept` keeps; RX buffers of `rxBuffer`. */
+function netDevice(link: EthernetLink, accept: (f: number) => number, rxBuffer: number) {
+  const mem = new GuestMemory(RAM, 16 << 20);
+  const net = new VirtioNet(link, { mac: Uint8Array.of(2, 0, 0, 0, 0, 1), mtu: 1500 });
+  const { transport, queues } = activateDevice(mem, net, { set() {} }, [64, 64], RAM, accept);
+  const [rxq, txq] = [queues[0]!, queues[1]!];
+  for (let i = 0; i < 32; i++) rxq.post(RAM + 0x100000 + i * 0x10000, rxBuffer, true);
+  transport.write(0x050, 4, 0);
+  return { mem, net, transport, rxq, txq };
+}
+
+const tsoOffload = (_frame: Uint8Array): NetOffload => ({
+  flags: NET_HDR_F_NEEDS_CSUM,
+  gsoType: NET_HDR_GSO_TCPV4,
+  headerLength: 66,
+  gsoSize: MSS,
+  checksumStart: 34,
+  checksumOffset: 16,
+});
+
+test('a guest without offloads gets a TSO frame from the link as MSS frames with full checksums', () => {
+  const peer = testLink();
+  const noOffloads = (f: number) => f & ~(F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6 | F_MRG_RXBUF);
+  const { mem, net, rxq } = netDevice(peer.link, noOffloads, 2048);
+  const payload = randomBytes(4 * MSS + 100);
+  const frame = tcpFrame(payload, 0x18);
+  makePartial(frame);
+  peer.fromPeer(frame, tsoOffload(frame));
+  const used = rxq.takeUsed();
+  assert.equal(used.length, 5);
+  const joined: Uint8Array[] = [];
+  for (const [addr, len] of used) {
+    const header = mem.slice(addr, HDR);
+    assert.deepEqual([...header.subarray(0, 10)], new Array(10).fill(0), 'no offload fields for this guest');
+    assert.equal(header[10], 1, 'num_buffers');
+    const segment = mem.slice(addr + HDR, len - HDR).slice();
+    assert.ok(tcpChecksumOk(segment));
+    assert.ok(segment.length <= 1514);
+    joined.push(segment.subarray(66));
+  }
+  assert.deepEqual(Buffer.concat(joined), Buffer.from(payload));
+  assert.equal(net.counters.rxSegmented, 1);
+
+  // A partial checksum alone is finished in the device.
+  const small = tcpFrame(randomBytes(300), 0x18);
+  makePartial(small);
+  peer.fromPeer(small, { ...tsoOffload(small), gsoType: 0, gsoSize: 0 });
+  const [[addr, len]] = rxq.takeUsed() as [[number, number]];
+  assert.ok(tcpChecksumOk(mem.slice(addr + HDR, len - HDR).slice()));
+  assert.equal(net.counters.rxChecksummed, 1);
+});
+
+test('a guest with offloads gets the TSO frame whole, its offload in the header, over mergeable buffers', () => {
+  const peer = testLink();
+  const { mem, rxq } = netDevice(peer.link, (f) => f, 4096);
+  const frame = tcpFrame(randomBytes(5000), 0x18);
+  makePartial(frame);
+  peer.fromPeer(frame, tsoOffload(frame));
+  const used = rxq.takeUsed();
+  assert.equal(used.length, 2, 'a 5 KB frame spans two 4 KiB buffers');
+  const [first, second] = used as [[number, number], [number, number]];
+  const h = mem.slice(first[0], HDR);
+  const v = new DataView(h.buffer, h.byteOffset, HDR);
+  assert.equal(h[0], NET_HDR_F_NEEDS_CSUM);
+  assert.equal(h[1], NET_HDR_GSO_TCPV4);
+  assert.equal(v.getUint16(4, true), MSS, 'gso_size');
+  assert.equal(v.getUint16(6, true), 34, 'csum_start');
+  assert.equal(v.getUint16(8, true), 16, 'csum_offset');
+  assert.equal(v.getUint16(10, true), 2, 'num_buffers');
+  const received = Buffer.concat([
+    mem.slice(first[0] + HDR, first[1] - HDR),
+    mem.slice(second[0], second[1]),
+  ]);
+  assert.deepEqual(received, Buffer.from(frame));
+
+  // A frame the link vouches for arrives marked DATA_VALID: the guest skips verifying it.
+  const plain = tcpFrame(randomBytes(100), 0x18);
+  peer.fromPeer(plain, {
+    flags: NET_HDR_F_DATA_VALID,
+    gsoType: 0,
+    headerLength: 0,
+    gsoSize: 0,
+    checksumStart: 0,
+    checksumOffset: 0,
+  });
+  const [[addr]] = rxq.takeUsed() as [[number, number]];
+  assert.equal(mem.readU8(addr), NET_HDR_F_DATA_VALID);
+});
+
+test("the guest's TSO frame goes whole to a link that takes offloads, cut into MSS frames for one that does not", () => {
+  const payload = randomBytes(3 * MSS + 10);
+  const frame = tcpFrame(payload, 0x18);
+  makePartial(frame);
+  const header = new Uint8Array(HDR);
+  const hv = new DataView(header.buffer);
+  header[0] = NET_HDR_F_NEEDS_CSUM;
+  header[1] = NET_HDR_GSO_TCPV4;
+  hv.setUint16(2, 66, true);
+  hv.setUint16(4, MSS, true);
+  hv.setUint16(6, 34, true);
+  hv.setUint16(8, 16, true);
+  const transmit = (peer: ReturnType<typeof testLink>) => {
+    const { mem, transport, txq } = netDevice(peer.link, (f) => f, 2048);
+    const at = RAM + 0x800000;
+    mem.write(at, header);
+    mem.write(at + HDR, frame);
+    assert.ok(txq.post(at, HDR + frame.length, false));
+    transport.write(0x050, 4, 1);
+    assert.equal(txq.takeUsed().length, 1);
+  };
+
+  const offloading = testLink({ checksum: true, tso: true });
+  transmit(offloading);
+  assert.equal(offloading.sent.length, 1);
+  assert.deepEqual(offloading.sent[0]!.frame, frame);
+  assert.deepEqual(offloading.sent[0]!.offload, tsoOffload(frame));
+
+  const plain = testLink();
+  transmit(plain);
+  assert.equal(plain.sent.length, 4);
+  const joined: Uint8Array[] = [];
+  for (const { frame: segment, offload } of plain.sent) {
+    assert.equal(offload, null);
+    assert.ok(tcpChecksumOk(segment));
+    joined.push(segment.subarray(66));
+  }
+  assert.deepEqual(Buffer.concat(joined), Buffer.from(payload));
 });

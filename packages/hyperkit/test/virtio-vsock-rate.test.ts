@@ -13,7 +13,7 @@ import {
   decodeVsockHeader,
   encodeVsockHeader,
 } from '../src/virtio/devices/vsock/packet.js';
-import { VirtioMmioTransport } from '../src/virtio/mmio.js';
+import { activateDevice } from './virtio-driver.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'hk-vsock-rate-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -21,54 +21,6 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const RAM = 0x8000_0000;
 const QSIZE = 256;
 const RX_BUF = 4096;
-
-/** The driver half of one split virtqueue, as a guest would run it (no event-idx). */
-class DriverQueue {
-  private readonly free: number[] = [];
-  private availIdx = 0;
-  private usedSeen = 0;
-  constructor(
-    private readonly mem: GuestMemory,
-    readonly base: number,
-  ) {
-    for (let i = QSIZE - 1; i >= 0; i--) this.free.push(i);
-  }
-  get desc(): number {
-    return this.base;
-  }
-  get avail(): number {
-    return this.base + 0x1000;
-  }
-  get used(): number {
-    return this.base + 0x2000;
-  }
-  post(addr: number, len: number, writable: boolean): boolean {
-    const i = this.free.pop();
-    if (i === undefined) return false;
-    const d = this.desc + 16 * i;
-    this.mem.writeU64(d, addr);
-    this.mem.writeU32(d + 8, len);
-    this.mem.writeU16(d + 12, writable ? 2 : 0);
-    this.mem.writeU16(d + 14, 0);
-    this.mem.writeU16(this.avail + 4 + 2 * (this.availIdx % QSIZE), i);
-    this.availIdx = (this.availIdx + 1) & 0xffff;
-    this.mem.writeU16(this.avail + 2, this.availIdx);
-    return true;
-  }
-  /** Used entries since last time: [buffer address, bytes written]; their descriptors are free again. */
-  takeUsed(): [number, number][] {
-    const out: [number, number][] = [];
-    const idx = this.mem.readU16(this.used + 2);
-    while (this.usedSeen !== idx) {
-      const slot = this.used + 4 + 8 * (this.usedSeen % QSIZE);
-      const id = this.mem.readU32(slot);
-      out.push([this.mem.readU64(this.desc + 16 * id), this.mem.readU32(slot + 4)]);
-      this.free.push(id);
-      this.usedSeen = (this.usedSeen + 1) & 0xffff;
-    }
-    return out;
-  }
-}
 
 /** A stream packet from the guest (cid 3) to host port 7, with the fields given. */
 function guestHeader(h: Partial<VsockHeader>): VsockHeader {
@@ -87,29 +39,11 @@ function guestHeader(h: Partial<VsockHeader>): VsockHeader {
   };
 }
 
-/** A vsock device behind the MMIO transport, driven to DRIVER_OK with three queues (no event-idx: we poll). */
+/** A vsock device behind the MMIO transport, driven to DRIVER_OK with three queues. */
 function activate(dir: string, irq: { set(level: boolean): void }) {
   const vsock = new VirtioVsock({ guestCid: 3, path: dir });
   const mem = new GuestMemory(RAM, 8 << 20);
-  const transport = new VirtioMmioTransport(mem, irq, vsock);
-  transport.write(0x070, 4, 3);
-  for (const sel of [0, 1]) {
-    transport.write(0x014, 4, sel);
-    const f = transport.read(0x010, 4) & (sel === 0 ? ~(1 << 29) : ~0);
-    transport.write(0x024, 4, sel);
-    transport.write(0x020, 4, f);
-  }
-  transport.write(0x070, 4, 3 | 8);
-  const queues = [0, 1, 2].map((q) => new DriverQueue(mem, RAM + q * 0x4000));
-  for (const [q, dq] of queues.entries()) {
-    transport.write(0x030, 4, q);
-    transport.write(0x038, 4, q === 2 ? 16 : QSIZE);
-    transport.write(0x080, 4, dq.desc);
-    transport.write(0x090, 4, dq.avail);
-    transport.write(0x0a0, 4, dq.used);
-    transport.write(0x044, 4, 1);
-  }
-  transport.write(0x070, 4, 3 | 8 | 4);
+  const { transport, queues } = activateDevice(mem, vsock, irq, [QSIZE, QSIZE, 16], RAM);
   return { vsock, mem, transport, rxq: queues[0]!, txq: queues[1]! };
 }
 

@@ -102,6 +102,8 @@ export function finishChecksum(frame: Uint8Array, start: number, offset: number,
   return true;
 }
 
+/** Below any real MSS (Linux's least is 88): a malformed header must not make a frame into thousands. */
+const MIN_GSO_SIZE = 64;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 const IP_PROTOCOL_TCP = 6;
@@ -114,7 +116,8 @@ const TCP_CWR = 0x80;
  * IPv4 lengths, identifications and header checksums, IPv6 payload lengths, TCP sequence numbers, flags
  * (FIN and PSH on the last only, CWR on the first only) and full TCP checksums, as Linux's GSO does.
  * `emit` gets each frame as a view of `scratch`, valid during the call. Returns the number of frames,
- * or -1 when the frame is not a TCP frame that can be segmented (the caller drops it).
+ * or -1 when the frame is not a TCP frame that can be segmented or the MSS is below 64 (the caller
+ * drops it).
  */
 export function segmentTcp(
   frame: Uint8Array,
@@ -122,7 +125,7 @@ export function segmentTcp(
   scratch: Uint8Array,
   emit: (segment: Uint8Array) => void,
 ): number {
-  if (frame.length < 14 + 20 + 20 || gsoSize <= 0) return -1;
+  if (frame.length < 14 + 20 + 20 || gsoSize < MIN_GSO_SIZE) return -1;
   const etherType = (frame[12]! << 8) | frame[13]!;
   let ipHeaderLength: number;
   let v4: boolean;
