@@ -97,8 +97,10 @@ test(
         assert.match(text, new RegExp(`^${md5}  /tmp/payload$`, 'm'), tail);
         assert.match(text, new RegExp(`^${PAYLOAD_BYTES} /tmp/payload$`, 'm'), tail);
       });
-      await t.test('a DataKit transaction committed with plain shell is in git log', () => {
+      await t.test('a DataKit transaction committed with plain shell is in git log', async () => {
         assert.match(text, /^committed-hi$/m, tail);
+        // DataKit acknowledges a commit once journalled and publishes it to the git directory soon after.
+        await sys.datakit.settle();
         const gitDir = sys.datakit.repo.gitDir ?? '';
         const log = execFileSync('git', ['--git-dir', gitDir, 'log', '--format=%s', 'master'], {
           encoding: 'utf8',

@@ -223,11 +223,13 @@ test(
         assert.equal(publishedBody, 'hello from the kitset guest\n', tail);
         assert.match(results.get('serve') ?? '', /^ok request-bytes \d+$/, tail);
       });
-      await t.test('a 9P transaction committed by the guest is on head.live and in git log', () => {
+      await t.test('a 9P transaction committed by the guest is on head.live and in git log', async () => {
         assert.match(results.get('ls') ?? '', /^ok /, tail);
         assert.match(console, /\nf\r?\n/, 'the committed file is not in ro/');
         const head = heads.find((h) => h !== undefined);
         assert.ok(head, `head.live reported no commit (saw ${JSON.stringify(heads)})${tail}`);
+        // DataKit acknowledges a commit once journalled and publishes it to the git directory soon after.
+        await sys.datakit.settle();
         const gitDir = sys.datakit.repo.gitDir ?? '';
         const log = execFileSync('git', ['--git-dir', gitDir, 'log', '--format=%H %s', 'master'], {
           encoding: 'utf8',
