@@ -515,7 +515,7 @@ export class RiscvHart implements CpuBackend {
         this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
       }
       if (this.wasmPending.length > 0 && this.retired - this.wasmPendingSince >= WASM_BATCH_WAIT) {
-        this.flushRegions();
+        this.flushRegions(false);
       }
       if (this.stopRequested) return StopReason.Halt;
       if (this.idle) {
@@ -565,7 +565,9 @@ export class RiscvHart implements CpuBackend {
     const n = c[CTL_RETIRED >> 2]!;
     this.retired += n;
     this.wasmRetired += n;
-    if (++region.calls === REGION_TRIAL_CALLS && this.wasmAdaptive) this.judgeRegion(region);
+    if (++region.calls === REGION_TRIAL_CALLS && this.wasmAdaptive && !region.regsInMemory) {
+      this.judgeRegion(region);
+    }
     region.retired += n;
     this.pcLo = c[CTL_NPC >> 2]!;
     this.pcHi = c[(CTL_NPC >> 2) + 1]!;
@@ -592,7 +594,7 @@ export class RiscvHart implements CpuBackend {
   private compileRegion(page: number, entry: number): boolean {
     if (this.reuseRegion(page, entry)) return true;
     if (!this.requestRegion(page, entry)) return false;
-    this.flushRegions();
+    this.flushRegions(true);
     return (
       this.wasmPages[page]?.entries[entry >> 1] !== undefined &&
       this.wasmPages[page]!.entries[entry >> 1]! >= 0
@@ -631,17 +633,23 @@ export class RiscvHart implements CpuBackend {
   /** Queues a warm entry; compiles the queue as one module once it holds `wasmBatch` pages. */
   private queueRegion(page: number, entry: number): void {
     if (this.reuseRegion(page, entry)) return;
-    if (this.requestRegion(page, entry) && this.wasmPending.length >= this.wasmBatch) this.flushRegions();
+    if (this.requestRegion(page, entry) && this.wasmPending.length >= this.wasmBatch)
+      this.flushRegions(false);
   }
 
-  /** Compiles every pending page into one WebAssembly module and installs the regions. */
-  private flushRegions(): void {
+  /**
+   * Compiles every pending page into one WebAssembly module and installs the regions: `hot` regions keep
+   * guest registers in locals (fastest inside, but entry and exit move them); warm ones use the register
+   * file in memory (cheap to enter for the short runs typical of warm code, and simpler for V8's baseline
+   * compiler).
+   */
+  private flushRegions(hot: boolean): void {
     const pages = this.wasmPending;
     if (pages.length === 0 || this.translator === undefined) return;
     this.wasmPending = [];
     const requests = pages.map((page) => {
       this.wasmCompiles[page]!++;
-      return { pageOff: page * 4096, entries: this.wasmHot[page] ?? [] };
+      return { pageOff: page * 4096, entries: this.wasmHot[page] ?? [], regsInMemory: !hot };
     });
     const regions = this.translator.translate(this.ram16, requests);
     regions.forEach((region, i) => {

@@ -118,7 +118,10 @@ export class ByteWriter {
 
   bytes(data: Uint8Array | readonly number[]): this {
     this.reserve(data.length);
-    for (let i = 0; i < data.length; i++) this.buf[this.length++] = data[i]!;
+    if (data instanceof Uint8Array) {
+      this.buf.set(data, this.length);
+      this.length += data.length;
+    } else for (let i = 0; i < data.length; i++) this.buf[this.length++] = data[i]!;
     return this;
   }
 

@@ -55,6 +55,8 @@ export interface WasmRegion {
   instructions: number;
   /** RAM page number. */
   page: number;
+  /** Registers kept in memory (a warm-tier region). */
+  regsInMemory: boolean;
   /** The page's contents when it was translated, and the entries it was asked for. */
   bytes: Int32Array;
   entryList: number[];
@@ -261,12 +263,15 @@ class RegionEmitter {
   private readonly index = new Map<number, number>();
 
   private current = -1;
+  private selfIndex = -1;
 
   constructor(
     private readonly ctl: number,
     private readonly blocks: RegionBlock[],
     private readonly ramBase: number,
     private readonly ramSize: number,
+    /** Guest registers stay in the register file (cheap entry and exit; for warm code) or live in locals. */
+    private readonly regsInMemory: boolean,
   ) {
     blocks.forEach((b, i) => this.index.set(b.start, i));
   }
@@ -281,13 +286,15 @@ class RegionEmitter {
     this.labels.pop();
   }
 
-  private br(label: string): void {
-    const depth = this.labels.length - 1 - this.labels.lastIndexOf(label);
-    this.w.op(Op.br).u32(depth);
+  private br(label: 'exit' | 'dispatch' | 'self'): void {
+    // exit and dispatch are the two outermost labels; the innermost self loop is the current block's
+    const index = label === 'exit' ? 0 : label === 'dispatch' ? 1 : this.selfIndex;
+    this.w.op(Op.br).u32(this.labels.length - 1 - index);
   }
 
   private getReg(r: number): void {
     if (r === 0) this.w.i64Const(0);
+    else if (this.regsInMemory) this.w.i32Const(0).mem(Op.i64Load, 3, this.ctl + CTL_REGS + 8 * r);
     else {
       this.used |= 1 << r;
       this.w.get(regLocal(r));
@@ -295,6 +302,15 @@ class RegionEmitter {
   }
 
   private setReg(r: number): void {
+    if (this.regsInMemory) {
+      // the register's local is free in this layout: it holds the value while the address goes under it
+      this.w
+        .set(regLocal(r))
+        .i32Const(0)
+        .get(regLocal(r))
+        .mem(Op.i64Store, 3, this.ctl + CTL_REGS + 8 * r);
+      return;
+    }
     this.written |= 1 << r;
     this.w.set(regLocal(r));
   }
@@ -350,6 +366,7 @@ class RegionEmitter {
       this.close(); // end of block b_i: its code follows
       this.current = i;
       this.open(Op.loop, VOID, 'self'); // a block branching to itself loops here, without the dispatch
+      this.selfIndex = this.labels.length - 1;
       this.emitBlock(this.blocks[i]!);
       w.op(Op.unreachable);
       this.close();
@@ -928,6 +945,8 @@ function mulhuBody(): Uint8Array {
 export interface RegionRequest {
   /** RAM byte offset of the page. */
   pageOff: number;
+  /** Keep guest registers in memory rather than locals (see RegionEmitter). */
+  regsInMemory?: boolean;
   /** Page offsets of hot block starts. */
   entries: number[];
 }
@@ -977,7 +996,7 @@ export class WasmTranslator {
     requests.forEach((req, i) => {
       const blocks = discoverRegion(ram16, req.pageOff, req.entries);
       if (blocks.length === 0) return;
-      const e = new RegionEmitter(this.ctl, blocks, this.ramBase, this.ramSize);
+      const e = new RegionEmitter(this.ctl, blocks, this.ramBase, this.ramSize, req.regsInMemory === true);
       const body = e.emit();
       const name = `r${made.length}`;
       made.push({
@@ -1035,6 +1054,7 @@ export class WasmTranslator {
         entries,
         instructions: m.count,
         page: requests[m.req]!.pageOff >>> 12,
+        regsInMemory: requests[m.req]!.regsInMemory === true,
         bytes: new Int32Array(ram16.buffer, ram16.byteOffset + requests[m.req]!.pageOff, 1024).slice(),
         entryList: [...requests[m.req]!.entries],
         calls: 0,
