@@ -1,6 +1,6 @@
 /*
  * Kitset device-test guest's /init: runs the device checks named on the kernel command line
- * (kitset.test=rng,console,blk:vda,9p:share,vsock:PORT,...) with raw system calls, prints one
+ * (kitset.test=rng,console,blk:vda,9p:share,vsock:PORT,net:IP:PORT/PATH,net-send:IP:PORT:KIB,...) with raw system calls, prints one
  * result line per check ("KT <check> ok ..." or "KT <check> FAIL ..."), then "KT done" and
  * powers off. The host test reads those lines and checks the effects on its side (image blocks,
  * files in the shared directory, bytes on sockets).
@@ -289,6 +289,39 @@ static void test_net(const char *arg) {
   say("\n");
 }
 
+/* arg IP:PORT:KIB — send KIB KiB of a pattern over TCP, half-close, print the server's reply */
+static void test_net_send(const char *arg) {
+  const char *p = arg;
+  u32 ip = parse_ip(&p);
+  if (!ip || *p != ':') return fail("net-send", "bad argument", 0);
+  unsigned long port = parse_num(++p);
+  while (*p && *p != ':') p++;
+  long kib = *p == ':' ? (long)parse_num(p + 1) : 0;
+  if (kib <= 0) return fail("net-send", "bad argument", 0);
+  for (long i = 0; i < 65536; i++) buf[i] = (u8)(i * 31 + (i >> 8));
+  long t0 = now_ms();
+  long s = tcp_connect(ip, port);
+  if (s < 0) return fail("net-send", "connect", s);
+  for (long left = kib * 1024; left > 0; left -= 65536) {
+    long e = write_all(s, buf, left < 65536 ? left : 65536);
+    if (e < 0) {
+      SC(SYS_close, s, 0, 0);
+      return fail("net-send", "write", e);
+    }
+  }
+  SC(SYS_shutdown, s, 1 /* SHUT_WR */, 0);
+  long got = 0, n;
+  while (got < 200 && (n = SC(SYS_read, s, buf2 + got, 200 - got)) > 0) got += n;
+  SC(SYS_close, s, 0, 0);
+  buf2[got] = 0;
+  if (got && buf2[got - 1] == '\n') buf2[got - 1] = 0;
+  say("KT net-send ok reply ");
+  say((const char *)buf2);
+  say(" ms ");
+  saynum(now_ms() - t0);
+  say("\n");
+}
+
 static void mount_basics(void) {
   SC(SYS_mkdirat, AT_FDCWD, "/dev", 0755);
   sc6(SYS_mount, (long)"devtmpfs", (long)"/dev", (long)"devtmpfs", 0, 0, 0);
@@ -334,6 +367,7 @@ int kitset_main(void) {
     else if (streq(item, "vsock-listen")) test_vsock_listen(arg);
     else if (streq(item, "vsock-many")) test_vsock_many(arg);
     else if (streq(item, "net")) test_net(arg);
+    else if (streq(item, "net-send")) test_net_send(arg);
     else {
       say("KT ");
       say(item);

@@ -24,7 +24,8 @@ const USAGE = `usage: hyperkit -m SIZE -f kexec,KERNEL,INITRD,"CMDLINE" [-l com1
                  virtio-vpnkit,path=SOCKET,uuid=UUID      virtio-rnd
                  virtio-console[,stdio|,socket=PATH]  (/dev/hvcN: output to stdout; stdio: stdin too;
                                 socket: a Unix socket one client at a time reads and types on)
-                 virtio-net,tap=NAME[,netns=PATH][,mac=MAC][,mtu=N]  (a Linux TAP device; needs root)
+                 virtio-net,tap=NAME[,netns=PATH][,mac=MAC][,mtu=N][,offloads=off]  (a Linux TAP device,
+                                with checksum/TSO offloads through vnet headers unless off; needs root)
   --firmware     builtin: kernel enters in S-mode, SBI answered by hyperkit (default)
                  opensbi: Debian's OpenSBI fw_jump in M-mode, as QEMU does
                  none:    run the kernel ELF/Image in M-mode with no firmware (bare metal)

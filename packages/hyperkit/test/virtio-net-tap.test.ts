@@ -35,8 +35,10 @@ describe('virtio-net over a TAP device', { concurrency: 1 }, () => {
       'virtio-net,tap=kt0,link=default',
       'virtio-net,netns=/var/run/netns/x',
       'virtio-net,tap=kt0,bogus=1',
+      'virtio-net,tap=kt0,offloads=maybe',
     ])
       assert.throws(() => parseDeviceSpec(spec), { code: 'ERR_BAD_ARGUMENT' }, spec);
+    assert.ok(parseDeviceSpec('virtio-net,tap=kt0,offloads=off'));
     const ok = parseDeviceSpec('3,virtio-net,tap=kt0,netns=/var/run/netns/x,mac=02:00:00:00:00:09,mtu=1400');
     assert.equal(ok?.name, 'virtio-net');
     assert.equal(ok?.slot, 3);
@@ -113,7 +115,7 @@ describe('virtio-net over a TAP device', { concurrency: 1 }, () => {
   );
 
   test(
-    'the guest (static ip=) downloads a file from an HTTP server in the TAP namespace',
+    'the guest (static ip=) downloads from an HTTP server in the TAP namespace and uploads to a TCP sink there',
     { timeout: 150_000 },
     async (t) => {
       const skip = whyNotTap();
@@ -123,7 +125,11 @@ describe('virtio-net over a TAP device', { concurrency: 1 }, () => {
       const file = join(tmp, 'data');
       writeFileSync(file, body);
       const port = 8080;
-      const server = `require('http').createServer((q,s)=>{const b=require('fs').readFileSync(${JSON.stringify(file)});s.writeHead(200,{'content-length':b.length});s.end(b)}).listen(${port},'10.77.0.1',()=>console.log('listening'))`;
+      // Port 8080 serves the file; 8081 counts what it is sent and answers "BYTES FNV" at the end.
+      const server = `require('http').createServer((q,s)=>{const b=require('fs').readFileSync(${JSON.stringify(file)});s.writeHead(200,{'content-length':b.length});s.end(b)}).listen(${port},'10.77.0.1',()=>require('net').createServer({allowHalfOpen:true},(c)=>{let n=0,h=2166136261;c.on('data',(d)=>{n+=d.length;for(const x of d)h=Math.imul(h^x,16777619)>>>0});c.on('end',()=>c.end(n+' '+h.toString(16).padStart(8,'0')+'\\n'))}).listen(${port + 1},'10.77.0.1',()=>console.log('listening')))`;
+      const UPLOAD_KIB = 1024;
+      const upload = new Uint8Array(UPLOAD_KIB * 1024);
+      for (let i = 0; i < upload.length; i++) upload[i] = ((i % 65536) * 31 + ((i % 65536) >> 8)) & 0xff;
       await withNetns(`hktap${process.pid}`.slice(0, 15), async (ns) => {
         let http: ChildProcess | undefined;
         let net: VirtioNet | undefined;
@@ -153,17 +159,27 @@ describe('virtio-net over a TAP device', { concurrency: 1 }, () => {
               setTimeout(() => reject(new Error('HTTP server did not start')), 10_000),
             ),
           ]);
-          const run = await runDevtest([net], [`net:10.77.0.1:${port}/data`], {
-            timeoutMs: 120_000,
-            extraCmdline: 'ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off',
-          });
+          const run = await runDevtest(
+            [net],
+            [`net:10.77.0.1:${port}/data`, `net-send:10.77.0.1:${port + 1}:${UPLOAD_KIB}`],
+            {
+              timeoutMs: 120_000,
+              extraCmdline: 'ip=10.77.0.2::10.77.0.1:255.255.255.0::eth0:off',
+            },
+          );
           const why = `guest output:\n${run.output.slice(-3000)}\nhttp:\n${httpLog.slice(-1000)}`;
           assert.deepEqual(run.exit, { kind: 'poweroff', code: 0 }, why);
           const m = /^ok body (\d+) fnv ([0-9a-f]{8}) ms (\d+)$/.exec(run.results.get('net') ?? '');
           assert.ok(m, why);
           assert.equal(Number(m[1]), body.length);
           assert.equal(m[2], fnv1a(body));
-          t.diagnostic(`boot + 2 MiB download ${run.ms.toFixed(0)} ms (download ${m[3]} ms in the guest)`);
+          const sent = /^ok reply (\d+) ([0-9a-f]{8}) ms (\d+)$/.exec(run.results.get('net-send') ?? '');
+          assert.ok(sent, why);
+          assert.equal(Number(sent[1]), upload.length);
+          assert.equal(sent[2], fnv1a(upload));
+          t.diagnostic(
+            `boot + 2 MiB down, 1 MiB up ${run.ms.toFixed(0)} ms (download ${m[3]} ms, upload ${sent[3]} ms in the guest; device ${JSON.stringify(net.counters)})`,
+          );
           // Linux's neighbour table learnt the guest's MAC from its frames on the TAP
           const neigh = await netnsExec(ns, 'ip', ['neigh', 'show', '10.77.0.2'], 10_000);
           assert.match(neigh.stdout, /02:6b:69:74:00:07/, neigh.stdout);

@@ -196,7 +196,10 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
     }
     case 'virtio-net': {
       // virtio-net[,link=NAME] (an in-process link) or virtio-net,tap=NAME[,netns=PATH] (a Linux TAP device)
-      const opts = options(parts, spec, ['link', 'tap', 'netns', 'mac', 'mtu']);
+      const opts = options(parts, spec, ['link', 'tap', 'netns', 'mac', 'mtu', 'offloads']);
+      const offloads = opts.get('offloads');
+      if (offloads !== undefined && offloads !== 'on' && offloads !== 'off')
+        bad(`-s ${spec}: offloads=on or offloads=off`);
       const tapName = opts.get('tap');
       if (opts.has('tap') && !tapName) bad(`-s ${spec} needs tap=NAME`);
       if (tapName && opts.has('link')) bad(`-s ${spec}: give link= or tap=, not both`);
@@ -212,7 +215,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
           let link: EthernetLink | undefined;
           if (tapName) {
             try {
-              link = new TapEthernetLink(tapName, { netnsPath, mtu });
+              link = new TapEthernetLink(tapName, { netnsPath, mtu, offloads: offloads !== 'off' });
             } catch (e) {
               bad(
                 `virtio-net: cannot open TAP device "${tapName}"${netnsPath ? ` in ${netnsPath}` : ''}: ${(e as Error).message}`,
@@ -230,6 +233,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
             return new VirtioNet(link, {
               mac: mac ? parseMac(mac) : Uint8Array.of(2, 0x6b, 0x69, 0x74, 0, 1),
               mtu,
+              offloads: offloads !== 'off',
             });
           } catch (e) {
             if (tapName) link.close();

@@ -1,22 +1,40 @@
 import { type TapAddon, loadTapAddon } from '@kitset/tap';
 import type { EthernetLink } from './link.js';
+import {
+  type LinkOffloadSupport,
+  NET_HDR_F_NEEDS_CSUM,
+  type NetOffload,
+  emptyOffload,
+  readNetHeader,
+  writeNetHeader,
+} from './offload.js';
 
 /** Frames read per system-call batch; one buffer holds a whole batch. */
 const READ_BATCH = 64;
 /** Batches per readable wakeup, so a busy TAP cannot starve the event loop. */
 const MAX_ROUNDS = 8;
+/** The virtio-net header a TAP opened with IFF_VNET_HDR puts before each frame (its default size). */
+const VNET_HDR_LEN = 10;
+/** A TSO frame: IPv4's total length fits 16 bits, plus the Ethernet header and a VLAN tag. */
+const MAX_TSO_FRAME = 65535 + 18;
 
 export interface TapLinkOptions {
   /** Open the TAP inside the network namespace at this path (e.g. /var/run/netns/NAME); needs CAP_SYS_ADMIN. */
   netnsPath?: string;
   /** The largest frame accepted (Ethernet header included, no FCS); the MTU plus 14 by default. */
   mtu?: number;
+  /**
+   * Open the TAP with virtio-net headers (IFF_VNET_HDR, checksum and TSO4 offloads), so the guest's TSO
+   * frames and partial checksums go to Linux as they are and Linux's arrive whole (default true).
+   */
+  offloads?: boolean;
 }
 
 /**
- * An EthernetLink over a Linux TAP device (plain Ethernet frames, no virtio-net header): frames from the
- * host's stack arrive many per read into one reused buffer; the guest's frames are written one by one, and
- * dropped (counted) when the device's queue is full, as a NIC would.
+ * An EthernetLink over a Linux TAP device: frames from the host's stack arrive many per read into one
+ * reused buffer; the guest's frames are written one by one, and dropped (counted) when the device's queue
+ * is full, as a NIC would. With offloads (the default) every frame carries a virtio-net header both ways,
+ * the same header virtio-net speaks, so checksums and segmentation stay with whoever can do them cheapest.
  */
 export class TapEthernetLink implements EthernetLink {
   /** The device's actual name (the kernel picks one when the requested name has a %d). */
@@ -27,18 +45,24 @@ export class TapEthernetLink implements EthernetLink {
   private readonly maxFrame: number;
   private readonly rx: Uint8Array;
   private readonly lengths = new Uint32Array(READ_BATCH);
-  private receiver: (frame: Uint8Array) => void = () => {};
+  private receiver: (frame: Uint8Array, offload?: NetOffload | null) => void = () => {};
+  readonly offloads?: LinkOffloadSupport;
+  private readonly vnetHdr: boolean;
+  private readonly rxOffload = emptyOffload();
+  private readonly txHeader = new Uint8Array(VNET_HDR_LEN);
   private watcher: unknown;
   private closed = false;
 
   /** Creates (or attaches to) TAP device `name`. Throws TapError when the addon is not built, Error on EPERM etc. */
   constructor(name: string, options: TapLinkOptions = {}) {
     this.addon = loadTapAddon();
-    const opened = this.addon.open(name, options.netnsPath ?? '', false, '');
+    this.vnetHdr = options.offloads !== false;
+    const opened = this.addon.open(name, options.netnsPath ?? '', this.vnetHdr, '');
     this.fd = opened.fd;
     this.name = opened.name;
     // VLAN tag room on top of MTU + Ethernet header.
-    this.maxFrame = (options.mtu ?? 1500) + 14 + 4;
+    this.maxFrame = this.vnetHdr ? VNET_HDR_LEN + MAX_TSO_FRAME : (options.mtu ?? 1500) + 14 + 4;
+    if (this.vnetHdr) this.offloads = { checksum: true, tso: true };
     this.rx = new Uint8Array(READ_BATCH * this.maxFrame);
     this.watcher = this.addon.watch(this.fd, () => this.readable());
   }
@@ -57,18 +81,26 @@ export class TapEthernetLink implements EthernetLink {
       for (let i = 0; i < count && !this.closed; i++) {
         const length = this.lengths[i]!;
         this.counters.rxFrames++;
-        this.receiver(this.rx.subarray(offset, offset + length));
+        if (!this.vnetHdr) this.receiver(this.rx.subarray(offset, offset + length));
+        else if (length > VNET_HDR_LEN)
+          this.receiver(
+            this.rx.subarray(offset + VNET_HDR_LEN, offset + length),
+            readNetHeader(this.rx.subarray(offset, offset + VNET_HDR_LEN), this.rxOffload),
+          );
         offset += length;
       }
       if (count < READ_BATCH) return;
     }
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, offload?: NetOffload | null): void {
     if (this.closed) return;
     let written = false;
     try {
-      written = this.addon.writeFrame(this.fd, frame, frame.length);
+      if (this.vnetHdr) {
+        writeNetHeader(this.txHeader, offload && offload.flags & NET_HDR_F_NEEDS_CSUM ? offload : null);
+        written = this.addon.writeFrameV(this.fd, this.txHeader, frame, frame.length);
+      } else written = this.addon.writeFrame(this.fd, frame, frame.length);
     } catch {
       // e.g. EIO while the interface is down: the frame is lost, as on a wire.
     }
@@ -76,7 +108,7 @@ export class TapEthernetLink implements EthernetLink {
     else this.counters.txDropped++;
   }
 
-  onFrame(cb: (frame: Uint8Array) => void): void {
+  onFrame(cb: (frame: Uint8Array, offload?: NetOffload | null) => void): void {
     this.receiver = cb;
   }
 
