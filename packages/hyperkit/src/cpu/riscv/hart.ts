@@ -649,7 +649,11 @@ export class RiscvHart implements CpuBackend {
     this.wasmPending = [];
     const requests = pages.map((page) => {
       this.wasmCompiles[page]!++;
-      return { pageOff: page * 4096, entries: this.wasmHot[page] ?? [], regsInMemory: !hot };
+      const heat = this.heatPages[page];
+      const blocks = this.blockPages[page];
+      const executed = (o: number) =>
+        (heat !== undefined && heat[o >> 1]! > 0) || (blocks !== undefined && blocks[o >> 1] != null);
+      return { pageOff: page * 4096, entries: this.wasmHot[page] ?? [], regsInMemory: !hot, executed };
     });
     const regions = this.translator.translate(this.ram16, requests);
     regions.forEach((region, i) => {
