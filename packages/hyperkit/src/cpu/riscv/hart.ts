@@ -653,7 +653,13 @@ export class RiscvHart implements CpuBackend {
       const blocks = this.blockPages[page];
       const executed = (o: number) =>
         (heat !== undefined && heat[o >> 1]! > 0) || (blocks !== undefined && blocks[o >> 1] != null);
-      return { pageOff: page * 4096, entries: this.wasmHot[page] ?? [], regsInMemory: !hot, executed };
+      // without a profiling phase (every block translated on first sight) all reachable code goes in
+      return {
+        pageOff: page * 4096,
+        entries: this.wasmHot[page] ?? [],
+        regsInMemory: !hot,
+        executed: this.jitThreshold > 1 ? executed : undefined,
+      };
     });
     const regions = this.translator.translate(this.ram16, requests);
     regions.forEach((region, i) => {
