@@ -164,8 +164,9 @@ export function guestCmdline(
   options: Pick<SystemOptions, 'guestCommand' | 'cmdline' | 'share' | 'consoleSize'>,
   network = true,
 ): string {
-  // Without a network device the kernel's DHCP client would wait for one for seconds.
-  const words = ['console=ttyS0', 'quiet', ...(network ? ['ip=dhcp'] : [])];
+  // Without a network device the kernel's DHCP client would wait for one for seconds. loglevel=3: errors
+  // still show; the boot's warnings (e.g. a second power-off handler) do not clutter the shell.
+  const words = ['console=ttyS0', 'quiet', 'loglevel=3', ...(network ? ['ip=dhcp'] : [])];
   if (options.share !== undefined) words.push('kitset.share');
   const size = options.consoleSize;
   if (size && Number.isInteger(size.rows) && Number.isInteger(size.cols) && size.rows > 0 && size.cols > 0)

@@ -3,8 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import {
+  NET_HDR_F_DATA_VALID,
+  NET_HDR_F_NEEDS_CSUM,
+  NET_HDR_GSO_NONE,
+  NET_HDR_GSO_TCPV4,
+  type NetOffload,
+} from '@kitset/hyperkit';
 import { findRepoRoot, runCommand } from '@kitset/testkit';
 import { parseRunArgs } from '../src/cli.js';
+import { PIPE_OFFLOADS, ethernetLink } from '../src/devices.js';
 import { KitsetError } from '../src/errors.js';
 import { framePipe } from '../src/link.js';
 import { guestCmdline, parsePublish } from '../src/system.js';
@@ -75,10 +83,14 @@ describe('arguments', () => {
   test('the kernel command line carries ip=dhcp and the commands', () => {
     assert.equal(
       guestCmdline({ guestCommand: ['net', 'get 1.2.3.4:80/'] }),
-      'console=ttyS0 quiet ip=dhcp kitset.run="net;get 1.2.3.4:80/"',
+      'console=ttyS0 quiet loglevel=3 ip=dhcp kitset.run="net;get 1.2.3.4:80/"',
     );
-    assert.equal(guestCmdline({}), 'console=ttyS0 quiet ip=dhcp');
-    assert.equal(guestCmdline({ share: '/srv' }, false), 'console=ttyS0 quiet kitset.share');
+    assert.equal(guestCmdline({}), 'console=ttyS0 quiet loglevel=3 ip=dhcp');
+    assert.equal(guestCmdline({ share: '/srv' }, false), 'console=ttyS0 quiet loglevel=3 kitset.share');
+    assert.equal(
+      guestCmdline({ consoleSize: { rows: 40, cols: 132 } }, false),
+      'console=ttyS0 quiet loglevel=3 kitset.winsize=40x132',
+    );
     assert.throws(() => guestCmdline({ guestCommand: ['write f "x"'] }), /double quotes/);
   });
 });
@@ -118,6 +130,57 @@ describe('in-process frame pipe', () => {
     for (let i = 0; i < 1000; i++) a.send(new Uint8Array(65536));
     await new Promise((r) => setImmediate(r));
     assert.equal(big, 128);
+  });
+});
+
+describe('offloads across the pipe', () => {
+  test("VPNKit's TSO frame reaches virtio-net whole with its offload; the guest's partial checksum is vouched for", async () => {
+    const [vmEnd, vpnkitEnd] = framePipe('vm', 'vpnkit');
+    vpnkitEnd.offloads = PIPE_OFFLOADS;
+    const link = ethernetLink(vmEnd);
+    assert.deepEqual(link.offloads, { checksum: true, tso: true });
+    const toGuest: Array<{ frame: number[]; offload: NetOffload | null | undefined }> = [];
+    link.onFrame((frame, offload) => toGuest.push({ frame: [...frame], offload: offload && { ...offload } }));
+    const ipv4 = (bytes: number) => {
+      const f = new Uint8Array(bytes);
+      f[12] = 0x08;
+      return f;
+    };
+    // Headers and payload apart (VPNKit's `tail`), 3000 bytes of payload at MSS 1460: a TSO frame.
+    vpnkitEnd.send(
+      ipv4(54),
+      { gsoSize: 1460, headerLength: 54, checksumStart: 34, checksumOffset: 16 },
+      new Uint8Array(3000).fill(7),
+    );
+    vpnkitEnd.send(ipv4(60)); // a frame VPNKit checksummed itself
+    await new Promise((r) => setImmediate(r));
+    assert.equal(toGuest.length, 2);
+    assert.equal(toGuest[0]!.frame.length, 3054);
+    assert.equal(toGuest[0]!.frame[3053], 7);
+    assert.deepEqual(toGuest[0]!.offload, {
+      flags: NET_HDR_F_NEEDS_CSUM,
+      gsoType: NET_HDR_GSO_TCPV4,
+      headerLength: 54,
+      gsoSize: 1460,
+      checksumStart: 34,
+      checksumOffset: 16,
+    });
+    assert.equal(toGuest[1]!.offload?.flags, NET_HDR_F_DATA_VALID);
+    assert.equal(toGuest[1]!.offload?.gsoType, NET_HDR_GSO_NONE);
+
+    const fromGuest: boolean[] = [];
+    vpnkitEnd.onFrame = (_frame, checksumValid) => fromGuest.push(checksumValid === true);
+    link.send(ipv4(100), {
+      flags: NET_HDR_F_NEEDS_CSUM,
+      gsoType: 0,
+      headerLength: 0,
+      gsoSize: 0,
+      checksumStart: 34,
+      checksumOffset: 16,
+    });
+    link.send(ipv4(100));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(fromGuest, [true, false]);
   });
 });
 
