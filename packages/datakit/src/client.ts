@@ -30,6 +30,22 @@ export class DataKitError extends Error {
   }
 }
 
+/**
+ * One file operation sent as a chain on a fid of its own: a walk from the root to `path`, the
+ * `requests` on the fid, a clunk.
+ */
+interface ChainStep {
+  readonly path: readonly string[];
+  readonly requests: (fid: number) => Message[];
+  readonly what: string;
+  /** Errors of this step that are not errors (e.g. mkdir of an existing directory). */
+  readonly ignore?: (err: NinePClientError) => boolean;
+  /** Called when the step succeeded. */
+  readonly done?: () => void;
+}
+
+const alreadyExists = (err: NinePClientError) => err.message.endsWith('Already exists');
+
 function wrap(err: unknown, what: string): never {
   if (err instanceof NinePClientError) throw new DataKitError(err.code, `${what}: ${err.message}`);
   throw err;
@@ -71,27 +87,13 @@ export class DataKitClient {
   private readonly freeChainFids: number[] = [];
 
   /**
-   * Walks from the root to `path` on a new fid, then sends `then(fid)` on it and a clunk, all
-   * without waiting for replies: one round trip (the server runs requests on a fid in order).
-   * Resolves when every reply is in; rejects with the first error, in request order.
-   */
-  private async chain(
-    path: readonly string[],
-    then: (fid: number) => Message[],
-    what: string,
-  ): Promise<void> {
-    await this.chains([{ path, requests: then, what }]);
-  }
-
-  /**
    * Several chains on one fid number, sent back to back: each walk waits on the server for the
    * previous chain's clunk, so they run in order, in one round trip. Each reports its own first
    * error; a failed chain does not stop the next (the server cannot know), so callers chain only
    * steps whose order, not success, matters.
    */
-  private async chains(
-    steps: ReadonlyArray<{ path: readonly string[]; requests: (fid: number) => Message[]; what: string }>,
-  ): Promise<void> {
+  /** @internal */
+  async chains(steps: readonly ChainStep[]): Promise<void> {
     if (steps.some((s) => s.path.length > 16)) {
       // One Twalk carries at most 16 names: walk most of the way first, one step at a time.
       for (const step of steps) {
@@ -112,12 +114,9 @@ export class DataKitClient {
     await this.send(this.root, steps);
   }
 
-  private async send(
-    from: Fid,
-    steps: ReadonlyArray<{ path: readonly string[]; requests: (fid: number) => Message[]; what: string }>,
-  ): Promise<void> {
+  private async send(from: Fid, steps: readonly ChainStep[]): Promise<void> {
     const fid = this.freeChainFids.pop() ?? this.nextChainFid++;
-    const sent: Array<{ what: string; replies: Array<Promise<unknown>> }> = [];
+    const sent: Array<{ step: ChainStep; replies: Array<Promise<unknown>> }> = [];
     let clunked: Promise<unknown> = Promise.resolve();
     for (const step of steps) {
       const names = step.path;
@@ -142,7 +141,7 @@ export class DataKitClient {
       }
       clunked = this.ninep.rpc({ type: 'Tclunk', tag: 0, fid }, 'Rclunk');
       clunked.catch(() => {});
-      sent.push({ what: step.what, replies });
+      sent.push({ step, replies });
     }
     // The number is free once the server has answered the last clunk (or has no such fid).
     clunked.then(
@@ -150,21 +149,37 @@ export class DataKitClient {
       () => this.freeChainFids.push(fid),
     );
     const settled = await Promise.all(sent.map((s) => Promise.allSettled(s.replies)));
+    let first: unknown;
     settled.forEach((results, i) => {
-      for (const r of results) if (r.status === 'rejected') wrap(r.reason, sent[i]?.what ?? '');
+      const step = sent[i]?.step;
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!failure) step?.done?.();
+      else if (step?.ignore && failure.reason instanceof NinePClientError && step.ignore(failure.reason))
+        step.done?.();
+      else first ??= { reason: failure.reason, what: step?.what ?? '' };
     });
+    if (first) {
+      const { reason, what } = first as { reason: unknown; what: string };
+      wrap(reason, what);
+    }
   }
 
   /** Opens `path` for writing (truncating) and writes `data`: one round trip. */
   private writeChain(path: readonly string[], data: Uint8Array): Promise<void> {
-    return this.chain(
-      path,
-      (fid) => [
+    return this.chains([this.writeStep(path, data)]);
+  }
+
+  /** @internal Opening `path` for writing (truncating) and writing `data`, as a chain step. */
+  writeStep(path: PathLike, data: Uint8Array): ChainStep {
+    const p = parts(path);
+    return {
+      path: p,
+      requests: (fid) => [
         { type: 'Topen', tag: 0, fid, mode: flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC) },
         ...this.writes(fid, data),
       ],
-      `write /${path.join('/')}`,
-    );
+      what: `write /${p.join('/')}`,
+    };
   }
 
   private writes(fid: number, data: Uint8Array): Message[] {
@@ -203,9 +218,14 @@ export class DataKitClient {
 
   /** mkdir of a branch once per connection (the server keeps it for the connection's life). */
   async ensureBranch(name: string): Promise<void> {
-    if (this.createdBranches.has(name)) return;
-    await this.mkdir(['branch'], name);
-    this.createdBranches.add(name);
+    const step = this.ensureBranchStep(name);
+    if (step) await this.chains([step]);
+  }
+
+  /** @internal The mkdir of `ensureBranch` as a chain step; undefined when done already. */
+  ensureBranchStep(name: string): ChainStep | undefined {
+    if (this.createdBranches.has(name)) return undefined;
+    return this.mkdirStep(['branch'], name, () => this.createdBranches.add(name));
   }
 
   async read(path: PathLike): Promise<Uint8Array> {
@@ -252,19 +272,10 @@ export class DataKitClient {
     second: PathLike,
     secondData: Uint8Array | string,
   ): Promise<void> {
-    const step = (path: PathLike, data: Uint8Array | string) => {
-      const p = parts(path);
-      const bytes = asBytes(data);
-      return {
-        path: p,
-        requests: (fid: number): Message[] => [
-          { type: 'Topen', tag: 0, fid, mode: flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC) },
-          ...this.writes(fid, bytes),
-        ],
-        what: `write /${p.join('/')}`,
-      };
-    };
-    await this.chains([step(first, firstData), step(second, secondData)]);
+    await this.chains([
+      this.writeStep(first, asBytes(firstData)),
+      this.writeStep(second, asBytes(secondData)),
+    ]);
   }
 
   /** Writes a whole existing file (truncating first), as `echo data > file` does: one round trip. */
@@ -274,10 +285,40 @@ export class DataKitClient {
 
   /** Creates (or replaces) file `name` in directory `dir` with `data`: one round trip. */
   async create(dir: PathLike, name: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-    const bytes = asBytes(data);
-    await this.chain(
-      parts(dir),
-      (fid) => [
+    await this.chains([this.createStep(dir, name, asBytes(data), mode)]);
+  }
+
+  /** Makes directory `name` in `dir` (already existing is fine): one round trip. */
+  async mkdir(dir: PathLike, name: string): Promise<void> {
+    await this.chains([this.mkdirStep(dir, name)]);
+  }
+
+  /** @internal The mkdir as a chain step, to send along with others. */
+  mkdirStep(dir: PathLike, name: string, done?: () => void): ChainStep {
+    return {
+      path: parts(dir),
+      requests: (fid) => [
+        {
+          type: 'Tcreate',
+          tag: 0,
+          fid,
+          name,
+          perm: (DirMode.DMDIR | 0o755) >>> 0,
+          mode: 0,
+          extension: '',
+        },
+      ],
+      what: `mkdir /${[...parts(dir), name].join('/')}`,
+      ignore: alreadyExists,
+      ...(done ? { done } : {}),
+    };
+  }
+
+  /** @internal The create of `create()` as a chain step. */
+  createStep(dir: PathLike, name: string, data: Uint8Array, mode: number): ChainStep {
+    return {
+      path: parts(dir),
+      requests: (fid) => [
         {
           type: 'Tcreate',
           tag: 0,
@@ -287,34 +328,10 @@ export class DataKitClient {
           mode: flagsToOpenMode(OpenFlags.O_WRONLY | OpenFlags.O_TRUNC),
           extension: '',
         },
-        ...(bytes.length > 0 ? this.writes(fid, bytes) : []),
+        ...(data.length > 0 ? this.writes(fid, data) : []),
       ],
-      `create /${[...parts(dir), name].join('/')}`,
-    );
-  }
-
-  /** Makes directory `name` in `dir` (already existing is fine): one round trip. */
-  async mkdir(dir: PathLike, name: string): Promise<void> {
-    try {
-      await this.chain(
-        parts(dir),
-        (fid) => [
-          {
-            type: 'Tcreate',
-            tag: 0,
-            fid,
-            name,
-            perm: (DirMode.DMDIR | 0o755) >>> 0,
-            mode: 0,
-            extension: '',
-          },
-        ],
-        `mkdir /${[...parts(dir), name].join('/')}`,
-      );
-    } catch (err) {
-      if (err instanceof DataKitError && err.message.endsWith(': Already exists')) return;
-      throw err;
-    }
+      what: `create /${[...parts(dir), name].join('/')}`,
+    };
   }
 
   async remove(path: PathLike): Promise<void> {
@@ -435,13 +452,16 @@ export class Branch {
     return this.client.list(this.path('ro', ...parts(path)));
   }
 
-  /** Starts a transaction (named `name`, or a fresh name). */
+  /**
+   * Starts a transaction (named `name`, or a fresh name). Its mkdir is sent with the
+   * transaction's first operation, in the same round trip: an error in it is reported there.
+   */
   async transaction(
     name = `t${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
   ) {
-    await this.create();
-    await this.client.mkdir(this.path('transactions'), name);
-    return new Transaction(this.client, this.path('transactions', name));
+    const branch = this.client.ensureBranchStep(this.name);
+    const setup = [...(branch ? [branch] : []), this.client.mkdirStep(this.path('transactions'), name)];
+    return new Transaction(this.client, this.path('transactions', name), setup);
   }
 
   /** Current head, then each new head (undefined: the branch was deleted). */
@@ -464,9 +484,33 @@ export class Transaction {
   constructor(
     private readonly client: DataKitClient,
     readonly path: string[],
+    /** Steps not sent yet (the transaction's mkdir): they go first in the next chain. */
+    private setup: ChainStep[] = [],
   ) {}
 
-  /** Writes `path` in the working tree, creating parent directories and the file as needed. */
+  /** `steps` after any pending setup, in one round trip. */
+  private send(steps: ChainStep[]): Promise<void> {
+    const all = [...this.setup, ...steps];
+    this.setup = [];
+    return this.client.chains(all);
+  }
+
+  /**
+   * Makes the transaction's directory now (it is otherwise made along with the first operation),
+   * e.g. before using `path` with the raw file calls.
+   */
+  async begin(): Promise<void> {
+    if (this.setup.length > 0) await this.send([]);
+  }
+
+  private ready(): Promise<void> {
+    return this.begin();
+  }
+
+  /**
+   * Writes `path` in the working tree, creating parent directories and the file as needed: one
+   * round trip (with the transaction's mkdir, when this is its first operation).
+   */
   async write(
     path: PathLike,
     data: Uint8Array | string,
@@ -475,55 +519,73 @@ export class Transaction {
     const p = parts(path);
     const name = p.pop();
     if (name === undefined) throw new DataKitError('ERR_BAD_PATH', 'cannot write the root');
+    const steps: ChainStep[] = [];
     for (let i = 0; i < p.length; i++)
-      await this.client.mkdir([...this.path, 'rw', ...p.slice(0, i)], p[i] ?? '');
-    await this.client.create([...this.path, 'rw', ...p], name, data, options.executable ? 0o755 : 0o644);
+      steps.push(this.client.mkdirStep([...this.path, 'rw', ...p.slice(0, i)], p[i] ?? ''));
+    steps.push(
+      this.client.createStep(
+        [...this.path, 'rw', ...p],
+        name,
+        asBytes(data),
+        options.executable ? 0o755 : 0o644,
+      ),
+    );
+    await this.send(steps);
   }
 
-  read(path: PathLike): Promise<Uint8Array> {
+  async read(path: PathLike): Promise<Uint8Array> {
+    await this.ready();
     return this.client.read([...this.path, 'rw', ...parts(path)]);
   }
 
-  remove(path: PathLike): Promise<void> {
+  async remove(path: PathLike): Promise<void> {
+    await this.ready();
     return this.client.remove([...this.path, 'rw', ...parts(path)]);
   }
 
   mkdir(path: PathLike): Promise<void> {
     const p = parts(path);
     const name = p.pop() ?? '';
-    return this.client.mkdir([...this.path, 'rw', ...p], name);
+    return this.send([this.client.mkdirStep([...this.path, 'rw', ...p], name)]);
   }
 
   setMessage(msg: string): Promise<void> {
-    return this.client.write([...this.path, 'msg'], msg);
+    return this.send([this.client.writeStep([...this.path, 'msg'], asBytes(msg))]);
   }
 
   async parents(): Promise<string[]> {
+    await this.ready();
     return (await this.client.readText([...this.path, 'parents'])).split('\n').filter((l) => l);
   }
 
   setParents(parents: string[]): Promise<void> {
-    return this.client.write([...this.path, 'parents'], parents.map((p) => `${p}\n`).join(''));
+    const text = parents.map((p) => `${p}\n`).join('');
+    return this.send([this.client.writeStep([...this.path, 'parents'], asBytes(text))]);
   }
 
   /** Merges `commit` into the working tree; returns the conflicting paths (resolve them, then commit). */
   async merge(commit: string): Promise<string[]> {
-    await this.client.write([...this.path, 'merge'], commit);
+    await this.send([this.client.writeStep([...this.path, 'merge'], asBytes(commit))]);
     return this.conflicts();
   }
 
   async conflicts(): Promise<string[]> {
+    await this.ready();
     return (await this.client.readText([...this.path, 'conflicts'])).split('\n').filter((l) => l);
   }
 
-  /** Commits (three-way merging into the branch head); with `msg`, sets the message first, in the same round trip. */
+  /**
+   * Commits (three-way merging into the branch head); with `msg`, sets the message first, in the
+   * same round trip. Resolves once the commit is durable.
+   */
   async commit(msg?: string): Promise<void> {
-    if (msg === undefined) await this.client.write([...this.path, 'ctl'], 'commit');
-    else await this.client.writeInOrder([...this.path, 'msg'], msg, [...this.path, 'ctl'], 'commit');
+    const ctl = this.client.writeStep([...this.path, 'ctl'], asBytes('commit'));
+    if (msg === undefined) await this.send([ctl]);
+    else await this.send([this.client.writeStep([...this.path, 'msg'], asBytes(msg)), ctl]);
   }
 
   async abort(): Promise<void> {
-    await this.client.write([...this.path, 'ctl'], 'close');
+    await this.send([this.client.writeStep([...this.path, 'ctl'], asBytes('close'))]);
   }
 }
 

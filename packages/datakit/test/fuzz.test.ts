@@ -312,6 +312,7 @@ describe('DataKit bad input', { timeout: 60_000 }, () => {
       const c = await DataKitClient.connect(server.addresses[0] ?? '');
       try {
         const t = await c.branch('master').transaction('t');
+        await t.begin();
         const rw = [...t.path, 'rw'];
         for (const bad of ['a/b', '..', '.', 'x\0y', '']) {
           await assert.rejects(

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  constants,
   closeSync,
   fdatasync,
   fsyncSync,
@@ -249,7 +250,13 @@ export class Journal {
 
   private startFile(): void {
     this.path = join(this.dir, `journal-${bootId()}-${process.pid}-${this.instance}`);
-    this.fd = openSync(this.path, 'wx', 0o644);
+    // O_DSYNC: each write returns once its data is on stable storage, so a batch costs one
+    // system call in the thread pool rather than a write and an fdatasync.
+    this.fd = openSync(
+      this.path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC,
+      0o644,
+    );
     liveJournals.add(this.path);
     const zeros = Buffer.alloc(1 << 20);
     for (let at = 0; at < this.maxBytes; at += zeros.length)
@@ -319,9 +326,8 @@ export class Journal {
             this.size,
           );
           this.size += bytes;
-          // In the thread pool: while it runs, the event loop takes more requests, and the
-          // commits among them form the next group.
-          await this.datasync();
+          // (O_DSYNC: durable now.) The write ran in the thread pool: meanwhile the event loop
+          // took more requests, and the commits among them form the next group.
         } catch (err) {
           for (const b of batch) b.reject(err as Error);
           continue;

@@ -101,6 +101,45 @@ function compareKeys(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** One tree entry as git stores it ("<mode> <name>\0<20-byte id>"), with its sort key. */
+export interface EncodedTreeEntry {
+  readonly key: string;
+  readonly bytes: Uint8Array;
+}
+
+export function encodeTreeEntry(e: TreeEntry): EncodedTreeEntry {
+  const mode = e.mode.toString(8);
+  const out = Buffer.allocUnsafe(mode.length + 1 + Buffer.byteLength(e.name) + 1 + 20);
+  let p = out.write(mode, 0, 'latin1');
+  out[p++] = 0x20;
+  p += out.write(e.name, p, 'utf8');
+  out[p++] = 0;
+  out.write(e.hash, p, 20, 'hex');
+  return { key: sortKey(e), bytes: out };
+}
+
+/**
+ * A tree from entries encoded beforehand (a big directory changes by one entry per commit, so
+ * the others' encodings are reused). Entries usually come in git order already: sorted only if not.
+ */
+export function joinTreeEntries(items: EncodedTreeEntry[]): Uint8Array {
+  let sorted = true;
+  let size = 0;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i] as EncodedTreeEntry;
+    size += item.bytes.length;
+    if (sorted && i > 0 && compareKeys((items[i - 1] as EncodedTreeEntry).key, item.key) > 0) sorted = false;
+  }
+  if (!sorted) items.sort((x, y) => compareKeys(x.key, y.key));
+  const out = Buffer.allocUnsafe(size);
+  let p = 0;
+  for (const item of items) {
+    out.set(item.bytes, p);
+    p += item.bytes.length;
+  }
+  return out;
+}
+
 /** One buffer, each name encoded once: trees of thousands of entries are encoded on every commit. */
 export function encodeTree(entries: readonly TreeEntry[]): Uint8Array {
   const keyed = entries.map((e) => ({ e, key: sortKey(e) }));

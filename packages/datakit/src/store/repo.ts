@@ -54,8 +54,8 @@ interface HeldRef {
  * each publish costs a dozen file operations (pack, index, ref lock, rename, reflog) whatever
  * the number of commits it carries.
  */
-const PUBLISH_IDLE_MS = 20;
-const PUBLISH_MAX_DELAY_MS = 50;
+const PUBLISH_IDLE_MS = 10;
+const PUBLISH_MAX_DELAY_MS = 100;
 
 const HEADS = 'refs/heads/';
 
@@ -550,6 +550,11 @@ export class Repository {
       h.publishing = (async () => {
         // An update between its compare and its record: let it finish (it never waits for us).
         while (h.busy) await new Promise<void>((wake) => h.idle.push(wake));
+        if (h.needs > journal.db.installed) {
+          // It brought objects not in the git directory yet: the ref waits for the next round.
+          this.publishAgain = true;
+          return;
+        }
         const lock = h.lock;
         const value = h.value;
         const log = h.log.splice(0);

@@ -1,5 +1,15 @@
 import { StoreError } from './errors.js';
-import { EMPTY_TREE, type TreeEntry, TreeMode, encodeTree, hashObject, parseTree } from './objects.js';
+import {
+  EMPTY_TREE,
+  type EncodedTreeEntry,
+  type TreeEntry,
+  TreeMode,
+  encodeTree,
+  encodeTreeEntry,
+  hashObject,
+  joinTreeEntries,
+  parseTree,
+} from './objects.js';
 import type { ObjectDb } from './odb.js';
 
 /**
@@ -155,26 +165,48 @@ export class TreeStore {
     return file.hash ?? hashObject('blob', file.data ?? new Uint8Array(0));
   }
 
+  /**
+   * Encoded tree entries by the value they encode (values are immutable and shared from one
+   * version of a directory to the next, so a big directory re-encodes only what changed).
+   */
+  private readonly encoded = new WeakMap<TreeValue, EncodedTreeEntry & { readonly name: string }>();
+
+  private encodeEntry(name: string, value: TreeValue, entry: TreeEntry): EncodedTreeEntry {
+    const known = this.encoded.get(value);
+    if (known && known.name === name) return known;
+    const fresh = { ...encodeTreeEntry(entry), name };
+    this.encoded.set(value, fresh);
+    return fresh;
+  }
+
   /** Writes every unwritten blob and tree; returns the tree hash. Empty subdirectories vanish, as in git. */
   async write(dir: DirValue): Promise<string> {
     if (dir.hash && !dir.entries) return dir.hash;
-    const entries: TreeEntry[] = [];
+    const items: EncodedTreeEntry[] = [];
     // What reading the written tree back would give: the next transaction starts from it.
     const loaded = new Map<string, TreeValue>();
     for (const [name, value] of await this.entries(dir)) {
       if (value.kind === 'file') {
-        const hash = value.hash ?? (await this.db.write('blob', value.data ?? new Uint8Array(0)));
-        entries.push({ name, mode: modeOfPerm(value.perm), hash });
-        loaded.set(name, value.hash ? value : { kind: 'file', perm: value.perm, hash });
+        const stored: FileValue = value.hash
+          ? value
+          : {
+              kind: 'file',
+              perm: value.perm,
+              hash: await this.db.write('blob', value.data ?? new Uint8Array(0)),
+            };
+        const hash = stored.hash as string;
+        items.push(this.encodeEntry(name, stored, { name, mode: modeOfPerm(value.perm), hash }));
+        loaded.set(name, stored);
       } else {
         const hash = await this.write(value);
         if (hash !== EMPTY_TREE) {
-          entries.push({ name, mode: TreeMode.DIR, hash });
-          loaded.set(name, value.hash && !value.entries ? value : { kind: 'dir', hash });
+          const stored: DirValue = value.hash && !value.entries ? value : { kind: 'dir', hash };
+          items.push(this.encodeEntry(name, stored, { name, mode: TreeMode.DIR, hash }));
+          loaded.set(name, stored);
         }
       }
     }
-    const hash = await this.db.write('tree', encodeTree(entries));
+    const hash = await this.db.write('tree', joinTreeEntries(items));
     this.remember(hash, loaded);
     return hash;
   }

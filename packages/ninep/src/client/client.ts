@@ -200,6 +200,12 @@ export class NinePClient {
     if (!this.stream.destroyed) this.stream.destroy();
   }
 
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.stream.uncork();
+  };
+
   private allocTag(): number {
     const t = this.freeTags.pop();
     if (t !== undefined) return t;
@@ -254,14 +260,18 @@ export class NinePClient {
         () => signal.removeEventListener('abort', listener),
       );
     }
+    // Requests sent in the same tick (a pipelined chain) leave in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
     if (payload) {
       const header = new Uint8Array(23);
       const m = msg as MessageOf<'Twrite'>;
       writeTwriteHeader(header, 0, tag, m.fid, m.offset, payload.length);
-      this.stream.cork();
       this.stream.write(header);
       this.stream.write(payload);
-      this.stream.uncork();
     } else {
       this.stream.write(encodeMessage(msg, this.dialect));
     }

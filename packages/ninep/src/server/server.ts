@@ -67,11 +67,13 @@ export class NinePServer {
         return;
       }
       const done = release && recyclable ? () => release() : undefined;
-      // Replies finished in the same tick leave in one writev (many tags in flight make many at once).
+      // Replies finished in the same turn of the event loop leave in one writev (many tags in
+      // flight make many at once; a client's pipelined chain of requests, handled in one turn,
+      // gets its replies in one segment instead of one per reply).
       if (!corked) {
         corked = true;
         stream.cork();
-        process.nextTick(uncork);
+        setImmediate(uncork);
       }
       let ok = true;
       for (let i = 0; i < parts.length - 1; i++) ok = stream.write(parts[i]!);
