@@ -263,6 +263,12 @@ export class RiscvHart implements CpuBackend {
   bi = 0;
 
   private irqCheck = true;
+  /**
+   * True when the pc may start a block: after a branch or jump, a SYSTEM or FENCE instruction, a trap, a page
+   * crossing, or translated code. Only there does the run loop look for translations and count heat, so
+   * straight-line interpretation skips that work.
+   */
+  private blockStart = true;
   private stopRequested = false;
   private idle = false;
 
@@ -343,6 +349,7 @@ export class RiscvHart implements CpuBackend {
     this.mie = 0;
     this.flushCode();
     this.updateMmu(true);
+    this.blockStart = true;
   }
 
   /** Sets x[r] from a non-negative Number below 2^53 (boot arguments). */
@@ -454,7 +461,8 @@ export class RiscvHart implements CpuBackend {
               continue;
             }
           }
-          if (this.jit) {
+          if (this.jit && this.blockStart) {
+            this.blockStart = false;
             const lo = this.pcLo;
             let off: number;
             if (lo >>> 12 === this.fetchVpn && this.pcHi === this.fetchHi) {
@@ -472,6 +480,7 @@ export class RiscvHart implements CpuBackend {
                   const entry = region.entries[(off & 4095) >> 1]!;
                   if (entry >= 0) {
                     remaining -= this.runRegion(region, entry, remaining);
+                    this.blockStart = true;
                     if (this.idle || this.stopRequested) break;
                     continue;
                   }
@@ -482,6 +491,7 @@ export class RiscvHart implements CpuBackend {
                 this.curBlock = block;
                 block.run(this, x);
                 this.curBlock = null;
+                this.blockStart = true;
                 this.retired += block.count;
                 remaining -= block.count;
                 if (++block.runs === this.wasmThreshold && this.wasm)
@@ -762,6 +772,7 @@ export class RiscvHart implements CpuBackend {
   /** Trap entry: delegation, status stacking and vectoring per the privileged spec. */
   enterTrap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): void {
     const deleg = interrupt ? this.mideleg : this.medeleg;
+    this.blockStart = true;
     this.resvValid = false;
     if (this.priv <= PRIV_S && ((deleg >>> cause) & 1) === 1) {
       this.scauseLo = cause;
@@ -974,32 +985,39 @@ export class RiscvHart implements CpuBackend {
     return true;
   }
 
+  /**
+   * Translates a data address for reading; returns it relative to the RAM base (a small integer for RAM, so
+   * no boxed number crosses the call; MMIO addresses come out negative or beyond RAM).
+   */
   private readAddr(lo: number, hi: number, size: number): number {
     if (!this.dataPaging) {
       if (hi !== 0) this.fault(CAUSE.loadAccess, lo, hi);
       if (this.pmpData && !this.pmpAllows(lo >>> 0, size, ACCESS_READ, this.dataPriv)) {
         this.fault(CAUSE.loadAccess, lo, hi);
       }
-      return lo >>> 0;
+      return (lo >>> 0) - this.ramBase;
     }
     const vpn = lo >>> 12;
     const idx = vpn & TLB_MASK;
-    if (this.tlbReadTag[idx] === hi * 1048576 + vpn) return this.tlbReadPhys[idx]! + (lo & 4095);
-    return this.translateSlow(lo, hi, ACCESS_READ);
+    if (this.tlbReadTag[idx] === hi * 1048576 + vpn)
+      return this.tlbReadPhys[idx]! - this.ramBase + (lo & 4095);
+    return this.translateSlow(lo, hi, ACCESS_READ) - this.ramBase;
   }
 
+  /** As readAddr, for writing. */
   private writeAddr(lo: number, hi: number, size: number): number {
     if (!this.dataPaging) {
       if (hi !== 0) this.fault(CAUSE.storeAccess, lo, hi);
       if (this.pmpData && !this.pmpAllows(lo >>> 0, size, ACCESS_WRITE, this.dataPriv)) {
         this.fault(CAUSE.storeAccess, lo, hi);
       }
-      return lo >>> 0;
+      return (lo >>> 0) - this.ramBase;
     }
     const vpn = lo >>> 12;
     const idx = vpn & TLB_MASK;
-    if (this.tlbWriteTag[idx] === hi * 1048576 + vpn) return this.tlbWritePhys[idx]! + (lo & 4095);
-    return this.translateSlow(lo, hi, ACCESS_WRITE);
+    if (this.tlbWriteTag[idx] === hi * 1048576 + vpn)
+      return this.tlbWritePhys[idx]! - this.ramBase + (lo & 4095);
+    return this.translateSlow(lo, hi, ACCESS_WRITE) - this.ramBase;
   }
 
   // ---------------------------------------------------------------- physical access
@@ -1031,8 +1049,7 @@ export class RiscvHart implements CpuBackend {
   /** Loads `size` bytes (1/2/4/8) at virtual lo:hi, zero-extended (64-bit: high word in this.hi). */
   private load(lo: number, hi: number, size: number): number {
     if ((lo & 4095) > 4096 - size) return this.loadSplit(lo, hi, size);
-    const pa = this.readAddr(lo, hi, size);
-    const off = pa - this.ramBase;
+    const off = this.readAddr(lo, hi, size);
     if (off >= 0 && off <= this.ramSize - size) {
       switch (size) {
         case 1:
@@ -1050,7 +1067,7 @@ export class RiscvHart implements CpuBackend {
           return this.ram32[off >> 2]!;
       }
     }
-    return this.mmioRead(pa, size, lo, hi);
+    return this.mmioRead(off + this.ramBase, size, lo, hi);
   }
 
   /** A misaligned load that crosses a page: byte by byte, each byte translated. */
@@ -1082,8 +1099,7 @@ export class RiscvHart implements CpuBackend {
       }
       return;
     }
-    const pa = this.writeAddr(lo, hi, size);
-    const off = pa - this.ramBase;
+    const off = this.writeAddr(lo, hi, size);
     if (off >= 0 && off <= this.ramSize - size) {
       if (this.codePages[off >>> 12] !== 0) this.invalidateCode(off >>> 12);
       switch (size) {
@@ -1109,7 +1125,7 @@ export class RiscvHart implements CpuBackend {
           return;
       }
     }
-    this.mmioWrite(pa, size, vLo, vHi, lo, hi);
+    this.mmioWrite(off + this.ramBase, size, vLo, vHi, lo, hi);
   }
 
   // ---------------------------------------------------------------- fetch
@@ -1149,24 +1165,35 @@ export class RiscvHart implements CpuBackend {
       this.fetchOff = off - (lo & 4095);
     }
     const half = this.ram16[off >> 1]!;
+    let ins: number;
     if ((half & 3) !== 3) {
       this.insRaw = half;
-      const ins = EXPANDED_COMPRESSED[half]!;
+      ins = EXPANDED_COMPRESSED[half]!;
       if (ins === 0) this.illegal();
       this.execute(ins, 2);
-      return;
-    }
-    let ins: number;
-    if ((lo & 4095) === 4094) {
-      const nLo = (lo + 2) | 0;
-      const nHi = nLo >>> 0 < lo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
-      const upperOff = this.fetchOffset(nLo, nHi);
-      ins = half | (this.ram16[upperOff >> 1]! << 16);
     } else {
-      ins = half | (this.ram16[(off >> 1) + 1]! << 16);
+      if ((lo & 4095) === 4094) {
+        const nLo = (lo + 2) | 0;
+        const nHi = nLo >>> 0 < lo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
+        const upperOff = this.fetchOffset(nLo, nHi);
+        ins = half | (this.ram16[upperOff >> 1]! << 16);
+      } else {
+        ins = half | (this.ram16[(off >> 1) + 1]! << 16);
+      }
+      this.insRaw = ins >>> 0;
+      this.execute(ins, 4);
     }
-    this.insRaw = ins >>> 0;
-    this.execute(ins, 4);
+    const op = ins & 0x7f;
+    if (
+      op === 0x63 ||
+      op === 0x67 ||
+      op === 0x6f ||
+      op === 0x73 ||
+      op === 0x0f ||
+      (lo ^ this.pcLo) >>> 12 !== 0
+    ) {
+      this.blockStart = true;
+    }
   }
 
   // ---------------------------------------------------------------- execute
