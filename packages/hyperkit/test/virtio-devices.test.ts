@@ -215,7 +215,7 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
         assert.ok(many, why);
         assert.equal(many[1], '300', 'every connection echoed its byte');
         t.diagnostic(
-          `300 vsock connections in ${many[2]} ms of guest time (${((300 * 1000) / Math.max(1, Number(many[2]))).toFixed(0)}/s)`,
+          `300 vsock connections in ${many[2]} ms of guest time (${((300 * 1000) / Math.max(1, Number(many[2]))).toFixed(0)}/s), ${((run.instructions.get('vsock-many') ?? 0) / 300).toFixed(0)} guest instructions each`,
         );
         assert.equal(vsock.stats.refused, 1);
         assert.deepEqual(vsock.failures, []);

@@ -19,6 +19,8 @@ export interface DevtestRun {
   output: string;
   /** "KT ..." result lines by check name. */
   results: Map<string, string>;
+  /** Guest instructions retired between the previous result line (or boot) and each check's result line. */
+  instructions: Map<string, number>;
   exit: unknown;
   ms: number;
 }
@@ -48,6 +50,8 @@ export async function runDevtest(
   let output = '';
   let pending = '';
   const results = new Map<string, string>();
+  const instructions = new Map<string, number>();
+  let lastRetired = 0;
   vm.console.output.on('data', (d: Buffer) => {
     const text = d.toString('latin1');
     output += text;
@@ -57,7 +61,12 @@ export async function runDevtest(
       const line = pending.slice(0, nl).replace(/\r$/, '');
       pending = pending.slice(nl + 1);
       const m = /^KT (\S+) (.*)$/.exec(line);
-      if (m && m[2] !== 'ready') results.set(m[1]!, m[2]!);
+      if (m && m[2] !== 'ready') {
+        results.set(m[1]!, m[2]!);
+        const retired = vm.machine.hart.instructionsRetired;
+        instructions.set(m[1]!, retired - lastRetired);
+        lastRetired = retired;
+      }
       opts.onLine?.(line);
       nl = pending.indexOf('\n');
     }
@@ -65,7 +74,7 @@ export async function runDevtest(
   const timer = setTimeout(() => vm.stop(), opts.timeoutMs ?? 60_000);
   const exit = await vm.run();
   clearTimeout(timer);
-  return { output, results, exit, ms: performance.now() - t0 };
+  return { output, results, instructions, exit, ms: performance.now() - t0 };
 }
 
 /** FNV-1a 32-bit, as the guest computes it, in lower-case hex. */
