@@ -342,6 +342,36 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.deepEqual(readdirSync(join(gitDir, 'datakit')), []);
   });
 
+  test('a small journal under 8 concurrent writers: checkpoints wait for the publisher, nothing is lost', async () => {
+    const path = temp('journal-pressure');
+    const repo = await Repository.open(path, { journalBytes: 128 << 10 });
+    const filler = 'x'.repeat(3000);
+    let made = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; i < 15; i++) {
+          // Compare-and-swap in a loop, as DataKit's commit does.
+          for (;;) {
+            const head = await repo.head('master');
+            const tree = await repo.trees.update(
+              await repo.commitTree(head),
+              [`w${w}-${i}`],
+              fileOfBytes(bytes(`${w}.${i} ${filler}`)),
+            );
+            const c = await repo.commit(tree, head ? [head] : [], `w${w} ${i}`);
+            if (await repo.setHead('master', c, head, `w${w} ${i}`)) break;
+          }
+          made++;
+        }
+      }),
+    );
+    assert.equal(made, 120);
+    await repo.settle();
+    assert.equal(git(path, 'rev-list', '--count', 'master').trim(), '120');
+    fsck(path);
+    await repo.close();
+  });
+
   test('journal records: a torn or stale tail is not replayed', () => {
     const file = Buffer.alloc(4096 + 1024);
     file.writeUInt32BE(0x444b4832, 0);

@@ -219,6 +219,11 @@ export class Journal {
   /** Every record written since the last checkpoint, in order: the unpublished ones are carried over. */
   private written: Array<{ seq: number; bytes: Buffer }> = [];
   private published = 0;
+  /** `written[unpublishedFrom..]` are not published yet: this many bytes. */
+  private unpublishedFrom = 0;
+  private unpublishedBytes = 0;
+  /** Publishes what is durable to the git directory (set by the repository); never waits for the journal. */
+  onPressure: (() => Promise<void>) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -246,23 +251,30 @@ export class Journal {
   /** Records up to `seq` are in the git directory (not necessarily on disk yet): a checkpoint may drop them. */
   publishedThrough(seq: number): void {
     if (seq > this.published) this.published = seq;
+    while (this.unpublishedFrom < this.written.length) {
+      const r = this.written[this.unpublishedFrom] as { seq: number; bytes: Buffer };
+      if (r.seq > this.published) break;
+      this.unpublishedBytes -= r.bytes.length;
+      this.unpublishedFrom++;
+    }
   }
 
   private startFile(): void {
     this.path = join(this.dir, `journal-${bootId()}-${process.pid}-${this.instance}`);
+    const fill = openSync(this.path, 'wx', 0o644);
+    liveJournals.add(this.path);
+    try {
+      const zeros = Buffer.alloc(1 << 20);
+      for (let at = 0; at < this.maxBytes; at += zeros.length)
+        writeSync(fill, zeros, 0, Math.min(zeros.length, this.maxBytes - at), at);
+      fsyncSync(fill);
+    } finally {
+      closeSync(fill);
+    }
     // O_DSYNC: each write returns once its data is on stable storage, so a batch costs one
     // system call in the thread pool rather than a write and an fdatasync.
-    this.fd = openSync(
-      this.path,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC,
-      0o644,
-    );
-    liveJournals.add(this.path);
-    const zeros = Buffer.alloc(1 << 20);
-    for (let at = 0; at < this.maxBytes; at += zeros.length)
-      writeSync(this.fd, zeros, 0, Math.min(zeros.length, this.maxBytes - at), at);
+    this.fd = openSync(this.path, constants.O_WRONLY | constants.O_DSYNC);
     this.writeHeader();
-    fsyncSync(this.fd);
     // The new name must be durable before records in it are relied upon.
     fsyncDir(this.dir);
   }
@@ -299,9 +311,15 @@ export class Journal {
       while (this.queue.length > 0) {
         if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes) {
           try {
-            await this.checkpoint();
-            if (this.size + (this.queue[0]?.bytes.length ?? 0) > this.maxBytes)
-              throw new StoreError('ERR_IO', 'journal full: records are not being published');
+            // Records not yet in the git directory are carried over: wait for the publisher
+            // (which never waits for us) to make room.
+            for (let attempt = 0; ; attempt++) {
+              await this.checkpoint();
+              if (this.size + (this.queue[0]?.bytes.length ?? 0) <= this.maxBytes) break;
+              if (attempt >= 100 || !this.onPressure)
+                throw new StoreError('ERR_IO', 'journal full: records are not being published');
+              await this.onPressure().catch(() => new Promise((r) => setTimeout(r, 10)));
+            }
           } catch (err) {
             // Nothing queued can be made durable: fail those commits, keep serving.
             for (const q of this.queue.splice(0)) q.reject(err as Error);
@@ -335,12 +353,16 @@ export class Journal {
         for (const b of batch) {
           const seq = ++this.durableSeq;
           this.written.push({ seq, bytes: b.bytes });
+          this.unpublishedBytes += b.bytes.length;
           try {
             b.onDurable?.(seq);
           } finally {
             b.resolve(seq);
           }
         }
+        // A quarter of the file waiting for the publisher: ask for it now, not at its next tick.
+        if (this.unpublishedBytes > (this.maxBytes - FIRST_RECORD) / 4 && this.onPressure)
+          void this.onPressure().catch(() => {});
       }
     } finally {
       this.writing = false;
@@ -382,6 +404,8 @@ export class Journal {
     await this.datasync();
     this.size = FIRST_RECORD + bytes;
     this.written = carried;
+    this.unpublishedFrom = 0;
+    this.unpublishedBytes = bytes;
   }
 
   /** Waits for queued appends, checkpoints (everything must be published by now) and removes the file. */

@@ -21,6 +21,8 @@ export interface RepositoryOptions {
   clock?: () => number;
   /** How often to look for ref changes made by other processes (ms). */
   pollMs?: number;
+  /** Size of the write-ahead journal file (default 8 MiB; a record may take a quarter of it). */
+  journalBytes?: number;
 }
 
 export type HeadListener = (branch: string, head: string | undefined) => void;
@@ -42,9 +44,15 @@ interface HeldRef {
   needs: number;
   /** Journal record of the oldest update not in the git directory (Infinity: none). */
   firstUnpublished: number;
+  /** Journal record of the newest update. */
+  lastRecord: number;
   /** A setHead is between its compare and its journal record being durable. */
   busy: boolean;
-  idle: Array<() => void>;
+  /**
+   * The lock was given up to publish and someone else (git) took it before we could take it
+   * again: the update in flight is refused, the next one starts from the git directory.
+   */
+  lost: boolean;
   publishing: Promise<void> | undefined;
 }
 
@@ -136,10 +144,12 @@ export class Repository {
         gitDir,
         options,
       );
-    const log = Journal.open(gitDir);
+    const log = Journal.open(gitDir, options.journalBytes);
     const db = new GitObjectDb(gitDir, { fsync, journal: log });
     // Refs are covered by the journal: written without waiting for the disk.
-    return new Repository(db, new GitRefStore(gitDir, { fsync: false }), gitDir, options, { log, db });
+    const repo = new Repository(db, new GitRefStore(gitDir, { fsync: false }), gitDir, options, { log, db });
+    log.onPressure = () => repo.publishNow();
+    return repo;
   }
 
   async close(): Promise<void> {
@@ -441,8 +451,9 @@ export class Repository {
         log: [],
         needs: 0,
         firstUnpublished: Number.POSITIVE_INFINITY,
+        lastRecord: 0,
         busy: false,
-        idle: [],
+        lost: false,
         publishing: undefined,
       };
       this.held.set(name, h);
@@ -469,12 +480,19 @@ export class Repository {
           held.value = value;
           held.log.push(line);
           held.needs = Math.max(held.needs, staged?.upTo ?? 0);
+          held.lastRecord = seq;
           if (held.firstUnpublished === Number.POSITIVE_INFINITY) held.firstUnpublished = seq;
         },
       );
+      // A publish meanwhile gave the lock up and takes it again: our compare stands only if
+      // nobody moved the ref in between.
+      while (held.publishing) await held.publishing;
+      if (held.lost) {
+        if (this.held.get(name) === held) this.held.delete(name);
+        return false;
+      }
     } finally {
       held.busy = false;
-      for (const wake of held.idle.splice(0)) wake();
       this.schedulePublish();
     }
     return true;
@@ -513,6 +531,16 @@ export class Repository {
     }
   }
 
+  /** Publishes at once (the journal is filling up). */
+  private publishNow(): Promise<void> {
+    if (this.publishTimer) {
+      clearTimeout(this.publishTimer);
+      this.publishTimer = undefined;
+      this.publishDue = undefined;
+    }
+    return this.publish();
+  }
+
   /** One publisher at a time; a call meanwhile makes it go round once more. */
   private publish(): Promise<void> {
     if (this.publishing) {
@@ -548,24 +576,43 @@ export class Repository {
         continue;
       }
       h.publishing = (async () => {
-        // An update between its compare and its record: let it finish (it never waits for us).
-        while (h.busy) await new Promise<void>((wake) => h.idle.push(wake));
         if (h.needs > journal.db.installed) {
           // It brought objects not in the git directory yet: the ref waits for the next round.
           this.publishAgain = true;
           return;
         }
         const lock = h.lock;
+        if (!lock) return;
         const value = h.value;
+        const through = h.lastRecord;
+        const busy = h.busy;
+        if (value === h.onDisk || value === undefined) {
+          // Nothing to publish: give the lock up unless an update is on its way.
+          if (busy) return;
+          h.lock = undefined;
+          await refs.unlock(name, lock);
+          return;
+        }
         const log = h.log.splice(0);
         h.lock = undefined;
-        if (!lock) return;
-        if (value === h.onDisk || value === undefined) await refs.unlock(name, lock);
-        else {
-          await refs.commitLocked(name, lock, value, log);
-          h.onDisk = value;
+        await refs.commitLocked(name, lock, value, log);
+        h.onDisk = value;
+        h.firstUnpublished = h.value === value ? Number.POSITIVE_INFINITY : through + 1;
+        this.generation++;
+        if (!busy && !h.busy && h.value === value) return;
+        // Updates on top of the published value are in flight or acknowledged: hold the ref again.
+        const again = await refs.lock(name);
+        let onDisk: string | undefined;
+        try {
+          onDisk = refs.readNow(name);
+        } catch {
+          onDisk = undefined;
         }
-        h.firstUnpublished = Number.POSITIVE_INFINITY;
+        if (onDisk === value) h.lock = again;
+        else {
+          h.lost = true;
+          await refs.unlock(name, again);
+        }
       })();
       try {
         await h.publishing;
@@ -575,7 +622,7 @@ export class Repository {
         lowest = Math.min(lowest, h.firstUnpublished - 1);
       } finally {
         h.publishing = undefined;
-        if (!h.lock && !h.busy && this.held.get(name) === h) this.held.delete(name);
+        if ((h.lost || (!h.lock && !h.busy)) && this.held.get(name) === h) this.held.delete(name);
       }
     }
     for (const h of this.held.values())

@@ -192,15 +192,22 @@ export class DataKit {
           }
           if (merged.length === 0) return;
           const first = merged[0]?.message.split('\n')[0] ?? '';
-          const moved =
-            tip === current ||
-            (tip !== undefined &&
-              (await this.repo.setHead(
-                branch,
-                tip,
-                current,
-                `commit: ${first}${merged.length > 1 ? ` (+${merged.length - 1})` : ''}`,
-              )));
+          let moved: boolean;
+          try {
+            moved =
+              tip === current ||
+              (tip !== undefined &&
+                (await this.repo.setHead(
+                  branch,
+                  tip,
+                  current,
+                  `commit: ${first}${merged.length > 1 ? ` (+${merged.length - 1})` : ''}`,
+                )));
+          } catch (err) {
+            // Not durable (an I/O error): these commits fail, the server goes on.
+            for (const req of merged) req.reject(err as Error);
+            return;
+          }
           if (moved) {
             for (const req of merged) req.resolve(tip ?? req.commit);
             return;
