@@ -134,13 +134,13 @@ test(
       log: () => {},
     });
     try {
-      // Each answer is typed when its prompt appears, as a person would. Ctrl-C goes to `sleep` (the
-      // shell's foreground job on its controlling tty) a moment after the shell started it.
+      // Each answer is typed when its prompt appears, as a person would. Ctrl-C goes to the shell's
+      // foreground job on its controlling tty, once that job says it runs (and then becomes `sleep`).
       const PROMPT = 'kitset:/# ';
-      const script: Array<[prompt: string, typed: string, delayMs?: number]> = [
+      const script: Array<[prompt: string, typed: string]> = [
         [PROMPT, 'echo $((6*7))\n'],
-        [PROMPT, 'sleep 30\n'],
-        ['sleep 30\n', '\x03', 2000],
+        [PROMPT, "sh -c 'echo sleeping; exec sleep 30'\n"],
+        ['\nsleeping\n', '\x03'],
         [PROMPT, 'echo status-$? && stty size && cd /datakit/branch && pwd\n'],
         ['kitset:/datakit/branch# ', 'exit\n'],
       ];
@@ -150,9 +150,7 @@ test(
         const next = script[0];
         if (next && text.endsWith(next[0])) {
           script.shift();
-          const type = () => system.console.input.write(next[1]);
-          if (next[2]) setTimeout(type, next[2]);
-          else type();
+          system.console.input.write(next[1]);
         }
       });
       const deadline = setTimeout(() => system.vm.stop(), 60_000);
