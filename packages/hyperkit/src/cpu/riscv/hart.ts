@@ -294,7 +294,11 @@ export class RiscvHart implements CpuBackend {
     this.ramView = mem.view;
     const area = mem.cpuArea;
     const pages = Math.ceil(mem.size / 4096);
-    const dense = () => Array.from({ length: pages }, () => undefined);
+    const dense = () => {
+      const a: undefined[] = [];
+      for (let i = 0; i < pages; i++) a.push(undefined);
+      return a;
+    };
     this.blockPages = dense();
     this.heatPages = dense();
     this.wasmPages = dense();
@@ -1131,24 +1135,26 @@ export class RiscvHart implements CpuBackend {
   // ---------------------------------------------------------------- fetch
 
   private fetchOffset(lo: number, hi: number): number {
-    let pa: number;
+    // each branch computes the RAM-relative offset itself: a shared physical-address variable mixing a call
+    // result with a float would be boxed on every fetch
+    let off: number;
     this.fetchCacheable = true;
     if (!this.fetchPaging) {
       if (hi !== 0) this.fault(CAUSE.fetchAccess, lo, hi);
-      pa = lo >>> 0;
+      const pa = lo >>> 0;
       if (this.pmpFetch) {
         if (!this.pmpAllows(pa, 2, ACCESS_EXEC, this.priv)) this.fault(CAUSE.fetchAccess, lo, hi);
         if (!this.pmpPageUniform(pa - (pa % 4096))) this.fetchCacheable = false;
       }
+      off = pa - this.ramBase;
     } else {
       const vpn = lo >>> 12;
       const idx = vpn & TLB_MASK;
-      pa =
+      off =
         this.tlbExecTag[idx] === hi * 1048576 + vpn
-          ? this.tlbExecPhys[idx]! + (lo & 4095)
-          : this.translateSlow(lo, hi, ACCESS_EXEC);
+          ? this.tlbExecPhys[idx]! - this.ramBase + (lo & 4095)
+          : this.translateSlow(lo, hi, ACCESS_EXEC) - this.ramBase;
     }
-    const off = pa - this.ramBase;
     if (off < 0 || off >= this.ramSize) this.fault(CAUSE.fetchAccess, lo, hi);
     return off;
   }
