@@ -256,8 +256,13 @@ export const scenarios: Scenario[] = [
           await fs.mkdir([...t, 'rw'], 'dir');
           await fs.create([...t, 'rw', 'dir'], 'precious', 'data');
           await rejectsWith(held.rename('dir'), 'Is a directory');
+          // Over an empty directory, the original replaces it.
+          await fs.mkdir([...t, 'rw'], 'empty');
+          await held.rename('empty');
+          await checkDir(fs, [...t, 'rw'], ['dir', 'empty'], 'Renamed over an empty directory');
+          assert.equal(await fs.read([...t, 'rw', 'empty']), 'data');
           // Rename when the source has been deleted.
-          await fs.remove([...t, 'rw', 'new']);
+          await fs.remove([...t, 'rw', 'empty']);
           await rejectsWith(held.rename('reborn'), 'No such file or directory');
         } finally {
           await held.close();

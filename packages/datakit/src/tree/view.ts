@@ -129,11 +129,14 @@ export class View {
   }
 
   rename(dir: Path, oldName: string, newName: string): Promise<void> {
-    return this.change(dir, (entries) => {
+    return this.change(dir, async (entries) => {
       const value = entries.get(oldName);
       if (!value) throw VfsError.noEntry();
       if (oldName === newName) return;
-      if (entries.get(newName)?.kind === 'dir') throw VfsError.isDir();
+      // Over an empty directory is allowed, as in the original (empty directories are not in
+      // its trees); a directory with contents is not replaced.
+      const target = entries.get(newName);
+      if (target?.kind === 'dir' && (await this.trees.entries(target)).size > 0) throw VfsError.isDir();
       entries.delete(oldName);
       entries.set(newName, value);
     });
