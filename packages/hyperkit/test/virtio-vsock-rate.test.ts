@@ -162,10 +162,17 @@ test(
 
       send({ op: VsockOp.REQUEST });
       assert.equal(raised, 0, 'the REQUEST completion waits for the RESPONSE');
-      assert.ok(await waitFor(() => raised > 0, 2000), 'RESPONSE interrupt');
-      assert.equal(raised, 1, 'one interrupt for the REQUEST completion and the RESPONSE');
-      assert.deepEqual(rxOps(), [VsockOp.RESPONSE]);
-      assert.equal(txq.takeUsed().length, 1, 'the REQUEST buffer came back with it');
+      assert.equal(txq.takeUsed().length, 1, 'the REQUEST buffer is back in the ring at once');
+      const ops: number[] = [];
+      const collect = () => {
+        ops.push(...rxOps());
+        return ops.length > 0;
+      };
+      assert.ok(await waitFor(collect, 2000), 'RESPONSE');
+      assert.deepEqual(ops, [VsockOp.RESPONSE]);
+      // The interrupt line is level-triggered and not yet acknowledged: one interrupt announced both
+      // (whether the RESPONSE came within the 2 ms or the completion's timer went off first).
+      assert.equal(raised, 1);
       ack();
 
       // A packet that draws no answer: its completion is in the used ring at once, its interrupt soon.
