@@ -136,6 +136,10 @@ export function parseArgs(argv: string[]): CliResult {
 
 /** Runs hyperkit; resolves with the process exit status (0 poweroff, 2 reset, 1 error). */
 export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let vm: Awaited<ReturnType<typeof createVM>>;
   let consoleStdio: boolean;
   let devices: ClosableDevice[] = [];

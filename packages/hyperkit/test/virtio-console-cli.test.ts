@@ -61,6 +61,18 @@ test('-s virtio-console options: stdio, socket=PATH, and stdin for one console o
   assert.throws(() => parseArgs(['-s', 'virtio-console,tty', ...base]), /unknown option "tty"/);
 });
 
+test('hyperkit --help prints the usage (with the console options) and exits 0', async () => {
+  const child = spawn(process.execPath, [CLI, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const code = await new Promise<number | null>((r) => child.once('close', r));
+  assert.equal(code, 0);
+  assert.match(out, /^usage: hyperkit /);
+  assert.match(out, /virtio-console\[,stdio\|,socket=PATH\]/);
+});
+
 test(
   '-s virtio-console,socket=PATH: a client reads the guest hvc and types a line back',
   { timeout: 90_000 },
