@@ -45,7 +45,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function oursBoot(
   guest: string,
   firmware: 'builtin' | 'opensbi',
-): Promise<{ ms: number; instructions: number }> {
+): Promise<{ ms: number; instructions: number; split: string }> {
   const t0 = performance.now();
   const vm = await createVM({
     memory: '256M',
@@ -57,19 +57,28 @@ async function oursBoot(
   let text = '';
   let ms = 0;
   let instructions = 0;
+  let split = '';
   vm.console.output.on('data', (d: Buffer) => {
     if (ms !== 0) return;
     text += d.toString('latin1');
     if (text.includes(MARKER)) {
       ms = performance.now() - t0;
       instructions = vm.instructionsRetired;
+      split = executionSplit(vm.machine.hart, instructions);
     }
   });
   const timer = setTimeout(() => vm.stop(), 120_000);
   await vm.run();
   clearTimeout(timer);
   if (ms === 0) throw new Error(`our VM (${firmware}) never printed ${MARKER}`);
-  return { ms, instructions };
+  return { ms, instructions, split };
+}
+
+/** Where our instructions ran: interpreter, JavaScript blocks, WebAssembly regions (percent). */
+function executionSplit(hart: { wasmRetired: number; blockRetired: number }, total: number): string {
+  const pct = (n: number) => `${((100 * n) / Math.max(1, total)).toFixed(0)}%`;
+  const interpreted = total - hart.wasmRetired - hart.blockRetired;
+  return `interpreted ${pct(interpreted)}, JS blocks ${pct(hart.blockRetired)}, WebAssembly ${pct(hart.wasmRetired)}`;
 }
 
 /** Boots QEMU and resolves with the time until the marker appears on its serial port. */
@@ -165,14 +174,18 @@ function parseReport(output: string): { result: string; instructions: number; ti
   };
 }
 
-async function oursCpu(elf: string): Promise<{ output: string; retired: number }> {
+async function oursCpu(elf: string): Promise<{ output: string; retired: number; split: string }> {
   const vm = await createVM({ memory: '128M', kernel: elf, firmware: 'none' });
   let output = '';
   vm.console.output.on('data', (d: Buffer) => {
     output += d.toString('latin1');
   });
   await vm.run();
-  return { output, retired: vm.instructionsRetired };
+  return {
+    output,
+    retired: vm.instructionsRetired,
+    split: executionSplit(vm.machine.hart, vm.instructionsRetired),
+  };
 }
 
 function qemuCpu(elf: string, dir: string): Promise<string> {
@@ -218,11 +231,13 @@ async function main(): Promise<void> {
     const opensbi: number[] = [];
     const qemu: number[] = [];
     let bootInstructions = 0;
+    let bootSplit = '';
     let opensbiInstructions = 0;
     for (let r = 0; r < ROUNDS; r++) {
       const b = await oursBoot(guest, 'builtin');
       builtin.push(b.ms);
       bootInstructions = b.instructions;
+      bootSplit = b.split;
       if (existsSync(DEFAULT_OPENSBI)) {
         const o = await oursBoot(guest, 'opensbi');
         opensbi.push(o.ms);
@@ -233,7 +248,7 @@ async function main(): Promise<void> {
     const qemuMs = median(qemu);
     console.log(
       `  boot instructions to the marker: ${(bootInstructions / 1e6).toFixed(1)} M (built-in SBI), ` +
-        `${(opensbiInstructions / 1e6).toFixed(1)} M (OpenSBI)`,
+        `${(opensbiInstructions / 1e6).toFixed(1)} M (OpenSBI); built-in boot ran ${bootSplit}`,
     );
     rows.push({
       metric: 'boot to init, built-in SBI',
@@ -266,7 +281,7 @@ async function main(): Promise<void> {
     const oursMips = n / (oursReport.ticks / 10_000_000) / 1e6;
     const qemuMips = n / (qemuReport.ticks / 10_000_000) / 1e6;
     console.log(
-      `  ${(n / 1e6).toFixed(1)} M instructions; ours ${(oursReport.ticks / 1e4).toFixed(0)} ms, QEMU ${(qemuReport.ticks / 1e4).toFixed(0)} ms`,
+      `  ${(n / 1e6).toFixed(1)} M instructions; ours ${(oursReport.ticks / 1e4).toFixed(0)} ms, QEMU ${(qemuReport.ticks / 1e4).toFixed(0)} ms; ours ran ${ours.split}`,
     );
     rows.push({
       metric: 'guest instructions per second (CPU-bound)',

@@ -253,8 +253,9 @@ export class RiscvHart implements CpuBackend {
   private codeEpoch = 0;
   /** Whole-cache flushes so far (FENCE.I, remote fences). */
   flushes = 0;
-  /** Instructions retired inside WebAssembly regions. */
+  /** Instructions retired inside WebAssembly regions and inside JavaScript blocks (the rest: interpreted). */
   wasmRetired = 0;
+  blockRetired = 0;
   /** Drop regions whose runs are short (false keeps every region: tests that want all code in wasm). */
   wasmAdaptive = true;
   /** Region compilations per page before its further hot entries stay in JavaScript blocks (max 255). */
@@ -497,6 +498,7 @@ export class RiscvHart implements CpuBackend {
                 this.curBlock = null;
                 this.blockStart = true;
                 this.retired += block.count;
+                this.blockRetired += block.count;
                 remaining -= block.count;
                 if (++block.runs === this.wasmThreshold && this.wasm)
                   this.compileRegion(off >>> 12, off & 4095);
