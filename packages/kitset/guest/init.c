@@ -431,7 +431,7 @@ static struct winsize console_size;
  * The interactive shell leads a session of its own with the console as its controlling tty, so it has job
  * control and Ctrl-C interrupts the command it runs rather than nothing. */
 static void cmd_sh(const char *script) {
-  static const char *const env[] = {"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/", "TERM=vt100",
+  static const char *const env[] = {"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/root", "TERM=vt100",
                                     "PS1=kitset:\\w\\$ ", "SHELL=/bin/sh", 0};
   const char *argv[] = {"sh", 0, 0, 0};
   if (*script) argv[1] = "-c", argv[2] = script;
@@ -571,6 +571,7 @@ int kitset_main(void) {
   sc6(SYS_mount, (long)"proc", (long)"/proc", (long)"proc", 0, 0, 0);
   SC(SYS_mkdirat, AT_FDCWD, "/sys", 0755);
   sc6(SYS_mount, (long)"sysfs", (long)"/sys", (long)"sysfs", 0, 0, 0);
+  SC(161 /* SYS_sethostname */, "kitset", 6, 0);
   say("KS up\n");
   long e = mount_9p("datakit", "/datakit");
   if (e == 0) say("KS mount ok datakit on /datakit\n");

@@ -133,6 +133,9 @@ esac
 exit 0
 `;
 
+const ETC_PASSWD = 'root:x:0:0:root:/root:/bin/sh\n';
+const ETC_GROUP = 'root:x:0:\n';
+
 /** initramfs entries (mkinitramfs list lines) for busybox, its applet links and the files its tools expect. */
 function busyboxEntries(busybox: GuestBusybox): string[] {
   const dirs = new Set<string>([
@@ -154,6 +157,8 @@ function busyboxEntries(busybox: GuestBusybox): string[] {
     if (!['/bin/busybox', '/init', '/linuxrc'].includes(link))
       lines.push(`slink ${link} /bin/busybox 0777 0 0`);
   lines.push('file /usr/share/udhcpc/default.script udhcpc.script 0755 0 0');
+  // Names for uid/gid 0, so `ps`, `ls -l` and `id` say root.
+  lines.push('file /etc/passwd passwd 0644 0 0', 'file /etc/group group 0644 0 0', 'dir /root 0700 0 0');
   // The kernel's DHCP client (ip=dhcp) writes its nameservers here in resolv.conf's format.
   lines.push('slink /etc/resolv.conf /proc/net/pnp 0777 0 0');
   return lines;
@@ -176,7 +181,12 @@ export async function buildInitrd(
     .update(readFileSync(mkinitramfs))
     .update(GCC_FLAGS.join(' '));
   if (busybox)
-    hash.update(readFileSync(busybox.binary)).update(busybox.links.join('\n')).update(UDHCPC_SCRIPT);
+    hash
+      .update(readFileSync(busybox.binary))
+      .update(busybox.links.join('\n'))
+      .update(UDHCPC_SCRIPT)
+      .update(ETC_PASSWD)
+      .update(ETC_GROUP);
   const key = hash.digest('hex').slice(0, 16);
   const base = join(cacheDir(), 'kitset-guest');
   const out = join(base, key);
@@ -193,7 +203,11 @@ export async function buildInitrd(
       [...GCC_FLAGS, '-I', join(root, NOLIBC_DIR), '-o', join(tmp, 'init'), join(root, INIT_SOURCE)],
       progress,
     );
-    if (busybox) writeFileSync(join(tmp, 'udhcpc.script'), UDHCPC_SCRIPT);
+    if (busybox) {
+      writeFileSync(join(tmp, 'udhcpc.script'), UDHCPC_SCRIPT);
+      writeFileSync(join(tmp, 'passwd'), ETC_PASSWD);
+      writeFileSync(join(tmp, 'group'), ETC_GROUP);
+    }
     writeFileSync(
       join(tmp, 'initramfs.list'),
       [
