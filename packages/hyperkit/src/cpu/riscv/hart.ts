@@ -42,6 +42,7 @@ import {
   CTL_WRITE_PHYS,
   CTL_WRITE_TAG,
   TLB_ARRAY_BYTES,
+  type WasmBlockFn,
   type WasmRegion,
   WasmTranslator,
   cpuAreaBytes,
@@ -234,9 +235,12 @@ export class RiscvHart implements CpuBackend {
   private readonly wasmPages: (WasmRegion | undefined)[];
   private readonly wasmHot: (number[] | undefined)[];
   private readonly wasmCompiles: Uint8Array;
-  /** Pages waiting for the next batched compilation, since when (retired count). */
+  /** Pages waiting for the next region compilation. */
   private wasmPending: number[] = [];
-  private wasmPendingSince = 0;
+  /** Warm tier: single-block functions per page slot; block starts (RAM offsets) queued, since when. */
+  private readonly warmPages: (WarmPage | undefined)[];
+  private warmPending: number[] = [];
+  private warmPendingSince = 0;
   /**
    * Block starts seen this often are queued for WebAssembly (0: off); queued pages compile as one module per
    * `wasmBatch` pages (or after WASM_BATCH_WAIT instructions), which amortises module creation. Off by
@@ -305,6 +309,7 @@ export class RiscvHart implements CpuBackend {
     this.wasmPages = dense();
     this.wasmHot = dense();
     this.wasmCompiles = new Uint8Array(pages);
+    this.warmPages = dense();
     this.wasmCache = dense();
     if (area !== undefined && area.size >= cpuAreaBytes(mem.size)) {
       const ctl = area.offset;
@@ -490,6 +495,17 @@ export class RiscvHart implements CpuBackend {
                     continue;
                   }
                 }
+                const warm = this.warmPages[off >>> 12];
+                if (warm !== undefined) {
+                  const slot = (off & 4095) >> 1;
+                  const fn = warm.fns[slot];
+                  if (fn !== undefined) {
+                    remaining -= this.runWarm(warm, slot, fn, remaining, off);
+                    this.blockStart = true;
+                    if (this.idle || this.stopRequested) break;
+                    continue;
+                  }
+                }
               }
               const block = this.blockAt(off);
               if (block !== null) {
@@ -530,8 +546,8 @@ export class RiscvHart implements CpuBackend {
         }
         this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
       }
-      if (this.wasmPending.length > 0 && this.retired - this.wasmPendingSince >= WASM_BATCH_WAIT) {
-        this.flushRegions(false);
+      if (this.warmPending.length > 0 && this.retired - this.warmPendingSince >= WASM_BATCH_WAIT) {
+        this.flushWarm();
       }
       if (this.stopRequested) return StopReason.Halt;
       if (this.idle) {
@@ -558,7 +574,7 @@ export class RiscvHart implements CpuBackend {
     }
     const h = Math.min(heat[slot]! + 1, 65535);
     heat[slot] = h;
-    if (h === this.wasmWarmThreshold && this.wasm) this.queueRegion(page, off & 4095);
+    if (h === this.wasmWarmThreshold && this.wasm) this.queueWarm(off);
     if (h < this.jitThreshold) return null;
     if (this.wasm && this.wasmThreshold <= h && this.compileRegion(page, off & 4095)) return null; // next visit runs it
     const block = translateBlock(this.ram16, off);
@@ -639,18 +655,55 @@ export class RiscvHart implements CpuBackend {
       this.wasmHot[page] = hot;
     }
     if (!hot.includes(entry)) hot.push(entry);
-    if (!this.wasmPending.includes(page)) {
-      if (this.wasmPending.length === 0) this.wasmPendingSince = this.retired;
-      this.wasmPending.push(page);
-    }
+    if (!this.wasmPending.includes(page)) this.wasmPending.push(page);
     return true;
   }
 
-  /** Queues a warm entry; compiles the queue as one module once it holds `wasmBatch` pages. */
-  private queueRegion(page: number, entry: number): void {
-    if (this.reuseRegion(page, entry)) return;
-    if (this.requestRegion(page, entry) && this.wasmPending.length >= this.wasmBatch)
-      this.flushRegions(false);
+  /** Queues a warm block start (RAM offset); the queue compiles as one module per `wasmBatch` blocks. */
+  private queueWarm(off: number): void {
+    if (this.warmPending.length === 0) this.warmPendingSince = this.retired;
+    this.warmPending.push(off);
+    if (this.warmPending.length >= this.wasmBatch) this.flushWarm();
+  }
+
+  /** Compiles the queued warm blocks (one function each, one module) and installs them. */
+  private flushWarm(): void {
+    const offs = this.warmPending;
+    if (offs.length === 0 || this.translator === undefined) return;
+    this.warmPending = [];
+    const fns = this.translator.translateBlocks(
+      this.ram16,
+      offs.map((off) => ({ pageOff: off & ~4095, start: off & 4095 })),
+    );
+    fns.forEach((fn, i) => {
+      if (fn === null) return;
+      const off = offs[i]!;
+      const page = off >>> 12;
+      let warm = this.warmPages[page];
+      if (warm === undefined) {
+        warm = { fns: new Array<WasmBlockFn | undefined>(2048), runs: new Uint32Array(2048) };
+        this.warmPages[page] = warm;
+      }
+      warm.fns[(off & 4095) >> 1] = fn;
+      this.codePages[page] = 1;
+    });
+  }
+
+  /** Runs a warm-tier block; returns the budget it used. Blocks that stay hot move to a region. */
+  private runWarm(warm: WarmPage, slot: number, fn: WasmBlockFn, budget: number, off: number): number {
+    const c = this.ctl32!;
+    c[CTL_NPC >> 2] = this.pcLo;
+    c[(CTL_NPC >> 2) + 1] = this.pcHi;
+    const status = fn(0, budget);
+    const n = c[CTL_RETIRED >> 2]!;
+    this.retired += n;
+    this.wasmRetired += n;
+    this.pcLo = c[CTL_NPC >> 2]!;
+    this.pcHi = c[(CTL_NPC >> 2) + 1]!;
+    if (++warm.runs[slot]! === this.wasmThreshold) this.compileRegion(off >>> 12, off & 4095);
+    if (status !== 1) return n;
+    this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
+    return n + 1;
   }
 
   /**
@@ -726,6 +779,7 @@ export class RiscvHart implements CpuBackend {
     this.blockPages[page] = undefined;
     this.heatPages[page] = undefined;
     this.wasmPages[page] = undefined;
+    this.warmPages[page] = undefined;
     this.wasmHot[page] = undefined;
     this.codePages[page] = 0;
     this.codeEpoch++;
@@ -740,6 +794,8 @@ export class RiscvHart implements CpuBackend {
     this.wasmHot.fill(undefined);
     this.wasmCompiles.fill(0);
     this.wasmPending = [];
+    this.warmPages.fill(undefined);
+    this.warmPending = [];
     this.codePages.fill(0);
     this.codeEpoch++;
   }
@@ -2324,6 +2380,12 @@ export class RiscvHart implements CpuBackend {
     this.fflags |= sf.flags;
     if (sf.flags !== 0) this.mstatus |= MSTATUS_FS;
   }
+}
+
+interface WarmPage {
+  fns: (WasmBlockFn | undefined)[];
+  /** Runs per slot (a block run often enough is compiled again into its page's region). */
+  runs: Uint32Array;
 }
 
 interface TlbSet {

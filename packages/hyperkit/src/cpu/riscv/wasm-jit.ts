@@ -1031,30 +1031,7 @@ export class WasmTranslator {
     });
     const out: (WasmRegion | null)[] = requests.map(() => null);
     if (made.length === 0) return out;
-    const bytes = encodeModule({
-      types: [
-        { params: [I32, I32, I32], results: [I32] },
-        { params: [I32, I32, I32, I32, I32], results: [I32] },
-        { params: [I64, I32], results: [I32] },
-        { params: [I64, I64], results: [I64] },
-        { params: [I32, I32], results: [I32] },
-      ],
-      memoryPages: this.memoryPages,
-      imports: [
-        { name: 'ld', type: T_LD },
-        { name: 'st', type: T_ST },
-      ],
-      funcs,
-    });
-    const slow = this.slow;
-    const instance = new WA.Instance(new WA.Module(bytes), {
-      m: { mem: this.memory },
-      f: {
-        ld: (lo: number, hi: number, size: number) => slow.load(lo, hi, size),
-        st: (lo: number, hi: number, size: number, vLo: number, vHi: number) =>
-          slow.store(lo, hi, size, vLo, vHi),
-      },
-    });
+    const instance = this.instantiate(funcs);
     this.modules++;
     this.compileMs += performance.now() - t0;
     made.forEach((m, i) => {
@@ -1077,4 +1054,72 @@ export class WasmTranslator {
     });
     return out;
   }
+
+  /**
+   * Translates single blocks, each into its own small function keeping registers in memory, all in one
+   * module: the warm tier. Small functions matter with V8: its optimizing tier then recompiles only the
+   * blocks that really get hot, and each quickly (one function per page region made it recompile whole
+   * regions, costing seconds of CPU over a boot). Returns the function per item, null where nothing
+   * translates.
+   */
+  translateBlocks(ram16: Uint16Array, items: { pageOff: number; start: number }[]): (WasmBlockFn | null)[] {
+    const t0 = performance.now();
+    const funcs: FuncDef[] = [...this.helpers];
+    const made: { item: number; count: number }[] = [];
+    items.forEach((item, i) => {
+      const block = decodeBlock(ram16, item.pageOff, item.start);
+      if (block.insns.length === 0) return;
+      const e = new RegionEmitter(this.ctl, [block], this.ramBase, this.ramSize, true);
+      funcs.push({
+        type: T_REGION,
+        locals: [
+          [36, I64],
+          [5, I32],
+        ],
+        body: e.emit(),
+        export: `b${made.length}`,
+      });
+      made.push({ item: i, count: block.insns.length });
+    });
+    const out: (WasmBlockFn | null)[] = items.map(() => null);
+    if (made.length === 0) return out;
+    const instance = this.instantiate(funcs);
+    this.modules++;
+    this.compileMs += performance.now() - t0;
+    made.forEach((m, i) => {
+      this.instructions += m.count;
+      out[m.item] = instance.exports[`b${i}`] as WasmBlockFn;
+    });
+    return out;
+  }
+
+  private instantiate(funcs: FuncDef[]): { exports: Record<string, unknown> } {
+    const bytes = encodeModule({
+      types: [
+        { params: [I32, I32, I32], results: [I32] },
+        { params: [I32, I32, I32, I32, I32], results: [I32] },
+        { params: [I64, I32], results: [I32] },
+        { params: [I64, I64], results: [I64] },
+        { params: [I32, I32], results: [I32] },
+      ],
+      memoryPages: this.memoryPages,
+      imports: [
+        { name: 'ld', type: T_LD },
+        { name: 'st', type: T_ST },
+      ],
+      funcs,
+    });
+    const slow = this.slow;
+    return new WA.Instance(new WA.Module(bytes), {
+      m: { mem: this.memory },
+      f: {
+        ld: (lo: number, hi: number, size: number) => slow.load(lo, hi, size),
+        st: (lo: number, hi: number, size: number, vLo: number, vHi: number) =>
+          slow.store(lo, hi, size, vLo, vHi),
+      },
+    });
+  }
 }
+
+/** A warm-tier block: (0, budget) -> status, like a region's run. */
+export type WasmBlockFn = (entry: number, budget: number) => number;
