@@ -30,7 +30,12 @@ import {
 import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
 import { type Block, translateBlock } from './jit.js';
 import {
+  CHAIN_ENTRIES,
+  CHAIN_PROMOTE,
+  CHAIN_TRAP,
+  CTL_CHAIN,
   CTL_CODE_PAGES,
+  CTL_COUNTERS,
   CTL_DMODE,
   CTL_NPC,
   CTL_READ_PHYS,
@@ -41,8 +46,8 @@ import {
   CTL_VALUE,
   CTL_WRITE_PHYS,
   CTL_WRITE_TAG,
+  MAX_WARM_BLOCKS,
   TLB_ARRAY_BYTES,
-  type WasmBlockFn,
   type WasmRegion,
   WasmTranslator,
   cpuAreaBytes,
@@ -253,6 +258,9 @@ export class RiscvHart implements CpuBackend {
   private readonly wasmCache: (WasmRegion | undefined)[];
   /** The CPU area as int32 words (pc hand-over, retired count, slow-path values, MMU mode); null without. */
   private readonly ctl32: Int32Array | null;
+  /** The warm-block chain table and run counters in the CPU area (null without one). */
+  private readonly chain32: Int32Array | null;
+  private readonly warmCounters: Int32Array | null;
   /** Bumped whenever translations are dropped, so a store from translated code can tell. */
   private codeEpoch = 0;
   /** Whole-cache flushes so far (FENCE.I, remote fences). */
@@ -315,6 +323,9 @@ export class RiscvHart implements CpuBackend {
       const ctl = area.offset;
       this.x = new Int32Array(mem.buffer, ctl + CTL_REGS, 64);
       this.ctl32 = new Int32Array(mem.buffer, ctl, 1024);
+      this.chain32 = new Int32Array(mem.buffer, ctl + CTL_CHAIN, CHAIN_ENTRIES * 2);
+      for (let i = 0; i < CHAIN_ENTRIES; i++) this.chain32[2 * i] = -1;
+      this.warmCounters = new Int32Array(mem.buffer, ctl + CTL_COUNTERS, MAX_WARM_BLOCKS);
       this.codePages = new Uint8Array(mem.buffer, ctl + CTL_CODE_PAGES, pages);
       this.tlbSets = [0, 1, 2].map((i) => newTlbSet(mem.buffer, ctl + CTL_TLB + i * 6 * TLB_ARRAY_BYTES));
       this.translator = new WasmTranslator(area.memory, area.pages, ctl, mem.base, mem.size, {
@@ -325,6 +336,8 @@ export class RiscvHart implements CpuBackend {
     } else {
       this.x = new Int32Array(64);
       this.ctl32 = null;
+      this.chain32 = null;
+      this.warmCounters = null;
       this.codePages = new Uint8Array(pages);
       this.tlbSets = [newTlbSet(), newTlbSet(), newTlbSet()];
       this.translator = undefined;
@@ -497,10 +510,9 @@ export class RiscvHart implements CpuBackend {
                 }
                 const warm = this.warmPages[off >>> 12];
                 if (warm !== undefined) {
-                  const slot = (off & 4095) >> 1;
-                  const fn = warm.fns[slot];
-                  if (fn !== undefined) {
-                    remaining -= this.runWarm(warm, slot, fn, remaining, off);
+                  const index = warm.tix[(off & 4095) >> 1]!;
+                  if (index >= 0) {
+                    remaining -= this.runWarm(index, remaining, off);
                     this.blockStart = true;
                     if (this.idle || this.stopRequested) break;
                     continue;
@@ -671,39 +683,62 @@ export class RiscvHart implements CpuBackend {
     const offs = this.warmPending;
     if (offs.length === 0 || this.translator === undefined) return;
     this.warmPending = [];
-    const fns = this.translator.translateBlocks(
+    const blocks = this.translator.translateBlocks(
       this.ram16,
       offs.map((off) => ({ pageOff: off & ~4095, start: off & 4095 })),
     );
-    fns.forEach((fn, i) => {
-      if (fn === null) return;
+    const chain = this.chain32!;
+    blocks.forEach((block, i) => {
+      if (block === null) return;
       const off = offs[i]!;
       const page = off >>> 12;
       let warm = this.warmPages[page];
       if (warm === undefined) {
-        warm = { fns: new Array<WasmBlockFn | undefined>(2048), runs: new Uint32Array(2048) };
+        warm = { tix: new Int32Array(2048).fill(-1), count: 0 };
         this.warmPages[page] = warm;
       }
-      warm.fns[(off & 4095) >> 1] = fn;
+      warm.tix[(off & 4095) >> 1] = block.index;
+      warm.count++;
+      const at = ((off >> 1) & (CHAIN_ENTRIES - 1)) * 2;
+      chain[at] = off;
+      chain[at + 1] = block.index;
       this.codePages[page] = 1;
     });
   }
 
-  /** Runs a warm-tier block; returns the budget it used. Blocks that stay hot move to a region. */
-  private runWarm(warm: WarmPage, slot: number, fn: WasmBlockFn, budget: number, off: number): number {
+  /** Runs warm blocks from the one at `off` (table index `index`); returns the budget used. */
+  private runWarm(index: number, budget: number, off: number): number {
     const c = this.ctl32!;
     c[CTL_NPC >> 2] = this.pcLo;
     c[(CTL_NPC >> 2) + 1] = this.pcHi;
-    const status = fn(0, budget);
+    const result = this.translator!.dispatch(index, budget);
     const n = c[CTL_RETIRED >> 2]!;
     this.retired += n;
     this.wasmRetired += n;
     this.pcLo = c[CTL_NPC >> 2]!;
     this.pcHi = c[(CTL_NPC >> 2) + 1]!;
-    if (++warm.runs[slot]! === this.wasmThreshold) this.compileRegion(off >>> 12, off & 4095);
-    if (status !== 1) return n;
+    if (result === CHAIN_PROMOTE) {
+      // a block ran often enough inside chains: its page (chains never leave a page) gets a hot region
+      this.compileRegion(off >>> 12, this.pcLo & 4095);
+      return n;
+    }
+    if (result !== CHAIN_TRAP) return n;
     this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
     return n + 1;
+  }
+
+  /** Forgets the chain entries of a page's warm blocks. */
+  private unchainPage(page: number): void {
+    const warm = this.warmPages[page];
+    if (warm === undefined) return;
+    const chain = this.chain32!;
+    for (let slot = 0; slot < 2048; slot++) {
+      if (warm.tix[slot]! < 0) continue;
+      const off = page * 4096 + slot * 2;
+      const at = ((off >> 1) & (CHAIN_ENTRIES - 1)) * 2;
+      if (chain[at] === off) chain[at] = -1;
+    }
+    this.warmPages[page] = undefined;
   }
 
   /**
@@ -779,7 +814,7 @@ export class RiscvHart implements CpuBackend {
     this.blockPages[page] = undefined;
     this.heatPages[page] = undefined;
     this.wasmPages[page] = undefined;
-    this.warmPages[page] = undefined;
+    if (this.warmPages[page] !== undefined) this.unchainPage(page);
     this.wasmHot[page] = undefined;
     this.codePages[page] = 0;
     this.codeEpoch++;
@@ -796,6 +831,11 @@ export class RiscvHart implements CpuBackend {
     this.wasmPending = [];
     this.warmPages.fill(undefined);
     this.warmPending = [];
+    if (this.chain32 !== null) {
+      for (let i = 0; i < CHAIN_ENTRIES; i++) this.chain32[2 * i] = -1;
+      this.warmCounters!.fill(0);
+      this.translator!.resetBlocks();
+    }
     this.codePages.fill(0);
     this.codeEpoch++;
   }
@@ -2383,9 +2423,9 @@ export class RiscvHart implements CpuBackend {
 }
 
 interface WarmPage {
-  fns: (WasmBlockFn | undefined)[];
-  /** Runs per slot (a block run often enough is compiled again into its page's region). */
-  runs: Uint32Array;
+  /** Shared-table index of the warm block starting at each halfword slot, -1 where none. */
+  tix: Int32Array;
+  count: number;
 }
 
 interface TlbSet {

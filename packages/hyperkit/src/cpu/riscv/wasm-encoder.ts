@@ -22,6 +22,7 @@ export const Op = {
   brTable: 0x0e,
   return: 0x0f,
   call: 0x10,
+  callIndirect: 0x11,
   drop: 0x1a,
   select: 0x1b,
   localGet: 0x20,
@@ -221,6 +222,8 @@ export interface ModuleSpec {
   memoryPages: number;
   /** Imported functions: module "f", the given names and type indices (they take the first indices). */
   imports: { name: string; type: number }[];
+  /** Import a function table as module "m", name "tab" (funcref, no limits beyond 0). */
+  table?: boolean;
   funcs: FuncDef[];
 }
 
@@ -245,10 +248,15 @@ export function encodeModule(spec: ModuleSpec): Uint8Array {
   section(out, 1, types);
 
   const imports = new ByteWriter();
-  imports.u32(spec.imports.length + 1);
+  imports.u32(spec.imports.length + 1 + (spec.table ? 1 : 0));
   name(imports, 'm');
   name(imports, 'mem');
   imports.byte(0x02).byte(0x01).u32(spec.memoryPages).u32(spec.memoryPages);
+  if (spec.table) {
+    name(imports, 'm');
+    name(imports, 'tab');
+    imports.byte(0x01).byte(0x70).byte(0x00).u32(0);
+  }
   for (const f of spec.imports) {
     name(imports, 'f');
     name(imports, f.name);

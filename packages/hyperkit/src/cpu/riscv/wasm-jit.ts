@@ -39,7 +39,24 @@ export const CTL_VALUE = 288;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
-export const CTL_CODE_PAGES = CTL_TLB + TLB_ARRAYS * TLB_ARRAY_BYTES;
+/**
+ * Chaining of warm blocks: a direct-mapped table from RAM offset (i32 key, -1 empty) to the block's index in
+ * the shared function table (i32), so a block leaving for another translated block of its page continues
+ * there inside WebAssembly.
+ */
+export const CTL_CHAIN = CTL_TLB + TLB_ARRAYS * TLB_ARRAY_BYTES;
+export const CHAIN_ENTRIES = 16384;
+/** Run counters of warm blocks by table index (a block reaching WARM_PROMOTE runs asks to be promoted). */
+export const CTL_COUNTERS = CTL_CHAIN + CHAIN_ENTRIES * 8;
+export const MAX_WARM_BLOCKS = 65536;
+export const CTL_CODE_PAGES = CTL_COUNTERS + MAX_WARM_BLOCKS * 4;
+/** Runs of a warm block (counted inside WebAssembly) before it asks for its page's hot region. */
+export const WARM_PROMOTE = 20000;
+/** Results of a warm block or of the dispatcher, besides a next table index (>= 0). */
+export const CHAIN_EXIT = -1;
+export const CHAIN_TRAP = -2;
+export const CHAIN_STOP = -3;
+export const CHAIN_PROMOTE = -4;
 
 /** Bytes of CPU area needed for `ramSize` bytes of RAM. */
 export function cpuAreaBytes(ramSize: number): number {
@@ -71,9 +88,15 @@ export interface WasmSlowPaths {
   store(lo: number, hi: number, size: number, vLo: number, vHi: number): number;
 }
 
+interface WasmTable {
+  readonly length: number;
+  grow(delta: number): number;
+  set(index: number, value: unknown): void;
+}
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Table: new (d: { initial: number; element: 'anyfunc' }) => WasmTable;
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
@@ -95,6 +118,7 @@ const L_CUR = 39;
 const L_ST = 40;
 const L_OFF = 41;
 const L_DMODE = 42;
+const L_NEXT = 43;
 const L_T1 = 36;
 
 // function indices
@@ -267,7 +291,7 @@ function discoverRegion(
 
 /** Emits one region function. */
 class RegionEmitter {
-  readonly w = new ByteWriter(8192);
+  readonly w = new ByteWriter(1024);
   /** Open control structures, innermost last: 'exit', 'dispatch' or anything else. */
   private labels: string[] = [];
   used = 0;
@@ -284,6 +308,9 @@ class RegionEmitter {
     private readonly ramSize: number,
     /** Guest registers stay in the register file (cheap entry and exit; for warm code) or live in locals. */
     private readonly regsInMemory: boolean,
+    /** For a chained warm block: RAM offset of its page and its table index (counter slot); else -1. */
+    private readonly chainPage = -1,
+    private readonly tableIndex = -1,
   ) {
     blocks.forEach((b, i) => this.index.set(b.start, i));
   }
@@ -348,6 +375,19 @@ class RegionEmitter {
     this.addN(count);
     const j = this.index.get(target);
     if (j === undefined) {
+      if (this.chainPage >= 0 && target >= 0 && target < 4096) {
+        // continue in the translated block there, if any (looked up at run time: it may come later)
+        const key = this.chainPage + target;
+        const at = this.ctl + CTL_CHAIN + ((key >> 1) & (CHAIN_ENTRIES - 1)) * 8;
+        const w = this.w;
+        w.i32Const(0).mem(Op.i32Load, 2, at).i32Const(key).op(Op.i32Eq);
+        this.open(Op.if, I32);
+        w.i32Const(0).mem(Op.i32Load, 2, at + 4);
+        w.op(Op.else);
+        w.i32Const(CHAIN_EXIT);
+        this.close();
+        w.set(L_NEXT);
+      }
       this.setNpc(target);
       this.br('exit');
       return;
@@ -399,7 +439,18 @@ class RegionEmitter {
     w.i32Const(0)
       .get(L_N)
       .mem(Op.i32Store, 2, this.ctl + CTL_RETIRED);
-    w.get(L_ST).op(Op.end);
+    if (this.chainPage >= 0) {
+      // trap, a stop request (status 2, or a pending-value load that zeroed the budget), else the next block
+      w.get(L_ST).i32Const(1).op(Op.i32Eq);
+      this.open(Op.if, VOID);
+      w.i32Const(CHAIN_TRAP).op(Op.return);
+      this.close();
+      w.get(L_ST).i32Const(2).op(Op.i32Eq).get(P_BUDGET).op(Op.i32Eqz).op(Op.i32Or);
+      this.open(Op.if, VOID);
+      w.i32Const(CHAIN_STOP).op(Op.return);
+      this.close();
+      w.get(L_NEXT).op(Op.end);
+    } else w.get(L_ST).op(Op.end);
     const body = w.finish();
     // prologue: vb, the registers the region touches, the entry block
     const pro = new ByteWriter(512);
@@ -418,6 +469,23 @@ class RegionEmitter {
           .set(regLocal(r));
     }
     pro.get(P_ENTRY).set(L_CUR);
+    if (this.chainPage >= 0) {
+      pro.i32Const(CHAIN_EXIT).set(L_NEXT);
+      if (this.tableIndex >= 0 && this.tableIndex < MAX_WARM_BLOCKS) {
+        // count runs; at WARM_PROMOTE leave before running, asking for the hot tier
+        const at = this.ctl + CTL_COUNTERS + this.tableIndex * 4;
+        pro.i32Const(0).i32Const(0).mem(Op.i32Load, 2, at).i32Const(1).op(Op.i32Add).tee(L_OFF);
+        pro.mem(Op.i32Store, 2, at);
+        pro.get(L_OFF).i32Const(WARM_PROMOTE).op(Op.i32Eq);
+        pro.op(Op.if).byte(VOID);
+        pro
+          .i32Const(0)
+          .i32Const(0)
+          .mem(Op.i32Store, 2, this.ctl + CTL_RETIRED);
+        pro.i32Const(CHAIN_PROMOTE).op(Op.return);
+        pro.op(Op.end);
+      }
+    }
     pro
       .i32Const(0)
       .mem(Op.i32Load, 2, this.ctl + CTL_DMODE)
@@ -1023,7 +1091,7 @@ export class WasmTranslator {
         type: T_REGION,
         locals: [
           [36, I64],
-          [5, I32],
+          [6, I32],
         ],
         body,
         export: name,
@@ -1062,38 +1130,94 @@ export class WasmTranslator {
    * regions, costing seconds of CPU over a boot). Returns the function per item, null where nothing
    * translates.
    */
-  translateBlocks(ram16: Uint16Array, items: { pageOff: number; start: number }[]): (WasmBlockFn | null)[] {
+  translateBlocks(ram16: Uint16Array, items: { pageOff: number; start: number }[]): (WarmBlock | null)[] {
     const t0 = performance.now();
     const funcs: FuncDef[] = [...this.helpers];
-    const made: { item: number; count: number }[] = [];
+    const made: { item: number; count: number; index: number }[] = [];
     items.forEach((item, i) => {
       const block = decodeBlock(ram16, item.pageOff, item.start);
       if (block.insns.length === 0) return;
-      const e = new RegionEmitter(this.ctl, [block], this.ramBase, this.ramSize, true);
+      const index = this.nextIndex++;
+      const e = new RegionEmitter(this.ctl, [block], this.ramBase, this.ramSize, true, item.pageOff, index);
       funcs.push({
         type: T_REGION,
         locals: [
           [36, I64],
-          [5, I32],
+          [6, I32],
         ],
         body: e.emit(),
         export: `b${made.length}`,
       });
-      made.push({ item: i, count: block.insns.length });
+      made.push({ item: i, count: block.insns.length, index });
     });
-    const out: (WasmBlockFn | null)[] = items.map(() => null);
+    const out: (WarmBlock | null)[] = items.map(() => null);
     if (made.length === 0) return out;
-    const instance = this.instantiate(funcs);
+    const instance = this.instantiate(funcs, true);
     this.modules++;
-    this.compileMs += performance.now() - t0;
+    const table = this.table();
+    const need = made[made.length - 1]!.index + 1;
+    if (table.length < need) table.grow(Math.max(need - table.length, 1024));
     made.forEach((m, i) => {
       this.instructions += m.count;
-      out[m.item] = instance.exports[`b${i}`] as WasmBlockFn;
+      table.set(m.index, instance.exports[`b${i}`]);
+      out[m.item] = { index: m.index, count: m.count };
     });
+    this.compileMs += performance.now() - t0;
     return out;
   }
 
-  private instantiate(funcs: FuncDef[]): { exports: Record<string, unknown> } {
+  /** Runs chained warm blocks from table index `first`: returns CHAIN_EXIT, CHAIN_TRAP, CHAIN_STOP or PROMOTE. */
+  dispatch(first: number, budget: number): number {
+    return this.dispatcher()(first, budget);
+  }
+
+  private sharedTable: WasmTable | undefined;
+  private dispatchFn: ((first: number, budget: number) => number) | undefined;
+  private nextIndex = 0;
+
+  /** Forgets every warm block (their table slots are reused). */
+  resetBlocks(): void {
+    this.nextIndex = 0;
+  }
+
+  private table(): WasmTable {
+    this.sharedTable ??= new WA.Table({ initial: 1024, element: 'anyfunc' });
+    return this.sharedTable;
+  }
+
+  /**
+   * The dispatcher: calls block functions through the shared table while each names its successor,
+   * summing retired instructions into the CPU area, until one leaves or the budget is spent.
+   */
+  private dispatcher(): (first: number, budget: number) => number {
+    if (this.dispatchFn !== undefined) return this.dispatchFn;
+    // params: 0 cur, 1 budget; locals: 2 total, 3 r
+    const w = new ByteWriter(128);
+    const retired = this.ctl + CTL_RETIRED;
+    w.op(Op.loop).byte(VOID);
+    w.i32Const(0).get(1).get(2).op(Op.i32Sub).get(0);
+    w.op(Op.callIndirect).u32(T_REGION).u32(0).set(3);
+    w.get(2).i32Const(0).mem(Op.i32Load, 2, retired).op(Op.i32Add).set(2);
+    w.get(3).i32Const(0).op(Op.i32LtS);
+    w.op(Op.if).byte(VOID);
+    w.i32Const(0).get(2).mem(Op.i32Store, 2, retired).get(3).op(Op.return);
+    w.op(Op.end);
+    w.get(2).get(1).op(Op.i32GeS);
+    w.op(Op.if).byte(VOID);
+    w.i32Const(0).get(2).mem(Op.i32Store, 2, retired).i32Const(CHAIN_EXIT).op(Op.return);
+    w.op(Op.end);
+    w.get(3).set(0).op(Op.br).u32(0);
+    w.op(Op.end);
+    w.op(Op.unreachable).op(Op.end);
+    const instance = this.instantiate(
+      [...this.helpers, { type: T_REGION, locals: [[2, I32]], body: w.finish(), export: 'dispatch' }],
+      true,
+    );
+    this.dispatchFn = instance.exports.dispatch as (first: number, budget: number) => number;
+    return this.dispatchFn;
+  }
+
+  private instantiate(funcs: FuncDef[], withTable = false): { exports: Record<string, unknown> } {
     const bytes = encodeModule({
       types: [
         { params: [I32, I32, I32], results: [I32] },
@@ -1108,10 +1232,11 @@ export class WasmTranslator {
         { name: 'st', type: T_ST },
       ],
       funcs,
+      table: withTable,
     });
     const slow = this.slow;
     return new WA.Instance(new WA.Module(bytes), {
-      m: { mem: this.memory },
+      m: withTable ? { mem: this.memory, tab: this.table() } : { mem: this.memory },
       f: {
         ld: (lo: number, hi: number, size: number) => slow.load(lo, hi, size),
         st: (lo: number, hi: number, size: number, vLo: number, vHi: number) =>
@@ -1121,5 +1246,8 @@ export class WasmTranslator {
   }
 }
 
-/** A warm-tier block: (0, budget) -> status, like a region's run. */
-export type WasmBlockFn = (entry: number, budget: number) => number;
+/** A warm-tier block: its index in the shared function table and its instruction count. */
+export interface WarmBlock {
+  index: number;
+  count: number;
+}
