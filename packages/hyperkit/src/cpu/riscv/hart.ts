@@ -103,6 +103,8 @@ const REGION_TRIAL_CALLS = 512;
 const REGION_MIN_RUN = 48;
 /** Instructions a queued page waits at most for its batch to fill. */
 const WASM_BATCH_WAIT = 100_000;
+/** Rewrites of a page after which it gets no more warm blocks (until a full flush). */
+const MAX_WARM_REWRITES = 4;
 
 export class RiscvHart implements CpuBackend {
   /** Bytes of CPU area the hart wants after guest RAM (GuestMemory's third argument). */
@@ -246,6 +248,8 @@ export class RiscvHart implements CpuBackend {
   private readonly warmPages: (WarmPage | undefined)[];
   private warmPending: number[] = [];
   private warmPendingSince = 0;
+  /** Times a page's warm blocks were dropped because the page was written. */
+  private readonly warmRewrites: Uint8Array;
   /**
    * Block starts seen this often are queued for WebAssembly (0: off); queued pages compile as one module per
    * `wasmBatch` pages (or after WASM_BATCH_WAIT instructions), which amortises module creation. Off by
@@ -318,6 +322,7 @@ export class RiscvHart implements CpuBackend {
     this.wasmHot = dense();
     this.wasmCompiles = new Uint8Array(pages);
     this.warmPages = dense();
+    this.warmRewrites = new Uint8Array(pages);
     this.wasmCache = dense();
     if (area !== undefined && area.size >= cpuAreaBytes(mem.size)) {
       const ctl = area.offset;
@@ -673,6 +678,8 @@ export class RiscvHart implements CpuBackend {
 
   /** Queues a warm block start (RAM offset); the queue compiles as one module per `wasmBatch` blocks. */
   private queueWarm(off: number): void {
+    // pages whose code keeps being rewritten (or data sharing a page with code) stay interpreted
+    if (this.warmRewrites[off >>> 12]! >= MAX_WARM_REWRITES) return;
     if (this.warmPending.length === 0) this.warmPendingSince = this.retired;
     this.warmPending.push(off);
     if (this.warmPending.length >= this.wasmBatch) this.flushWarm();
@@ -814,7 +821,10 @@ export class RiscvHart implements CpuBackend {
     this.blockPages[page] = undefined;
     this.heatPages[page] = undefined;
     this.wasmPages[page] = undefined;
-    if (this.warmPages[page] !== undefined) this.unchainPage(page);
+    if (this.warmPages[page] !== undefined) {
+      this.unchainPage(page);
+      if (this.warmRewrites[page]! < 255) this.warmRewrites[page]!++;
+    }
     this.wasmHot[page] = undefined;
     this.codePages[page] = 0;
     this.codeEpoch++;
@@ -835,6 +845,7 @@ export class RiscvHart implements CpuBackend {
       for (let i = 0; i < CHAIN_ENTRIES; i++) this.chain32[2 * i] = -1;
       this.warmCounters!.fill(0);
       this.translator!.resetBlocks();
+      this.warmRewrites.fill(0);
     }
     this.codePages.fill(0);
     this.codeEpoch++;

@@ -1135,6 +1135,8 @@ export class WasmTranslator {
     const funcs: FuncDef[] = [...this.helpers];
     const made: { item: number; count: number; index: number }[] = [];
     items.forEach((item, i) => {
+      // the shared table is bounded: once full, no more warm blocks until the next flush of all code
+      if (this.nextIndex >= MAX_WARM_BLOCKS) return;
       const block = decodeBlock(ram16, item.pageOff, item.start);
       if (block.insns.length === 0) return;
       const index = this.nextIndex++;
@@ -1156,7 +1158,8 @@ export class WasmTranslator {
     this.modules++;
     const table = this.table();
     const need = made[made.length - 1]!.index + 1;
-    if (table.length < need) table.grow(Math.max(need - table.length, 1024));
+    if (table.length < need)
+      table.grow(Math.min(Math.max(need - table.length, 1024), MAX_WARM_BLOCKS - table.length));
     made.forEach((m, i) => {
       this.instructions += m.count;
       table.set(m.index, instance.exports[`b${i}`]);
