@@ -350,9 +350,9 @@ describe('git store', { timeout: 60_000 }, () => {
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         for (let i = 0; i < 15; i++) {
-          // Compare-and-swap in a loop, as DataKit's commit does.
+          // Compare-and-swap in a loop, as DataKit's commit does (against the newest queued head).
           for (;;) {
-            const head = await repo.head('master');
+            const head = await repo.queuedHead('master');
             const tree = await repo.trees.update(
               await repo.commitTree(head),
               [`w${w}-${i}`],

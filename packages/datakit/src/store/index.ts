@@ -17,7 +17,7 @@ export {
 export { GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
 export { PackFile, PackIndex, applyDelta } from './pack.js';
 export { GitRefStore, MemoryRefStore, type RefStore, isValidBranchName } from './refs.js';
-export { type HeadListener, Repository, type RepositoryOptions } from './repo.js';
+export { type HeadListener, type Queued, Repository, type RepositoryOptions } from './repo.js';
 export {
   type DirValue,
   type FileValue,

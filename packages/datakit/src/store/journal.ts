@@ -22,7 +22,9 @@ import type { ObjectType } from './objects.js';
 /** An object as journaled: its type and uncompressed contents (the hash is recomputed on replay). */
 export interface JournalObject {
   readonly type: ObjectType;
+  /** The contents, or with `base` a git delta against that object. */
   readonly data: Uint8Array;
+  readonly base?: string;
 }
 
 /** A ref compare-and-swap: undefined `old` = did not exist, undefined `new` = deleted. */
@@ -49,6 +51,8 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const typeCodes: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const typeOfCode: ReadonlyArray<ObjectType | undefined> = [undefined, 'commit', 'tree', 'blob', 'tag'];
+/** On an object's type code: its data is a delta against the object named next. */
+const DELTA_FLAG = 0x80;
 
 /** Our own journals, so a second Repository in this process does not replay a live one. */
 const liveJournals = new Set<string>();
@@ -99,7 +103,7 @@ export function encodeRecord(rec: JournalRecord): Buffer {
   let size = HEADER + 2;
   for (const r of refParts) size += 2 + r.name.length + 4 + r.msg.length + 40;
   size += 4;
-  for (const o of rec.objects) size += 5 + o.data.length;
+  for (const o of rec.objects) size += 5 + (o.base ? 20 : 0) + o.data.length;
   const out = Buffer.allocUnsafe(size);
   let p = HEADER;
   p = out.writeUInt16BE(refParts.length, p);
@@ -116,8 +120,9 @@ export function encodeRecord(rec: JournalRecord): Buffer {
   }
   p = out.writeUInt32BE(rec.objects.length, p);
   for (const o of rec.objects) {
-    out[p] = typeCodes[o.type];
+    out[p] = typeCodes[o.type] | (o.base ? DELTA_FLAG : 0);
     p = out.writeUInt32BE(o.data.length, p + 1);
+    if (o.base) p += out.write(o.base, p, 20, 'hex');
     out.set(o.data, p);
     p += o.data.length;
   }
@@ -173,11 +178,17 @@ export function decodeRecords(bytes: Uint8Array): JournalRecord[] {
     const nobjects = payload.readUInt32BE(p);
     p += 4;
     for (let i = 0; i < nobjects; i++) {
-      const type = typeOfCode[payload[p] ?? 0];
+      const code = payload[p] ?? 0;
+      const type = typeOfCode[code & ~DELTA_FLAG];
       const len = payload.readUInt32BE(p + 1);
       if (type === undefined) break;
-      objects.push({ type, data: payload.subarray(p + 5, p + 5 + len) });
-      p += 5 + len;
+      p += 5;
+      if (code & DELTA_FLAG) {
+        const base = payload.toString('hex', p, p + 20);
+        p += 20;
+        objects.push({ type, data: payload.subarray(p, p + len), base });
+      } else objects.push({ type, data: payload.subarray(p, p + len) });
+      p += len;
     }
     out.push({ objects, refs });
   }
@@ -209,6 +220,7 @@ export class Journal {
   private queue: Array<{
     bytes: Buffer;
     onDurable: ((seq: number) => void) | undefined;
+    onFailed: (() => void) | undefined;
     resolve: (seq: number) => void;
     reject: (err: Error) => void;
   }> = [];
@@ -291,13 +303,13 @@ export class Journal {
    * appends share one fdatasync. `onDurable` runs as soon as the record is durable, before any
    * later record is written or any checkpoint, so what it records is never missed by one.
    */
-  append(rec: JournalRecord, onDurable?: (seq: number) => void): Promise<number> {
+  append(rec: JournalRecord, onDurable?: (seq: number) => void, onFailed?: () => void): Promise<number> {
     if (this.closed) return Promise.reject(new StoreError('ERR_CLOSED', 'journal is closed'));
     const bytes = encodeRecord(rec);
     if (bytes.length > this.maxRecordBytes)
       return Promise.reject(new StoreError('ERR_IO', `journal record of ${bytes.length} bytes is too large`));
     return new Promise((resolve, reject) => {
-      this.queue.push({ bytes, onDurable, resolve, reject });
+      this.queue.push({ bytes, onDurable, onFailed, resolve, reject });
       if (!this.writing) {
         this.writing = true;
         // After the current event-loop turn: every commit that turn produced joins this flush.
@@ -322,7 +334,7 @@ export class Journal {
             }
           } catch (err) {
             // Nothing queued can be made durable: fail those commits, keep serving.
-            for (const q of this.queue.splice(0)) q.reject(err as Error);
+            this.failQueued(this.queue.splice(0), err as Error);
             break;
           }
         }
@@ -347,7 +359,9 @@ export class Journal {
           // (O_DSYNC: durable now.) The write ran in the thread pool: meanwhile the event loop
           // took more requests, and the commits among them form the next group.
         } catch (err) {
-          for (const b of batch) b.reject(err as Error);
+          // Records queued after these may build on them (the next update of a ref compares
+          // against the one before): they fail too.
+          this.failQueued([...batch, ...this.queue.splice(0)], err as Error);
           continue;
         }
         for (const b of batch) {
@@ -367,6 +381,14 @@ export class Journal {
     } finally {
       this.writing = false;
     }
+  }
+
+  private failQueued(
+    records: ReadonlyArray<{ onFailed?: (() => void) | undefined; reject: (err: Error) => void }>,
+    err: Error,
+  ): void {
+    for (const r of records) r.onFailed?.();
+    for (const r of records) r.reject(err);
   }
 
   /** In the thread pool: the write updates the file's mtime, which can wait for the file system's journal. */

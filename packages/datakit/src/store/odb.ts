@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
+import { encodeTreeDelta } from './delta.js';
 import { StoreError } from './errors.js';
 import type { Journal, JournalObject } from './journal.js';
 import { type ObjectType, type RawObject, hashObject, parseLooseObject } from './objects.js';
@@ -13,11 +14,21 @@ import { encodePack } from './packwriter.js';
 /** Content-addressed object storage. Objects are immutable, so readers may cache freely. */
 export interface ObjectDb {
   read(hash: string): Promise<RawObject | undefined>;
-  write(type: ObjectType, data: Uint8Array): Promise<string>;
+  /**
+   * Stores an object; `base` names a similar object written before (the previous version of
+   * a tree), which a journal may store this one as a delta against.
+   */
+  write(type: ObjectType, data: Uint8Array, base?: DeltaBase): Promise<string>;
   has(hash: string): Promise<boolean>;
   /** Makes every object written so far durable (no-op in memory). */
   sync(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** An object another one may be stored as a delta against. */
+export interface DeltaBase {
+  readonly hash: string;
+  readonly data: Uint8Array;
 }
 
 export class MemoryObjectDb implements ObjectDb {
@@ -73,11 +84,13 @@ export class GitObjectDb implements ObjectDb {
   private packNames = new Set<string>();
   private readonly fsync: boolean;
   private readonly maxPacks: number;
-  private readonly pending = new Map<string, RawObject & { seq: number }>();
+  private readonly pending = new Map<string, RawObject & { seq: number; base?: DeltaBase }>();
   private writeSeq = 0;
   private durableSeq = 0;
   /** With the journal: objects up to here are in a record (journaled or being journaled)... */
   private stagedSeq = 0;
+  /** While staging: objects after this one are in the record being built. */
+  private stagedSeqBefore = 0;
   /** ...up to here in a durable one... */
   private journaledSeq = 0;
   /** ...and up to here in the git directory. */
@@ -168,7 +181,7 @@ export class GitObjectDb implements ObjectDb {
     return added;
   }
 
-  async write(type: ObjectType, data: Uint8Array): Promise<string> {
+  async write(type: ObjectType, data: Uint8Array, base?: DeltaBase): Promise<string> {
     const hash = hashObject(type, data);
     if (this.pending.has(hash)) return hash;
     const key = Buffer.from(hash, 'hex');
@@ -176,7 +189,12 @@ export class GitObjectDb implements ObjectDb {
     // each new object up in hundreds of small packs cost more than it saved.
     for (let i = 0; i < Math.min(this.packs.length, 8); i++)
       if ((this.packs[i] as PackFile).index.findKey(key) >= 0) return hash;
-    this.pending.set(hash, { type, data: Uint8Array.from(data), seq: ++this.writeSeq });
+    this.pending.set(hash, {
+      type,
+      data: Uint8Array.from(data),
+      seq: ++this.writeSeq,
+      ...(base && base.hash !== hash ? { base } : {}),
+    });
     return hash;
   }
 
@@ -213,14 +231,32 @@ export class GitObjectDb implements ObjectDb {
     const upTo = this.writeSeq;
     if (upTo === from) return undefined;
     this.stagedSeq = upTo;
+    this.stagedSeqBefore = from;
     const objects: JournalObject[] = [];
     let bytes = 0;
     for (const o of this.pending.values()) {
       if (o.seq <= from || o.seq > upTo) continue;
-      objects.push(o);
-      bytes += o.data.length + 5;
+      const delta =
+        o.base && this.replayable(o.base.hash, o.seq) ? encodeTreeDelta(o.base.data, o.data) : undefined;
+      if (delta && o.base) {
+        objects.push({ type: o.type, data: delta, base: o.base.hash });
+        bytes += delta.length + 25;
+      } else {
+        objects.push({ type: o.type, data: o.data });
+        bytes += o.data.length + 5;
+      }
     }
     return { objects, bytes, upTo };
+  }
+
+  /**
+   * Will a replay of the record holding object number `seq` find `base`: in the git directory
+   * (not pending) or earlier in the journal (durable, or earlier in the same record)?
+   */
+  private replayable(base: string, seq: number): boolean {
+    const p = this.pending.get(base);
+    if (!p) return true;
+    return p.seq <= this.journaledSeq || (p.seq > this.stagedSeqBefore && p.seq < seq);
   }
 
   /** The record holding objects up to `upTo` is durable (records become durable in order). */

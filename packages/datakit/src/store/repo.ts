@@ -8,6 +8,7 @@ import { StoreError } from './errors.js';
 import { Journal, type JournalObject, type JournalRefUpdate, syncFileSystem } from './journal.js';
 import { type Commit, type Signature, encodeCommit, hashObject, isHash, parseCommit } from './objects.js';
 import { GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
+import { applyDelta } from './pack.js';
 import { encodePack } from './packwriter.js';
 import { GitRefStore, MemoryRefStore, type RefStore } from './refs.js';
 import { type DirValue, TreeStore, dirOfHash, emptyDir } from './tree.js';
@@ -46,8 +47,10 @@ interface HeldRef {
   firstUnpublished: number;
   /** Journal record of the newest update. */
   lastRecord: number;
-  /** A setHead is between its compare and its journal record being durable. */
-  busy: boolean;
+  /** The newest update compared and queued for the journal (the next one's compare value). */
+  queued: string | undefined;
+  /** Updates queued and not yet durable (or refused). */
+  inFlight: number;
   /**
    * The lock was given up to publish and someone else (git) took it before we could take it
    * again: the update in flight is refused, the next one starts from the git directory.
@@ -63,6 +66,11 @@ interface HeldRef {
  * the number of commits it carries.
  */
 const PUBLISH_IDLE_MS = 10;
+
+/** An update compared and ordered: `durable` says whether it made it into history. */
+export interface Queued {
+  readonly durable: Promise<boolean>;
+}
 const PUBLISH_MAX_DELAY_MS = 100;
 
 const HEADS = 'refs/heads/';
@@ -367,21 +375,67 @@ export class Repository {
     expected: string | undefined,
     message: string,
   ): Promise<boolean> {
+    const queued = await this.queueHead(branch, value, expected, message);
+    return queued !== false && (await queued.durable);
+  }
+
+  /**
+   * The head as the next update must expect it: the newest update queued (compared, not yet
+   * durable), else the head.
+   */
+  async queuedHead(branch: string): Promise<string | undefined> {
+    const h = this.held.get(HEADS + branch);
+    if (h) return h.queued;
+    return this.head(branch);
+  }
+
+  /**
+   * The compare-and-swap of `setHead` in two steps: resolves once the update is compared and
+   * ordered (false: the head is not `expected`), with a promise that resolves once it is durable
+   * (true) or refused after all (false: the ref was lost to another writer meanwhile; the update
+   * is not in history) and rejects on an I/O error. Further updates of the branch may be queued
+   * on top of it meanwhile (they fail too if it fails), so a group commit can be merged while
+   * the previous one is being written.
+   */
+  async queueHead(
+    branch: string,
+    value: string | undefined,
+    expected: string | undefined,
+    message: string,
+  ): Promise<false | Queued> {
     const name = HEADS + branch;
     this.generation++;
-    let ok: boolean;
+    let queued: false | Queued;
     try {
-      ok = await this.withRef(name, () =>
-        this.journal && value !== undefined
-          ? this.setHeld(name, value, expected, message)
-          : this.setDirect(name, value, expected, message),
-      );
-    } finally {
+      queued = await this.withRef(name, async (): Promise<false | Queued> => {
+        if (this.journal && value !== undefined) return this.queueHeld(name, value, expected, message);
+        return (await this.setDirect(name, value, expected, message))
+          ? { durable: Promise.resolve(true) }
+          : false;
+      });
+    } catch (err) {
       this.generation++;
+      throw err;
     }
-    if (ok) this.noteHead(branch, value);
-    else this.knownValid = false; // someone else moved it: read the disk until the next scan
-    return ok;
+    if (queued === false) {
+      this.generation++;
+      this.knownValid = false; // someone else moved it: read the disk until the next scan
+      return false;
+    }
+    const durable = queued.durable.then(
+      (ok) => {
+        this.generation++;
+        if (ok) this.noteHead(branch, value);
+        else this.knownValid = false;
+        return ok;
+      },
+      (err) => {
+        this.generation++;
+        throw err;
+      },
+    );
+    durable.catch(() => {}); // the caller gets it; not an unhandled rejection meanwhile
+    return { durable };
   }
 
   /** Runs `fn` after every earlier call for the same ref has finished. */
@@ -420,14 +474,15 @@ export class Repository {
 
   /**
    * With the journal: one record (the objects written since the last one, and this ref update)
-   * and one fdatasync make the update durable; the git directory follows in the background.
+   * and one write to the journal make the update durable; the git directory follows in the
+   * background. Resolves once the record is queued, with its durability.
    */
-  private async setHeld(
+  private async queueHeld(
     name: string,
     value: string,
     expected: string | undefined,
     message: string,
-  ): Promise<boolean> {
+  ): Promise<false | Queued> {
     const journal = this.journal as { log: Journal; db: GitObjectDb };
     const refs = this.refs as GitRefStore;
     let h = this.held.get(name);
@@ -448,54 +503,69 @@ export class Repository {
         lock,
         onDisk,
         value: onDisk,
+        queued: onDisk,
+        inFlight: 0,
         log: [],
         needs: 0,
         firstUnpublished: Number.POSITIVE_INFINITY,
         lastRecord: 0,
-        busy: false,
         lost: false,
         publishing: undefined,
       };
       this.held.set(name, h);
     }
     const held = h;
-    if (held.value !== expected) {
+    if (held.queued !== expected) {
       this.schedulePublish(); // gives the lock up if nothing is pending
       return false;
     }
-    held.busy = true;
-    try {
-      let staged = journal.db.stage();
-      if (staged && !journal.db.fitsJournal(staged)) {
-        await journal.db.installDurably(staged.upTo);
-        staged = undefined;
-      }
-      const line = GitRefStore.reflogLine(held.value, value, this.signature(), message);
-      const old = held.value;
-      await journal.log.append(
-        { objects: staged?.objects ?? [], refs: [{ name, old, new: value, message }] },
-        (seq) => {
-          // Synchronously with durability: a checkpoint right after never misses this update.
-          if (staged) journal.db.markJournaled(staged.upTo);
-          held.value = value;
-          held.log.push(line);
-          held.needs = Math.max(held.needs, staged?.upTo ?? 0);
-          held.lastRecord = seq;
-          if (held.firstUnpublished === Number.POSITIVE_INFINITY) held.firstUnpublished = seq;
-        },
-      );
-      // A publish meanwhile gave the lock up and takes it again: our compare stands only if
-      // nobody moved the ref in between.
-      while (held.publishing) await held.publishing;
-      if (held.lost) {
-        if (this.held.get(name) === held) this.held.delete(name);
-        return false;
-      }
-    } finally {
-      held.busy = false;
-      this.schedulePublish();
+    let staged = journal.db.stage();
+    if (staged && !journal.db.fitsJournal(staged)) {
+      await journal.db.installDurably(staged.upTo);
+      staged = undefined;
     }
-    return true;
+    const old = held.queued;
+    const line = GitRefStore.reflogLine(old, value, this.signature(), message);
+    held.queued = value;
+    held.inFlight++;
+    const record = journal.log.append(
+      { objects: staged?.objects ?? [], refs: [{ name, old, new: value, message }] },
+      (seq) => {
+        // Synchronously with durability: a checkpoint right after never misses this update.
+        if (staged) journal.db.markJournaled(staged.upTo);
+        held.value = value;
+        held.log.push(line);
+        held.needs = Math.max(held.needs, staged?.upTo ?? 0);
+        held.lastRecord = seq;
+        if (held.firstUnpublished === Number.POSITIVE_INFINITY) held.firstUnpublished = seq;
+      },
+      () => {
+        // Synchronously with the failure, which fails every record queued after this one too:
+        // the next update starts from what is durable.
+        held.queued = held.value;
+      },
+    );
+    const durable = record.then(
+      async () => {
+        // A publish meanwhile gave the lock up and takes it again: our compare stands only if
+        // nobody moved the ref in between.
+        while (held.publishing) await held.publishing;
+        held.inFlight--;
+        this.schedulePublish();
+        if (held.lost) {
+          if (this.held.get(name) === held) this.held.delete(name);
+          return false;
+        }
+        return true;
+      },
+      (err) => {
+        held.inFlight--;
+        this.schedulePublish();
+        throw err;
+      },
+    );
+    durable.catch(() => {});
+    return { durable };
   }
 
   private schedulePublish(): void {
@@ -520,7 +590,7 @@ export class Repository {
   async settle(): Promise<void> {
     if (!this.journal) return;
     for (let round = 0; round < 1000; round++) {
-      const pending = [...this.held.values()].some((h) => h.lock || h.busy) || this.publishTimer;
+      const pending = [...this.held.values()].some((h) => h.lock || h.inFlight > 0) || this.publishTimer;
       if (!pending && !this.publishing) return;
       if (this.publishTimer) {
         clearTimeout(this.publishTimer);
@@ -585,7 +655,7 @@ export class Repository {
         if (!lock) return;
         const value = h.value;
         const through = h.lastRecord;
-        const busy = h.busy;
+        const busy = h.inFlight > 0;
         if (value === h.onDisk || value === undefined) {
           // Nothing to publish: give the lock up unless an update is on its way.
           if (busy) return;
@@ -599,7 +669,7 @@ export class Repository {
         h.onDisk = value;
         h.firstUnpublished = h.value === value ? Number.POSITIVE_INFINITY : through + 1;
         this.generation++;
-        if (!busy && !h.busy && h.value === value) return;
+        if (!busy && h.inFlight === 0 && h.value === value) return;
         // Updates on top of the published value are in flight or acknowledged: hold the ref again.
         const again = await refs.lock(name);
         let onDisk: string | undefined;
@@ -622,7 +692,7 @@ export class Repository {
         lowest = Math.min(lowest, h.firstUnpublished - 1);
       } finally {
         h.publishing = undefined;
-        if ((h.lost || (!h.lock && !h.busy)) && this.held.get(name) === h) this.held.delete(name);
+        if ((h.lost || (!h.lock && h.inFlight === 0)) && this.held.get(name) === h) this.held.delete(name);
       }
     }
     for (const h of this.held.values())
@@ -754,7 +824,18 @@ async function replayJournals(gitDir: string): Promise<void> {
   try {
     const missing = new Map<string, JournalObject>();
     for (const rec of records)
-      for (const o of rec.objects) {
+      for (const stored of rec.objects) {
+        let o: JournalObject = stored;
+        if (stored.base) {
+          // A delta against an object earlier in the journal or already in git.
+          const base = missing.get(stored.base)?.data ?? (await db.read(stored.base))?.data;
+          if (!base)
+            throw new StoreError(
+              'ERR_MISSING_OBJECT',
+              `journal replay: delta base ${stored.base} is missing`,
+            );
+          o = { type: stored.type, data: applyDelta(base, stored.data) };
+        }
         const hash = hashObject(o.type, o.data);
         if (!missing.has(hash) && !(await db.has(hash))) missing.set(hash, o);
       }

@@ -10,7 +10,7 @@ import {
   joinTreeEntries,
   parseTree,
 } from './objects.js';
-import type { ObjectDb } from './odb.js';
+import type { DeltaBase, ObjectDb } from './odb.js';
 
 /**
  * How a file is stored: a git tree mode, as DataKit names it. 'gitlink' is a submodule entry
@@ -179,8 +179,11 @@ export class TreeStore {
     return fresh;
   }
 
+  /** The tree last written at each path (a few): the next version there is stored as a delta. */
+  private readonly lastWritten = new Map<string, DeltaBase>();
+
   /** Writes every unwritten blob and tree; returns the tree hash. Empty subdirectories vanish, as in git. */
-  async write(dir: DirValue): Promise<string> {
+  async write(dir: DirValue, path = ''): Promise<string> {
     if (dir.hash && !dir.entries) return dir.hash;
     const items: EncodedTreeEntry[] = [];
     // What reading the written tree back would give: the next transaction starts from it.
@@ -198,7 +201,7 @@ export class TreeStore {
         items.push(this.encodeEntry(name, stored, { name, mode: modeOfPerm(value.perm), hash }));
         loaded.set(name, stored);
       } else {
-        const hash = await this.write(value);
+        const hash = await this.write(value, `${path}/${name}`);
         if (hash !== EMPTY_TREE) {
           const stored: DirValue = value.hash && !value.entries ? value : { kind: 'dir', hash };
           items.push(this.encodeEntry(name, stored, { name, mode: TreeMode.DIR, hash }));
@@ -206,7 +209,14 @@ export class TreeStore {
         }
       }
     }
-    const hash = await this.db.write('tree', joinTreeEntries(items));
+    const data = joinTreeEntries(items);
+    const hash = await this.db.write('tree', data, this.lastWritten.get(path));
+    this.lastWritten.delete(path);
+    if (this.lastWritten.size >= 256) {
+      const oldest = this.lastWritten.keys().next().value;
+      if (oldest !== undefined) this.lastWritten.delete(oldest);
+    }
+    this.lastWritten.set(path, { hash, data });
     this.remember(hash, loaded);
     return hash;
   }

@@ -179,7 +179,8 @@ export class DataKit {
         const batch = queue.splice(0);
         if (batch.length === 0) break;
         await this.lock(branch).run(async () => {
-          const current = await this.repo.head(branch);
+          // On top of updates still being written: the next group is merged meanwhile.
+          const current = await this.repo.queuedHead(branch);
           let tip = current;
           const merged: MergeRequest[] = [];
           for (const req of batch) {
@@ -190,40 +191,64 @@ export class DataKit {
               req.reject(err as Error);
             }
           }
-          if (merged.length === 0) return;
+          if (merged.length === 0 || tip === undefined) return;
           const first = merged[0]?.message.split('\n')[0] ?? '';
-          let moved: boolean;
+          const settle = (durable: Promise<boolean>) => {
+            this.lastQueued.set(branch, durable);
+            durable.then(
+              (ok) => {
+                if (ok) for (const req of merged) req.resolve(tip ?? req.commit);
+                else this.retry(branch, merged);
+              },
+              // Not durable (an I/O error): these commits fail, the server goes on.
+              (err) => {
+                for (const req of merged) req.reject(err as Error);
+              },
+            );
+          };
+          if (tip === current) {
+            // Already in the head: acknowledged once the head is durable.
+            settle((this.lastQueued.get(branch) ?? Promise.resolve(true)).catch(() => false));
+            return;
+          }
+          let queued: Awaited<ReturnType<Repository['queueHead']>>;
           try {
-            moved =
-              tip === current ||
-              (tip !== undefined &&
-                (await this.repo.setHead(
-                  branch,
-                  tip,
-                  current,
-                  `commit: ${first}${merged.length > 1 ? ` (+${merged.length - 1})` : ''}`,
-                )));
+            queued = await this.repo.queueHead(
+              branch,
+              tip,
+              current,
+              `commit: ${first}${merged.length > 1 ? ` (+${merged.length - 1})` : ''}`,
+            );
           } catch (err) {
-            // Not durable (an I/O error): these commits fail, the server goes on.
             for (const req of merged) req.reject(err as Error);
             return;
           }
-          if (moved) {
-            for (const req of merged) req.resolve(tip ?? req.commit);
-            return;
-          }
-          // Someone else (maybe git itself) moved the head: merge these again against the new head.
-          for (const req of merged) {
-            if (++req.attempts >= 100)
-              req.reject(VfsError.other('Merge conflict: branch head keeps changing', Errno.EAGAIN));
-            else queue.push(req);
-          }
+          if (queued) settle(queued.durable);
+          else this.retry(branch, merged, false);
         });
       }
     } finally {
       this.leaders.delete(branch);
       if ((this.queues.get(branch)?.length ?? 0) > 0) void this.lead(branch);
     }
+  }
+
+  /** The durability of the newest update queued per branch. */
+  private readonly lastQueued = new Map<string, Promise<boolean>>();
+
+  /** Someone else (maybe git itself) moved the head: merge these again against the new head. */
+  private retry(branch: string, reqs: MergeRequest[], kick = true): void {
+    let queue = this.queues.get(branch);
+    if (!queue) {
+      queue = [];
+      this.queues.set(branch, queue);
+    }
+    for (const req of reqs) {
+      if (++req.attempts >= 100)
+        req.reject(VfsError.other('Merge conflict: branch head keeps changing', Errno.EAGAIN));
+      else queue.push(req);
+    }
+    if (kick && queue.length > 0 && !this.leaders.has(branch)) void this.lead(branch);
   }
 
   /** The head after merging `commit` into `tip` (objects written, nothing published). */
@@ -245,8 +270,11 @@ export class DataKit {
 
   async fastForward(branch: string, commit: string): Promise<void> {
     await this.lock(branch).run(async () => {
-      const current = await this.repo.head(branch);
-      if (current === commit) return;
+      const current = await this.repo.queuedHead(branch);
+      if (current === commit) {
+        await this.lastQueued.get(branch); // acknowledged once it is durable
+        return;
+      }
       if (current !== undefined && !(await this.repo.isAncestor(current, commit)))
         throw VfsError.other('not-fast-forward');
       if (!(await this.repo.setHead(branch, commit, current, 'fast-forward')))
@@ -664,6 +692,7 @@ export class DataKit {
           }),
           remove: async () => {
             const current = state.inode?.basename ?? name;
+            await this.repo.settle(); // commits still being written land first
             const head = await this.repo.head(current);
             if (head !== undefined) await this.repo.setHead(current, undefined, head, 'delete');
             cache.delete(current);
@@ -700,6 +729,7 @@ export class DataKit {
         if (!isValidBranchName(newName) || newName.includes('/'))
           throw VfsError.other(`Invalid branch name ${quote(newName)}`);
         const oldName = inode.basename;
+        await this.repo.settle(); // commits still being written land first
         if ((await this.repo.head(newName)) !== undefined) throw VfsError.isDir();
         const e = cache.get(oldName);
         const head = await this.repo.head(oldName);

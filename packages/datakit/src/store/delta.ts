@@ -1,0 +1,166 @@
+/**
+ * Git delta encoding (the format `applyDelta` reads) for trees: a new version of a directory is
+ * mostly the entries of the previous one, so the delta copies runs of identical entries from the
+ * base and inserts only the entries that changed. A commit's journal record then holds a few
+ * dozen bytes for a directory of thousands of entries.
+ */
+
+/** Byte offsets where each entry of an encoded tree starts (and the end), or undefined if malformed. */
+function entryBounds(tree: Uint8Array): number[] | undefined {
+  const out: number[] = [];
+  let pos = 0;
+  while (pos < tree.length) {
+    out.push(pos);
+    const nul = tree.indexOf(0, pos);
+    if (nul < 0 || nul + 21 > tree.length) return undefined;
+    pos = nul + 21;
+  }
+  out.push(pos);
+  return out;
+}
+
+class DeltaWriter {
+  private readonly parts: number[] = [];
+  private pendingInsert: Array<{ from: Uint8Array; start: number; end: number }> = [];
+  private insertLength = 0;
+
+  constructor(baseSize: number, targetSize: number) {
+    this.varint(baseSize);
+    this.varint(targetSize);
+  }
+
+  private varint(n: number): void {
+    let v = n;
+    while (v >= 0x80) {
+      this.parts.push((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    this.parts.push(v);
+  }
+
+  insert(from: Uint8Array, start: number, end: number): void {
+    if (end <= start) return;
+    this.pendingInsert.push({ from, start, end });
+    this.insertLength += end - start;
+  }
+
+  private flushInsert(): void {
+    for (const { from, start, end } of this.pendingInsert) {
+      for (let at = start; at < end; at += 127) {
+        const n = Math.min(127, end - at);
+        this.parts.push(n);
+        for (let i = 0; i < n; i++) this.parts.push(from[at + i] as number);
+      }
+    }
+    this.pendingInsert = [];
+    this.insertLength = 0;
+  }
+
+  copy(offset: number, size: number): void {
+    this.flushInsert();
+    for (let done = 0; done < size; ) {
+      const n = Math.min(0x10000, size - done);
+      const off = offset + done;
+      let op = 0x80;
+      const bytes: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const b = (off >>> (8 * i)) & 0xff;
+        if (b !== 0) {
+          op |= 1 << i;
+          bytes.push(b);
+        }
+      }
+      const sizeField = n === 0x10000 ? 0 : n;
+      for (let i = 0; i < 3; i++) {
+        const b = (sizeField >>> (8 * i)) & 0xff;
+        if (b !== 0) {
+          op |= 0x10 << i;
+          bytes.push(b);
+        }
+      }
+      this.parts.push(op, ...bytes);
+      done += n;
+    }
+  }
+
+  finish(): Uint8Array {
+    this.flushInsert();
+    return Uint8Array.from(this.parts);
+  }
+}
+
+/**
+ * A delta from tree `base` to tree `target`: the entries are walked in step (both are in git's
+ * order) and identical ones copied. Undefined when it would not be much smaller than `target`.
+ */
+export function encodeTreeDelta(base: Uint8Array, target: Uint8Array): Uint8Array | undefined {
+  const bb = entryBounds(base);
+  const tb = entryBounds(target);
+  if (!bb || !tb) return undefined;
+  const w = new DeltaWriter(base.length, target.length);
+  // Entries of the base by their bytes' position, found by walking both lists: an entry of the
+  // target equal to the base entry at the cursor is copied; otherwise the cursor moves past base
+  // entries that sort before it (removed), and the target entry is inserted.
+  let bi = 0;
+  let runStart = -1;
+  let runBase = 0;
+  const endRun = (ti: number) => {
+    if (runStart < 0) return;
+    w.copy(runBase, (tb[ti] as number) - runStart);
+    runStart = -1;
+  };
+  const compareNames = (aStart: number, a: Uint8Array, bStart: number, b: Uint8Array): number => {
+    // Names start after "<mode> " and end at NUL; git order compares name bytes (a directory as
+    // if followed by "/", which only matters between a file and a directory of one name: both
+    // then simply differ and are inserted).
+    let i = a.indexOf(0x20, aStart) + 1;
+    let j = b.indexOf(0x20, bStart) + 1;
+    for (;;) {
+      const x = a[i] as number;
+      const y = b[j] as number;
+      if (x !== y) return x === 0 ? -1 : y === 0 ? 1 : x - y;
+      if (x === 0) return 0;
+      i++;
+      j++;
+    }
+  };
+  for (let ti = 0; ti < tb.length - 1; ti++) {
+    const ts = tb[ti] as number;
+    const te = tb[ti + 1] as number;
+    let matched = -1;
+    while (bi < bb.length - 1) {
+      const bs = bb[bi] as number;
+      const c = compareNames(bs, base, ts, target);
+      if (c < 0) {
+        bi++;
+        continue;
+      }
+      if (c === 0) {
+        const be = bb[bi + 1] as number;
+        if (be - bs === te - ts) {
+          let same = true;
+          for (let k = 0; k < te - ts; k++)
+            if (base[bs + k] !== target[ts + k]) {
+              same = false;
+              break;
+            }
+          if (same) matched = bs;
+        }
+        bi++;
+      }
+      break;
+    }
+    if (matched >= 0) {
+      if (runStart >= 0 && runBase + (ts - runStart) === matched) continue; // the run goes on
+      endRun(ti);
+      runStart = ts;
+      runBase = matched;
+    } else {
+      endRun(ti);
+      w.insert(target, ts, te);
+    }
+  }
+  endRun(tb.length - 1);
+  const delta = w.finish();
+  return delta.length < target.length / 2 ? delta : undefined;
+}
