@@ -508,7 +508,8 @@ export class RiscvHart implements CpuBackend {
                 const region = this.wasmPages[off >>> 12];
                 if (region !== undefined) {
                   const entry = region.entries[(off & 4095) >> 1]!;
-                  if (entry >= 0) {
+                  // a region runs only in the MMU mode it was compiled for
+                  if (entry >= 0 && region.dmode === this.ctl32![CTL_DMODE >> 2]) {
                     remaining -= this.runRegion(region, entry, remaining);
                     this.blockStart = true;
                     if (this.idle || this.stopRequested) break;
@@ -662,7 +663,12 @@ export class RiscvHart implements CpuBackend {
   /** Installs the cached region of a page again if the page is unchanged and the region starts at `entry`. */
   private reuseRegion(page: number, entry: number): boolean {
     const cached = this.wasmCache[page];
-    if (cached === undefined || cached.entries[entry >> 1]! < 0 || !this.pageUnchanged(page, cached.bytes)) {
+    if (
+      cached === undefined ||
+      cached.entries[entry >> 1]! < 0 ||
+      cached.dmode !== this.ctl32![CTL_DMODE >> 2] ||
+      !this.pageUnchanged(page, cached.bytes)
+    ) {
       return false;
     }
     this.wasmPages[page] = cached;
@@ -778,6 +784,7 @@ export class RiscvHart implements CpuBackend {
         pageOff: page * 4096,
         entries: this.wasmHot[page] ?? [],
         regsInMemory: !hot,
+        dmode: this.ctl32![CTL_DMODE >> 2]!,
         executed: this.jitThreshold > 1 ? executed : undefined,
       };
     });

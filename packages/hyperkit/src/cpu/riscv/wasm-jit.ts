@@ -74,6 +74,8 @@ export interface WasmRegion {
   page: number;
   /** Registers kept in memory (a warm-tier region). */
   regsInMemory: boolean;
+  /** The MMU mode it was compiled for (-1: any). */
+  dmode: number;
   /** The page's contents when it was translated, and the entries it was asked for. */
   bytes: Int32Array;
   entryList: number[];
@@ -311,6 +313,8 @@ class RegionEmitter {
     /** For a chained warm block: RAM offset of its page and its table index (counter slot); else -1. */
     private readonly chainPage = -1,
     private readonly tableIndex = -1,
+    /** The MMU mode the code may assume (CTL_DMODE's value), or -1 to test it at each access. */
+    private readonly dmode = -1,
   ) {
     blocks.forEach((b, i) => this.index.set(b.start, i));
   }
@@ -824,12 +828,29 @@ class RegionEmitter {
    */
   private ramOffset(size: number, write: boolean): void {
     const w = this.w;
-    w.get(L_DMODE);
-    this.open(Op.if, I32);
-    w.get(L_ADDR)
-      .i32Const(size)
-      .call(write ? F_WRX : F_RDX);
-    w.op(Op.else);
+    if (this.dmode === 1 || this.dmode === 2) {
+      // compiled for paging (or PMP, where the helper always says slow path)
+      w.get(L_ADDR)
+        .i32Const(size)
+        .call(write ? F_WRX : F_RDX);
+    } else if (this.dmode === 0) {
+      this.bareOffset(size, write);
+    } else {
+      w.get(L_DMODE);
+      this.open(Op.if, I32);
+      w.get(L_ADDR)
+        .i32Const(size)
+        .call(write ? F_WRX : F_RDX);
+      w.op(Op.else);
+      this.bareOffset(size, write);
+      this.close();
+    }
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
+  }
+
+  /** Bare mode: the RAM offset of L_ADDR, or -1 outside RAM (or, for writes, on a page holding code). */
+  private bareOffset(size: number, write: boolean): void {
+    const w = this.w;
     w.get(L_ADDR)
       .i64Const(this.ramBase)
       .op(Op.i64Sub)
@@ -853,8 +874,6 @@ class RegionEmitter {
       this.close();
     } else w.get(L_T1).op(Op.i32WrapI64);
     this.close();
-    this.close();
-    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
   }
 
   private addressHalves(): void {
@@ -1027,6 +1046,8 @@ export interface RegionRequest {
   pageOff: number;
   /** Keep guest registers in memory rather than locals (see RegionEmitter). */
   regsInMemory?: boolean;
+  /** MMU mode the region may assume (the hart runs it only in that mode); default: tested at run time. */
+  dmode?: number;
   /** Whether code at a page offset has run (regions then leave out code that never did). */
   executed?: (offset: number) => boolean;
   /** Page offsets of hot block starts. */
@@ -1078,7 +1099,16 @@ export class WasmTranslator {
     requests.forEach((req, i) => {
       const blocks = discoverRegion(ram16, req.pageOff, req.entries, req.executed);
       if (blocks.length === 0) return;
-      const e = new RegionEmitter(this.ctl, blocks, this.ramBase, this.ramSize, req.regsInMemory === true);
+      const e = new RegionEmitter(
+        this.ctl,
+        blocks,
+        this.ramBase,
+        this.ramSize,
+        req.regsInMemory === true,
+        -1,
+        -1,
+        req.dmode ?? -1,
+      );
       const body = e.emit();
       const name = `r${made.length}`;
       made.push({
@@ -1114,6 +1144,7 @@ export class WasmTranslator {
         instructions: m.count,
         page: requests[m.req]!.pageOff >>> 12,
         regsInMemory: requests[m.req]!.regsInMemory === true,
+        dmode: requests[m.req]!.dmode ?? -1,
         bytes: new Int32Array(ram16.buffer, ram16.byteOffset + requests[m.req]!.pageOff, 1024).slice(),
         entryList: [...requests[m.req]!.entries],
         calls: 0,
