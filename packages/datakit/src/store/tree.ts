@@ -7,6 +7,7 @@ import {
   encodeTree,
   encodeTreeEntry,
   hashObject,
+  inTreeOrder,
   joinTreeEntries,
   parseTree,
 } from './objects.js';
@@ -28,12 +29,26 @@ export interface FileValue {
   readonly perm: Perm;
   readonly hash?: string;
   readonly data?: Uint8Array;
+  /** @internal Its tree entry, encoded when the value was made (a big directory re-encodes nothing). */
+  readonly encoded?: NamedTreeEntry;
 }
 
 export interface DirValue {
   readonly kind: 'dir';
   readonly hash?: string;
   readonly entries?: ReadonlyMap<string, TreeValue>;
+  /** @internal As FileValue's. */
+  readonly encoded?: NamedTreeEntry;
+}
+
+/** A tree entry encoded for the name it had. */
+export interface NamedTreeEntry extends EncodedTreeEntry {
+  readonly name: string;
+  readonly mode: number;
+}
+
+function named(entry: TreeEntry): NamedTreeEntry {
+  return { ...encodeTreeEntry(entry), name: entry.name, mode: entry.mode };
 }
 
 export type TreeValue = FileValue | DirValue;
@@ -82,10 +97,10 @@ export class TreeStore {
       if (!obj || obj.type !== 'tree') throw new StoreError('ERR_MISSING_OBJECT', `tree ${hash} is missing`);
       out = new Map();
       for (const e of parseTree(obj.data, hash)) {
-        if (e.mode === TreeMode.DIR) out.set(e.name, { kind: 'dir', hash: e.hash });
+        if (e.mode === TreeMode.DIR) out.set(e.name, { kind: 'dir', hash: e.hash, encoded: named(e) });
         else {
           const perm = permOfMode(e.mode);
-          if (perm) out.set(e.name, { kind: 'file', perm, hash: e.hash });
+          if (perm) out.set(e.name, { kind: 'file', perm, hash: e.hash, encoded: named(e) });
         }
       }
     }
@@ -165,49 +180,40 @@ export class TreeStore {
     return file.hash ?? hashObject('blob', file.data ?? new Uint8Array(0));
   }
 
-  /**
-   * Encoded tree entries by the value they encode (values are immutable and shared from one
-   * version of a directory to the next, so a big directory re-encodes only what changed).
-   */
-  private readonly encoded = new WeakMap<TreeValue, EncodedTreeEntry & { readonly name: string }>();
-
-  private encodeEntry(name: string, value: TreeValue, entry: TreeEntry): EncodedTreeEntry {
-    const known = this.encoded.get(value);
-    if (known && known.name === name) return known;
-    const fresh = { ...encodeTreeEntry(entry), name };
-    this.encoded.set(value, fresh);
-    return fresh;
-  }
-
   /** The tree last written at each path (a few): the next version there is stored as a delta. */
   private readonly lastWritten = new Map<string, DeltaBase>();
 
   /** Writes every unwritten blob and tree; returns the tree hash. Empty subdirectories vanish, as in git. */
   async write(dir: DirValue, path = ''): Promise<string> {
     if (dir.hash && !dir.entries) return dir.hash;
-    const items: EncodedTreeEntry[] = [];
-    // What reading the written tree back would give: the next transaction starts from it.
-    const loaded = new Map<string, TreeValue>();
+    // Each entry as the value reading the written tree back would give, carrying its encoding.
+    const rows: Array<TreeValue & { readonly encoded: NamedTreeEntry }> = [];
     for (const [name, value] of await this.entries(dir)) {
+      const known = value.encoded;
       if (value.kind === 'file') {
-        const stored: FileValue = value.hash
-          ? value
-          : {
-              kind: 'file',
-              perm: value.perm,
-              hash: await this.db.write('blob', value.data ?? new Uint8Array(0)),
-            };
-        const hash = stored.hash as string;
-        items.push(this.encodeEntry(name, stored, { name, mode: modeOfPerm(value.perm), hash }));
-        loaded.set(name, stored);
+        const mode = modeOfPerm(value.perm);
+        if (value.hash && known !== undefined && known.name === name && known.mode === mode)
+          rows.push(value as FileValue & { encoded: NamedTreeEntry });
+        else {
+          const hash = value.hash ?? (await this.db.write('blob', value.data ?? new Uint8Array(0)));
+          rows.push({ kind: 'file', perm: value.perm, hash, encoded: named({ name, mode, hash }) });
+        }
       } else {
         const hash = await this.write(value, `${path}/${name}`);
-        if (hash !== EMPTY_TREE) {
-          const stored: DirValue = value.hash && !value.entries ? value : { kind: 'dir', hash };
-          items.push(this.encodeEntry(name, stored, { name, mode: TreeMode.DIR, hash }));
-          loaded.set(name, stored);
-        }
+        if (hash === EMPTY_TREE) continue;
+        if (value.hash === hash && !value.entries && known !== undefined && known.name === name)
+          rows.push(value as DirValue & { encoded: NamedTreeEntry });
+        else rows.push({ kind: 'dir', hash, encoded: named({ name, mode: TreeMode.DIR, hash }) });
       }
+    }
+    const ordered = inTreeOrder(rows);
+    // In git's order: the next transaction starts from it, and its new names are the only ones
+    // out of order.
+    const loaded = new Map<string, TreeValue>();
+    const items: NamedTreeEntry[] = [];
+    for (const row of ordered) {
+      loaded.set(row.encoded.name, row);
+      items.push(row.encoded);
     }
     const data = joinTreeEntries(items);
     const hash = await this.db.write('tree', data, this.lastWritten.get(path));
