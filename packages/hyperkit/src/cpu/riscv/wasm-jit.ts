@@ -288,7 +288,8 @@ function discoverRegion(
       } else if (((last.ins >> 7) & 31) !== 0) queue.push(b.end);
     } else if (b.stopLength === 0) queue.push(b.end);
   }
-  return blocks;
+  // in address order, so that most transitions (fall-through, loop bodies) go forward: direct branches
+  return blocks.sort((a, b) => a.start - b.start);
 }
 
 /** Emits one region function. */
@@ -394,6 +395,13 @@ class RegionEmitter {
       }
       this.setNpc(target);
       this.br('exit');
+      return;
+    }
+    if (j > this.current) {
+      // forward: straight to that block's code (its label encloses this one); no cycle without a
+      // backward edge, so no budget check here
+      const label = 2 + (this.blocks.length - 1 - j);
+      this.w.op(Op.br).u32(this.labels.length - 1 - label);
       return;
     }
     this.w.get(L_N).get(P_BUDGET).op(Op.i32GeS);
