@@ -9,7 +9,7 @@ import { StoreError } from './errors.js';
 import type { Journal, JournalObject } from './journal.js';
 import { type ObjectType, type RawObject, hashObject, parseLooseObject } from './objects.js';
 import { PackFile, PackIndex } from './pack.js';
-import { encodePack } from './packwriter.js';
+import { type PackInput, encodePack } from './packwriter.js';
 
 /** Content-addressed object storage. Objects are immutable, so readers may cache freely. */
 export interface ObjectDb {
@@ -84,7 +84,11 @@ export class GitObjectDb implements ObjectDb {
   private packNames = new Set<string>();
   private readonly fsync: boolean;
   private readonly maxPacks: number;
-  private readonly pending = new Map<string, RawObject & { seq: number; base?: DeltaBase }>();
+  /** Objects not in the git directory yet; `delta` is the one computed for the journal, if any. */
+  private readonly pending = new Map<
+    string,
+    RawObject & { seq: number; base?: DeltaBase; delta?: Uint8Array | undefined }
+  >();
   private writeSeq = 0;
   private durableSeq = 0;
   /** With the journal: objects up to here are in a record (journaled or being journaled)... */
@@ -238,6 +242,7 @@ export class GitObjectDb implements ObjectDb {
       if (o.seq <= from || o.seq > upTo) continue;
       const delta =
         o.base && this.replayable(o.base.hash, o.seq) ? encodeTreeDelta(o.base.data, o.data) : undefined;
+      o.delta = delta;
       if (delta && o.base) {
         objects.push({ type: o.type, data: delta, base: o.base.hash });
         bytes += delta.length + 25;
@@ -298,8 +303,20 @@ export class GitObjectDb implements ObjectDb {
   }
 
   private async installPack(upTo: number, durably: boolean): Promise<void> {
-    const batch: Array<{ hash: string; type: ObjectType; data: Uint8Array; seq: number }> = [];
-    for (const [hash, o] of this.pending) if (o.seq <= upTo) batch.push({ hash, ...o });
+    const batch: Array<PackInput & { seq: number }> = [];
+    for (const [hash, o] of this.pending) {
+      if (o.seq > upTo) continue;
+      // Against the previous version when the pack holds it (encodePack checks): packs of many
+      // commits of a big directory stay small.
+      const delta = o.base ? (o.delta ?? encodeTreeDelta(o.base.data, o.data)) : undefined;
+      batch.push({
+        hash,
+        type: o.type,
+        data: o.data,
+        seq: o.seq,
+        ...(delta && o.base ? { delta: { base: o.base.hash, data: delta } } : {}),
+      });
+    }
     if (batch.length === 0) return;
     const { pack, idx, name } = encodePack(batch);
     const dir = this.packDir();

@@ -8,7 +8,13 @@ export interface PackInput {
   readonly hash: string;
   readonly type: ObjectType;
   readonly data: Uint8Array;
+  /** A git delta giving `data` from object `base`: stored as OFS_DELTA if the base is earlier in the pack. */
+  readonly delta?: { readonly base: string; readonly data: Uint8Array };
 }
+
+/** Longest delta chain written (git's default --depth is 50): bounds the work of a read. */
+const MAX_DELTA_DEPTH = 20;
+const OFS_DELTA = 6;
 
 /**
  * Encodes objects as a version-2 pack (no deltas) and its version-2 index: what `git index-pack`
@@ -28,10 +34,14 @@ export function encodePack(objects: readonly PackInput[]): {
   parts.push(header);
   let offset = 12;
   const entries: Array<{ name: Buffer; offset: number; crc: number }> = [];
+  const placed = new Map<string, { offset: number; depth: number }>();
   for (const o of objects) {
     const head: number[] = [];
-    let size = o.data.length;
-    let byte = (typeCodes[o.type] << 4) | (size & 0x0f);
+    const base = o.delta ? placed.get(o.delta.base) : undefined;
+    const asDelta = o.delta !== undefined && base !== undefined && base.depth < MAX_DELTA_DEPTH;
+    const payload = asDelta ? (o.delta as { data: Uint8Array }).data : o.data;
+    let size = payload.length;
+    let byte = ((asDelta ? OFS_DELTA : typeCodes[o.type]) << 4) | (size & 0x0f);
     size = Math.floor(size / 16);
     while (size > 0) {
       head.push(byte | 0x80);
@@ -39,10 +49,24 @@ export function encodePack(objects: readonly PackInput[]): {
       size = Math.floor(size / 128);
     }
     head.push(byte);
+    if (asDelta && base) {
+      // The distance back to the base, as git writes it (big-endian groups of 7 bits, each
+      // continued group one less).
+      let back = offset - base.offset;
+      const ofs = [back & 0x7f];
+      back = Math.floor(back / 128);
+      while (back > 0) {
+        back -= 1;
+        ofs.unshift(0x80 | (back & 0x7f));
+        back = Math.floor(back / 128);
+      }
+      head.push(...ofs);
+    }
     const headBytes = Uint8Array.from(head);
     // Trees and commits are mostly hashes, which do not compress: store them (level 0, a copy)
     // rather than spend a deflate of every rewritten tree on each commit. Contents get level 1.
-    const body = o.type === 'blob' ? deflateSync(o.data, { level: 1 }) : storedZlib(o.data);
+    const body = o.type === 'blob' && !asDelta ? deflateSync(payload, { level: 1 }) : storedZlib(payload);
+    placed.set(o.hash, { offset, depth: asDelta && base ? base.depth + 1 : 0 });
     const crc = crc32(body, crc32(headBytes));
     entries.push({ name: Buffer.from(o.hash, 'hex'), offset, crc });
     parts.push(headBytes, body);
