@@ -836,11 +836,10 @@ class RegionEmitter {
    */
   private ramOffset(size: number, write: boolean): void {
     const w = this.w;
-    if (this.dmode === 1 || this.dmode === 2) {
-      // compiled for paging (or PMP, where the helper always says slow path)
-      w.get(L_ADDR)
-        .i32Const(size)
-        .call(write ? F_WRX : F_RDX);
+    if (this.dmode === 1) {
+      this.tlbOffset(size, write);
+    } else if (this.dmode === 2) {
+      w.i32Const(-1); // PMP in force: every access checks it in the slow path
     } else if (this.dmode === 0) {
       this.bareOffset(size, write);
     } else {
@@ -854,6 +853,64 @@ class RegionEmitter {
       this.close();
     }
     w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
+  }
+
+  /**
+   * Paging: the RAM offset of L_ADDR through the TLB arrays (the same tag/phys entries the interpreter
+   * fills), or -1 on a miss, a page-crossing access, outside RAM, or (writes) on a page holding code.
+   */
+  private tlbOffset(size: number, write: boolean): void {
+    const w = this.w;
+    const ctl = this.ctl;
+    w.get(L_ADDR)
+      .op(Op.i32WrapI64)
+      .i32Const(4095)
+      .op(Op.i32And)
+      .i32Const(4096 - size)
+      .op(Op.i32GtU);
+    this.open(Op.if, I32);
+    w.i32Const(-1);
+    w.op(Op.else);
+    w.get(L_ADDR).i64Const(12).op(Op.i64ShrS).tee(L_T1);
+    w.op(Op.i32WrapI64).i32Const(1023).op(Op.i32And).i32Const(3).op(Op.i32Shl).set(L_OFF);
+    w.get(L_OFF)
+      .i32Const(0)
+      .mem(Op.i32Load, 2, ctl + (write ? CTL_WRITE_TAG : CTL_READ_TAG))
+      .op(Op.i32Add)
+      .mem(Op.f64Load, 3, 0);
+    w.get(L_T1).op(Op.f64ConvertI64S).op(Op.f64Ne);
+    this.open(Op.if, I32);
+    w.i32Const(-1);
+    w.op(Op.else);
+    w.get(L_OFF)
+      .i32Const(0)
+      .mem(Op.i32Load, 2, ctl + (write ? CTL_WRITE_PHYS : CTL_READ_PHYS))
+      .op(Op.i32Add)
+      .mem(Op.f64Load, 3, 0);
+    w.op(Op.i64TruncF64U).get(L_ADDR).i64Const(4095).op(Op.i64And).op(Op.i64Add);
+    w.i64Const(this.ramBase)
+      .op(Op.i64Sub)
+      .tee(L_T1)
+      .i64Const(this.ramSize - size)
+      .op(Op.i64GtU);
+    this.open(Op.if, I32);
+    w.i32Const(-1);
+    w.op(Op.else);
+    if (write) {
+      w.get(L_T1)
+        .op(Op.i32WrapI64)
+        .i32Const(12)
+        .op(Op.i32ShrU)
+        .mem(Op.i32Load8U, 0, ctl + CTL_CODE_PAGES);
+      this.open(Op.if, I32);
+      w.i32Const(-1);
+      w.op(Op.else);
+      w.get(L_T1).op(Op.i32WrapI64);
+      this.close();
+    } else w.get(L_T1).op(Op.i32WrapI64);
+    this.close();
+    this.close();
+    this.close();
   }
 
   /** Bare mode: the RAM offset of L_ADDR, or -1 outside RAM (or, for writes, on a page holding code). */
