@@ -39,20 +39,29 @@ export async function mergeTrees(
     const te = await store.entries(t);
     const be = await store.entries(b);
     const out = new Map<string, TreeValue>();
-    const names = [...new Set([...oe.keys(), ...te.keys()])].sort();
+    // Ours in its order, then the names only theirs has (a tree is written in git's order
+    // whatever the map's order, and a directory changes by a few names).
+    const names: string[] = [...oe.keys()];
+    for (const name of te.keys()) if (!oe.has(name)) names.push(name);
     for (const name of names) {
-      const path = prefix === '' ? name : `${prefix}/${name}`;
       const ov = oe.get(name);
       const tv = te.get(name);
-      // Most entries are the same file on both sides: no need to consult the base (or await).
+      // Most entries are the same on both sides: no need to consult the base (or await).
+      if (ov === tv) {
+        if (ov !== undefined) out.set(name, ov);
+        continue;
+      }
       if (
         ov?.kind === 'file' &&
         tv?.kind === 'file' &&
-        (ov === tv || (ov.hash !== undefined && ov.hash === tv.hash && ov.perm === tv.perm))
+        ov.hash !== undefined &&
+        ov.hash === tv.hash &&
+        ov.perm === tv.perm
       ) {
         out.set(name, ov);
         continue;
       }
+      const path = prefix === '' ? name : `${prefix}/${name}`;
       const bv = be.get(name);
       if (ov && tv && ov.kind !== tv.kind) {
         conflicts.push({ path, reason: 'File vs dir' });
@@ -74,6 +83,17 @@ export async function mergeTrees(
     return { kind: 'dir', entries: out };
   };
   const tree = await mergeDir(ours, theirs, base ?? emptyDir, '');
+  // In path order, component by component (the first one names the commit's error).
+  conflicts.sort((a, b) => {
+    const x = a.path.split('/');
+    const y = b.path.split('/');
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const p = x[i] as string;
+      const q = y[i] as string;
+      if (p !== q) return p < q ? -1 : 1;
+    }
+    return x.length - y.length;
+  });
   return { tree, conflicts };
 }
 
