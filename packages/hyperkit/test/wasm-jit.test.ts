@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ByteWriter } from '../src/cpu/riscv/wasm-encoder.js';
+import { GuestMemory } from '../src/machine/memory.js';
 import {
   type ExecMode,
   HAVE_QEMU,
@@ -51,6 +52,25 @@ describe('WebAssembly encoder', () => {
       enc((w) => w.s64Number(0x1_0000_0000)),
       [0x80, 0x80, 0x80, 0x80, 0x10],
     );
+  });
+});
+
+describe('guest memory backing', () => {
+  test('with a CPU area RAM lives in a WebAssembly.Memory, views cover RAM only, bounds still checked', () => {
+    const mem = new GuestMemory(0x8000_0000, 1 << 20, 200_000);
+    assert.ok(mem.cpuArea);
+    assert.equal(mem.cpuArea.offset, 1 << 20);
+    assert.ok(mem.buffer.byteLength >= mem.cpuArea.offset + mem.cpuArea.size);
+    assert.equal(mem.bytes.length, 1 << 20);
+    assert.equal(mem.view.byteLength, 1 << 20);
+    mem.writeU32(0x8000_0000 + (1 << 20) - 4, 0xdeadbeef);
+    assert.equal(mem.readU32(0x8000_0000 + (1 << 20) - 4), 0xdeadbeef);
+    assert.throws(() => mem.readU8(0x8000_0000 + (1 << 20)), { code: 'ERR_GUEST_MEMORY_RANGE' });
+  });
+  test('without one it is a plain ArrayBuffer of exactly the RAM size', () => {
+    const mem = new GuestMemory(0x8000_0000, 1 << 16);
+    assert.equal(mem.cpuArea, undefined);
+    assert.equal(mem.buffer.byteLength, 1 << 16);
   });
 });
 
