@@ -57,8 +57,13 @@ export class NinePServer {
     // in-process stream hands the very buffer to its reader, so it must never be recycled.
     const recyclable = stream instanceof Socket;
     let corked = false;
+    let corkedBytes = 0;
+    let flushSoon = false;
     const uncork = () => {
+      if (!corked) return;
       corked = false;
+      corkedBytes = 0;
+      flushSoon = false;
       stream.uncork();
     };
     conn.onSend = (parts, release) => {
@@ -76,8 +81,18 @@ export class NinePServer {
         setImmediate(uncork);
       }
       let ok = true;
-      for (let i = 0; i < parts.length - 1; i++) ok = stream.write(parts[i]!);
+      for (let i = 0; i < parts.length - 1; i++) {
+        ok = stream.write(parts[i]!);
+        corkedBytes += parts[i]!.length;
+      }
       ok = stream.write(parts[parts.length - 1]!, done) && ok;
+      corkedBytes += parts[parts.length - 1]!.length;
+      // Bulk data (reads) goes out at the end of this tick: waiting for the turn to end would
+      // only delay it.
+      if (corkedBytes >= 16384 && !flushSoon) {
+        flushSoon = true;
+        process.nextTick(uncork);
+      }
       if (!ok && !pausedByWrites) {
         // The client is not reading its replies: stop reading its requests until it catches up.
         pausedByWrites = true;
