@@ -926,12 +926,23 @@ class RegionEmitter {
     w.i32Const(-1);
     w.op(Op.else);
     if (write) {
-      // pages holding translated code take the slow path, which drops their translations
+      // pages holding translated code take the slow path, which drops their translations; a misaligned
+      // store may reach into the next page, so both ends are checked
       w.get(L_T1)
         .op(Op.i32WrapI64)
         .i32Const(12)
         .op(Op.i32ShrU)
         .mem(Op.i32Load8U, 0, this.ctl + CTL_CODE_PAGES);
+      if (size > 1) {
+        w.get(L_T1)
+          .op(Op.i32WrapI64)
+          .i32Const(size - 1)
+          .op(Op.i32Add)
+          .i32Const(12)
+          .op(Op.i32ShrU)
+          .mem(Op.i32Load8U, 0, this.ctl + CTL_CODE_PAGES)
+          .op(Op.i32Or);
+      }
       this.open(Op.if, I32);
       w.i32Const(-1);
       w.op(Op.else);
