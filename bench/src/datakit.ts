@@ -352,7 +352,7 @@ async function main() {
   console.log(
     `\nWhat bounds one writer here: a durable small write (O_DSYNC) takes ${flush.toFixed(0)} µs ` +
       `(median; per round ${flushes.map((f) => f.toFixed(0)).join('/')} µs), a 9P round trip ${rtt.toFixed(0)} µs. ` +
-      `A transaction is 2 round trips and one durable write before its acknowledgement: at most ` +
+      'A transaction is 2 round trips and one durable write before its acknowledgement: at most ' +
       `${(1e6 / (2 * rtt + flush)).toFixed(0)} commits/s with no work at all, against fast-import's ` +
       `${fi.toFixed(0)} unacknowledged ones.`,
   );
