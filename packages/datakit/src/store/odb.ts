@@ -87,7 +87,7 @@ export class GitObjectDb implements ObjectDb {
   /** Objects not in the git directory yet; `delta` is the one computed for the journal, if any. */
   private readonly pending = new Map<
     string,
-    RawObject & { seq: number; base?: DeltaBase; delta?: Uint8Array | undefined }
+    RawObject & { seq: number; base?: DeltaBase; delta?: Uint8Array | null }
   >();
   private writeSeq = 0;
   private durableSeq = 0;
@@ -242,7 +242,7 @@ export class GitObjectDb implements ObjectDb {
       if (o.seq <= from || o.seq > upTo) continue;
       const delta =
         o.base && this.replayable(o.base.hash, o.seq) ? encodeTreeDelta(o.base.data, o.data) : undefined;
-      o.delta = delta;
+      o.delta = delta ?? null;
       if (delta && o.base) {
         objects.push({ type: o.type, data: delta, base: o.base.hash });
         bytes += delta.length + 25;
@@ -308,7 +308,9 @@ export class GitObjectDb implements ObjectDb {
       if (o.seq > upTo) continue;
       // Against the previous version when the pack holds it (encodePack checks): packs of many
       // commits of a big directory stay small.
-      const delta = o.base ? (o.delta ?? encodeTreeDelta(o.base.data, o.data)) : undefined;
+      // (null: computed for the journal, and not worth it.)
+      const delta =
+        o.base && o.delta !== null ? (o.delta ?? encodeTreeDelta(o.base.data, o.data)) : undefined;
       batch.push({
         hash,
         type: o.type,

@@ -636,19 +636,22 @@ export class Repository {
     const refs = this.refs as GitRefStore;
     // Every record up to here has been applied to `held` and the object staging.
     const durable = journal.log.lastDurable;
+    let later = false;
     await journal.db.installJournaled();
     let lowest = durable;
     for (const [name, h] of [...this.held]) {
       if (h.publishing) continue;
       if (h.needs > journal.db.installed) {
+        // Objects journaled since this round began: the next round (not at once: under a steady
+        // stream that would make a pack per commit).
         lowest = Math.min(lowest, h.firstUnpublished - 1);
-        this.publishAgain = true;
+        later = true;
         continue;
       }
       h.publishing = (async () => {
         if (h.needs > journal.db.installed) {
           // It brought objects not in the git directory yet: the ref waits for the next round.
-          this.publishAgain = true;
+          later = true;
           return;
         }
         const lock = h.lock;
@@ -698,6 +701,7 @@ export class Repository {
     for (const h of this.held.values())
       if (h.firstUnpublished !== Number.POSITIVE_INFINITY) lowest = Math.min(lowest, h.firstUnpublished - 1);
     journal.log.publishedThrough(lowest);
+    if (later) this.schedulePublish();
   }
 
   async reflog(branch: string) {
