@@ -372,6 +372,39 @@ describe('git store', { timeout: 60_000 }, () => {
     await repo.close();
   });
 
+  test('git and the server take turns on a ref: its lock is ours until the commit is in git', async () => {
+    const path = temp('ref-lock');
+    const repo = await Repository.open(path);
+    try {
+      const c1 = await repo.commit(await build(repo, { a: 'one' }), [], 'one');
+      assert.equal(await repo.setHead('master', c1, undefined, 'one'), true);
+      // Acknowledged (durable in the journal) but not yet in the git directory: we hold the
+      // ref's lock, so git cannot move the branch under the acknowledged commit. (git runs
+      // synchronously here: the server cannot publish meanwhile.)
+      assert.throws(() => git(path, 'update-ref', 'refs/heads/master', c1), /lock/);
+      await repo.settle();
+      assert.equal(git(path, 'rev-parse', 'master').trim(), c1);
+      assert.ok(!readdirSync(join(path, '.git', 'refs', 'heads')).includes('master.lock'));
+      // Now git's turn: our next update compares against what git wrote.
+      const byGit = git(path, 'commit-tree', '-m', 'by git', '-p', c1, `${c1}^{tree}`).trim();
+      git(path, 'update-ref', 'refs/heads/master', byGit, c1);
+      await repo.rescan();
+      const c2 = await repo.commit(await build(repo, { a: 'two' }), [c1], 'two');
+      assert.equal(await repo.setHead('master', c2, c1, 'two'), false);
+      const c3 = await repo.commit(await build(repo, { a: 'two' }), [byGit], 'two');
+      assert.equal(await repo.setHead('master', c3, byGit, 'two'), true);
+      await repo.settle();
+      assert.deepEqual(git(path, 'log', '--format=%s', 'master').trim().split('\n'), [
+        'two',
+        'by git',
+        'one',
+      ]);
+      fsck(path);
+    } finally {
+      await repo.close();
+    }
+  });
+
   test('journal records: a torn or stale tail is not replayed', () => {
     const file = Buffer.alloc(4096 + 1024);
     file.writeUInt32BE(0x444b4832, 0);

@@ -490,7 +490,11 @@ export class Repository {
       await h.publishing;
       h = this.held.get(name);
     }
-    if (!h?.lock) {
+    if (h && !h.lock && h.value !== h.onDisk && !h.lost) {
+      // Acknowledged updates a failed publish left behind: keep them if the ref is as we left it.
+      await this.relock(name, h, h.onDisk);
+    }
+    if (!h?.lock || h.lost) {
       const lock = await refs.lock(name);
       let onDisk: string | undefined;
       try {
@@ -566,6 +570,34 @@ export class Repository {
     );
     durable.catch(() => {});
     return { durable };
+  }
+
+  /**
+   * Takes the lock of a held ref again, expecting the ref to have `expected`. If someone else
+   * moved it (or holds it for too long), the hold is lost: updates in flight are refused.
+   */
+  private async relock(name: string, h: HeldRef, expected: string | undefined): Promise<boolean> {
+    const refs = this.refs as GitRefStore;
+    let again: FileHandle;
+    try {
+      again = await refs.lock(name);
+    } catch {
+      h.lost = true;
+      return false;
+    }
+    let onDisk: string | undefined;
+    try {
+      onDisk = refs.readNow(name);
+    } catch {
+      onDisk = undefined;
+    }
+    if (onDisk === expected) {
+      h.lock = again;
+      return true;
+    }
+    h.lost = true;
+    await refs.unlock(name, again);
+    return false;
   }
 
   private schedulePublish(): void {
@@ -654,6 +686,11 @@ export class Repository {
           later = true;
           return;
         }
+        if (!h.lock && h.value !== h.onDisk) {
+          // A publish failed (an I/O error) after acknowledgements: take the lock again and go
+          // on if the ref is still as we left it.
+          if (!(await this.relock(name, h, h.onDisk))) return;
+        }
         const lock = h.lock;
         if (!lock) return;
         const value = h.value;
@@ -666,26 +703,21 @@ export class Repository {
           await refs.unlock(name, lock);
           return;
         }
-        const log = h.log.splice(0);
+        const log = h.log;
+        h.log = [];
         h.lock = undefined;
-        await refs.commitLocked(name, lock, value, log);
+        try {
+          await refs.commitLocked(name, lock, value, log);
+        } catch (err) {
+          h.log = [...log, ...h.log]; // for the retry
+          throw err;
+        }
         h.onDisk = value;
         h.firstUnpublished = h.value === value ? Number.POSITIVE_INFINITY : through + 1;
         this.generation++;
         if (!busy && h.inFlight === 0 && h.value === value) return;
         // Updates on top of the published value are in flight or acknowledged: hold the ref again.
-        const again = await refs.lock(name);
-        let onDisk: string | undefined;
-        try {
-          onDisk = refs.readNow(name);
-        } catch {
-          onDisk = undefined;
-        }
-        if (onDisk === value) h.lock = again;
-        else {
-          h.lost = true;
-          await refs.unlock(name, again);
-        }
+        await this.relock(name, h, value);
       })();
       try {
         await h.publishing;
@@ -695,7 +727,8 @@ export class Repository {
         lowest = Math.min(lowest, h.firstUnpublished - 1);
       } finally {
         h.publishing = undefined;
-        if ((h.lost || (!h.lock && h.inFlight === 0)) && this.held.get(name) === h) this.held.delete(name);
+        const done = !h.lock && h.inFlight === 0 && h.value === h.onDisk;
+        if ((h.lost || done) && this.held.get(name) === h) this.held.delete(name);
       }
     }
     for (const h of this.held.values())
