@@ -621,8 +621,11 @@ export class Repository {
    */
   async settle(): Promise<void> {
     if (!this.journal) return;
-    for (let round = 0; round < 1000; round++) {
-      const pending = [...this.held.values()].some((h) => h.lock || h.inFlight > 0) || this.publishTimer;
+    // Bounded: updates keep coming on a busy server; settle waits for those already made.
+    const deadline = performance.now() + 30_000;
+    while (performance.now() < deadline) {
+      const held = [...this.held.values()];
+      const pending = held.some((h) => h.lock || h.inFlight > 0) || this.publishTimer;
       if (!pending && !this.publishing) return;
       if (this.publishTimer) {
         clearTimeout(this.publishTimer);
@@ -630,6 +633,8 @@ export class Repository {
         this.publishDue = undefined;
       }
       await this.publish();
+      // Updates still being written to the journal: give them a moment rather than spin.
+      if (held.some((h) => h.inFlight > 0)) await new Promise((r) => setTimeout(r, 1));
     }
   }
 
