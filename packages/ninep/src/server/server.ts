@@ -74,11 +74,13 @@ export class NinePServer {
       const done = release && recyclable ? () => release() : undefined;
       // Replies finished in the same turn of the event loop leave in one writev (many tags in
       // flight make many at once; a client's pipelined chain of requests, handled in one turn,
-      // gets its replies in one segment instead of one per reply).
+      // gets its replies in one segment instead of one per reply). After the immediates the
+      // backend scheduled in that turn, too: a reply that waits only for one of them (DataKit's
+      // durable journal write, done there) joins the others.
       if (!corked) {
         corked = true;
         stream.cork();
-        setImmediate(uncork);
+        setImmediate(() => setImmediate(uncork));
       }
       let ok = true;
       for (let i = 0; i < parts.length - 1; i++) {
