@@ -14,7 +14,7 @@ export {
   parseCommit,
   parseTree,
 } from './objects.js';
-export { GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
+export { type DeltaBase, GitObjectDb, MemoryObjectDb, type ObjectDb } from './odb.js';
 export { PackFile, PackIndex, applyDelta } from './pack.js';
 export { GitRefStore, MemoryRefStore, type RefStore, isValidBranchName } from './refs.js';
 export { type HeadListener, type Queued, Repository, type RepositoryOptions } from './repo.js';
