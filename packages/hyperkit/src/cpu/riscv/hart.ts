@@ -106,6 +106,23 @@ const WASM_BATCH_WAIT = 100_000;
 /** Rewrites of a page after which it gets no more warm blocks (until a full flush). */
 const MAX_WARM_REWRITES = 4;
 
+/** Packed arrays of `undefined` by length, copied by slice() (filling 64K entries by push costs milliseconds). */
+const denseTemplates = new Map<number, undefined[]>();
+
+/**
+ * A packed array of `length` undefined entries: per-page tables must not be sparse (V8 would make them slow
+ * dictionaries).
+ */
+function denseArray(length: number): undefined[] {
+  let template = denseTemplates.get(length);
+  if (template === undefined) {
+    template = [];
+    for (let i = 0; i < length; i++) template.push(undefined);
+    denseTemplates.set(length, template);
+  }
+  return template.slice();
+}
+
 export class RiscvHart implements CpuBackend {
   /** Bytes of CPU area the hart wants after guest RAM (GuestMemory's third argument). */
   static cpuAreaBytes(ramSize: number): number {
@@ -313,11 +330,7 @@ export class RiscvHart implements CpuBackend {
     this.ramView = mem.view;
     const area = mem.cpuArea;
     const pages = Math.ceil(mem.size / 4096);
-    const dense = () => {
-      const a: undefined[] = [];
-      for (let i = 0; i < pages; i++) a.push(undefined);
-      return a;
-    };
+    const dense = () => denseArray(pages);
     this.blockPages = dense();
     this.heatPages = dense();
     this.wasmPages = dense();
@@ -876,7 +889,21 @@ export class RiscvHart implements CpuBackend {
 
   /** Illegal instruction; tval holds the instruction bits (as QEMU reports them). */
   private illegal(): never {
-    return this.fault(CAUSE.illegalInstruction, this.insRaw, 0);
+    // translated blocks store the bits before calling a handler that may trap; the interpreter fetches them
+    // again here (storing them for every interpreted instruction cost ~5% of its time)
+    return this.fault(CAUSE.illegalInstruction, this.curBlock !== null ? this.insRaw : this.bitsAtPc(), 0);
+  }
+
+  /** The raw bits of the instruction at the pc (just fetched, so its translation cannot fault). */
+  private bitsAtPc(): number {
+    const lo = this.pcLo;
+    const off = this.fetchOffset(lo, this.pcHi);
+    const half = this.ram16[off >> 1]!;
+    if ((half & 3) !== 3) return half;
+    if ((lo & 4095) !== 4094) return (half | (this.ram16[(off >> 1) + 1]! << 16)) >>> 0;
+    const nLo = (lo + 2) | 0;
+    const nHi = nLo >>> 0 < lo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
+    return (half | (this.ram16[this.fetchOffset(nLo, nHi) >> 1]! << 16)) >>> 0;
   }
 
   /** Takes the highest-priority enabled pending interrupt, if any. */
@@ -1298,7 +1325,6 @@ export class RiscvHart implements CpuBackend {
     const half = this.ram16[off >> 1]!;
     let ins: number;
     if ((half & 3) !== 3) {
-      this.insRaw = half;
       ins = EXPANDED_COMPRESSED[half]!;
       if (ins === 0) this.illegal();
       this.execute(ins, 2);
@@ -1311,7 +1337,6 @@ export class RiscvHart implements CpuBackend {
       } else {
         ins = half | (this.ram16[(off >> 1) + 1]! << 16);
       }
-      this.insRaw = ins >>> 0;
       this.execute(ins, 4);
     }
     const op = ins & 0x7f;
