@@ -3,7 +3,15 @@ import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from '
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
-import { Repository, fileOfBytes, hashObject, mergeTrees } from '../src/store/index.js';
+import { encodeTreeDelta } from '../src/store/delta.js';
+import {
+  Repository,
+  applyDelta,
+  encodeTree,
+  fileOfBytes,
+  hashObject,
+  mergeTrees,
+} from '../src/store/index.js';
 import type { DirValue } from '../src/store/index.js';
 import { Journal, decodeRecords, encodeRecord, stampRecord } from '../src/store/journal.js';
 import { storedZlib } from '../src/store/packwriter.js';
@@ -435,6 +443,35 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.equal(decodeRecords(file).length, 2);
     file.fill(0, 4096 + r1.length + 20, 4096 + r1.length + 30);
     assert.equal(decodeRecords(file).length, 1);
+  });
+
+  test('tree deltas (journal records, packs) apply back to the new tree, and are small', () => {
+    let seed = 1;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const h = (n: number) => hashObject('blob', bytes(String(n)));
+    let deltas = 0;
+    for (let round = 0; round < 200; round++) {
+      const entries = new Map<string, { mode: number; hash: string }>();
+      for (let i = rand(400); i > 0; i--)
+        entries.set(`f${rand(3000)}`, { mode: rand(4) === 0 ? 0o40000 : 0o100644, hash: h(rand(1e9)) });
+      const next = new Map(entries);
+      for (let k = rand(8); k > 0; k--) {
+        const name = `f${rand(3000)}`;
+        if (rand(3) === 0) next.delete(name);
+        else next.set(name, { mode: 0o100644, hash: h(rand(1e9)) });
+      }
+      const base = encodeTree([...entries].map(([name, e]) => ({ name, ...e })));
+      const target = encodeTree([...next].map(([name, e]) => ({ name, ...e })));
+      const delta = encodeTreeDelta(base, target);
+      if (!delta) continue;
+      deltas++;
+      assert.ok(delta.length < target.length / 2);
+      assert.deepEqual(Buffer.from(applyDelta(base, delta)), Buffer.from(target));
+    }
+    assert.ok(deltas > 150, `${deltas} deltas`);
   });
 
   test('stored (level 0) zlib streams inflate to their input, across block and Adler-32 bounds', () => {

@@ -89,6 +89,12 @@ class DeltaWriter {
   }
 }
 
+function sameBytes(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): boolean {
+  if (ae - as !== be - bs) return false;
+  for (let k = 0; k < ae - as; k++) if (a[as + k] !== b[bs + k]) return false;
+  return true;
+}
+
 /**
  * A delta from tree `base` to tree `target`: the entries are walked in step (both are in git's
  * order) and identical ones copied. Undefined when it would not be much smaller than `target`.
@@ -128,7 +134,12 @@ export function encodeTreeDelta(base: Uint8Array, target: Uint8Array): Uint8Arra
     const ts = tb[ti] as number;
     const te = tb[ti + 1] as number;
     let matched = -1;
-    while (bi < bb.length - 1) {
+    // Most entries are the base's next one, byte for byte: check that first.
+    if (bi < bb.length - 1 && sameBytes(base, bb[bi] as number, bb[bi + 1] as number, target, ts, te)) {
+      matched = bb[bi] as number;
+      bi++;
+    }
+    while (matched < 0 && bi < bb.length - 1) {
       const bs = bb[bi] as number;
       const c = compareNames(bs, base, ts, target);
       if (c < 0) {
