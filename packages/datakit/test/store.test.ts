@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
@@ -408,6 +416,41 @@ describe('git store', { timeout: 60_000 }, () => {
         'one',
       ]);
       fsck(path);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  test('a publish that fails keeps the ref locked: git cannot move it under acknowledged commits', async () => {
+    const path = temp('publish-error');
+    const repo = await Repository.open(path);
+    const heads = join(path, '.git', 'refs', 'heads');
+    try {
+      const c1 = await repo.commit(await build(repo, { a: 'one' }), [], 'one');
+      assert.equal(await repo.setHead('master', c1, undefined, 'one'), true);
+      // A real I/O error for the publisher: a directory where the ref file goes makes the
+      // rename of master.lock over it fail (ENOTEMPTY/EISDIR) until it is removed.
+      mkdirSync(join(heads, 'master', 'in-the-way'), { recursive: true });
+      await new Promise((r) => setTimeout(r, 80)); // the background publish runs (and fails)
+      const c2 = await repo.commit(await build(repo, { a: 'two' }), [c1], 'two');
+      assert.equal(await repo.setHead('master', c2, c1, 'two'), true); // acknowledged meanwhile
+      await new Promise((r) => setTimeout(r, 80));
+      assert.ok(existsSync(join(heads, 'master.lock')), 'the lock outlives the failed publish');
+      rmSync(join(heads, 'master'), { recursive: true });
+      // git wants the branch now: it must not get it while c1 and c2 are only in our journal.
+      const byGit = git(path, 'commit-tree', '-m', 'by git', `${c1}^{tree}`).trim();
+      assert.throws(() => git(path, 'update-ref', 'refs/heads/master', byGit), /lock/);
+      // The retry (backing off, at most a second apart) publishes without being asked.
+      const deadline = Date.now() + 5000;
+      while (!existsSync(join(heads, 'master')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      await repo.settle();
+      assert.equal(git(path, 'rev-parse', 'master').trim(), c2);
+      assert.deepEqual(git(path, 'log', '--format=%s', 'master').trim().split('\n'), ['two', 'one']);
+      assert.equal((await repo.reflog('master')).length, 2);
+      fsck(path);
+      // Now git's turn, as usual.
+      git(path, 'update-ref', 'refs/heads/master', byGit, c2);
     } finally {
       await repo.close();
     }

@@ -255,27 +255,34 @@ export class GitRefStore implements RefStore {
     await unlink(join(this.gitDir, `${name}.lock`)).catch(() => {});
   }
 
-  /** Sets a ref whose lock we hold (from `lock`) to `value`, appending `reflog` lines (from `reflogLine`). */
+  /**
+   * Sets a ref whose lock we hold (from `lock`) to `value`, appending `reflog` lines (from
+   * `reflogLine`). If it throws, the ref is unchanged and the lock is still ours, `fh` still open:
+   * nobody can move the ref before the caller retries (or gives the lock up with `unlock`). The
+   * lock is renamed over the ref while still open, so a failed close cannot lose it either.
+   * Resolves false when the ref was set but the reflog lines could not be appended.
+   */
   async commitLocked(
     name: string,
     fh: import('node:fs/promises').FileHandle,
     value: string,
     reflog: readonly string[],
-  ): Promise<void> {
+  ): Promise<boolean> {
     const lockPath = join(this.gitDir, `${name}.lock`);
-    try {
-      await fh.write(`${value}\n`, 0);
-      if (this.fsync) await fh.sync();
-      await fh.close();
-      await rename(lockPath, join(this.gitDir, name));
-    } catch (err) {
-      await this.unlock(name, fh);
-      throw err;
-    }
-    if (reflog.length === 0) return;
+    await fh.write(`${value}\n`, 0);
+    if (this.fsync) await fh.sync();
+    // Atomic: when it fails, the lock is still in place.
+    await rename(lockPath, join(this.gitDir, name));
+    await fh.close().catch(() => {});
+    if (reflog.length === 0) return true;
     const logPath = join(this.gitDir, 'logs', name);
-    this.ensureDir(dirname(logPath));
-    await appendFile(logPath, reflog.join(''));
+    try {
+      this.ensureDir(dirname(logPath));
+      await appendFile(logPath, reflog.join(''));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   static reflogLine(old: string | undefined, value: string, who: Signature, message: string): string {

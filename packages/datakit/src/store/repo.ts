@@ -101,6 +101,9 @@ export class Repository {
   private publishDue: number | undefined;
   private publishing: Promise<void> | undefined;
   private publishAgain = false;
+  /** Publishes that failed in a row (an I/O error): the retry backs off. */
+  private publishFailures = 0;
+  private closing = false;
   private readonly clock: () => number;
   private readonly pollMs: number;
 
@@ -169,10 +172,22 @@ export class Repository {
     this.listeners.clear();
     await this.scanning;
     if (this.journal) {
-      await this.settle();
-      await this.db.sync();
-      await this.journal.db.installJournaled();
-      this.journal.log.publishedThrough(this.journal.log.lastDurable);
+      let settled = true;
+      try {
+        await this.settle();
+      } catch {
+        // Publishing keeps failing: the held locks and the journal's unpublished records stay
+        // for the next opener, whose replay applies them.
+        settled = false;
+      }
+      this.closing = true;
+      if (this.publishTimer) clearTimeout(this.publishTimer);
+      this.publishTimer = undefined;
+      if (settled) {
+        await this.db.sync();
+        await this.journal.db.installJournaled();
+        this.journal.log.publishedThrough(this.journal.log.lastDurable);
+      }
     }
     await this.db.close();
     await this.journal?.log.close();
@@ -623,6 +638,7 @@ export class Repository {
     if (!this.journal) return;
     // Bounded: updates keep coming on a busy server; settle waits for those already made.
     const deadline = performance.now() + 30_000;
+    let failure: unknown;
     while (performance.now() < deadline) {
       const held = [...this.held.values()];
       const pending = held.some((h) => h.lock || h.inFlight > 0) || this.publishTimer;
@@ -632,10 +648,28 @@ export class Repository {
         this.publishTimer = undefined;
         this.publishDue = undefined;
       }
-      await this.publish();
+      try {
+        await this.publish();
+        failure = undefined;
+      } catch (err) {
+        // An I/O error: held refs keep their locks; try again until the deadline.
+        failure = err;
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
       // Updates still being written to the journal: give them a moment rather than spin.
       if (held.some((h) => h.inFlight > 0)) await new Promise((r) => setTimeout(r, 1));
     }
+    if (failure) throw failure;
+  }
+
+  private retryPublish(afterMs: number): void {
+    if (this.publishTimer || this.closing) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publishDue = undefined;
+      void this.publish().catch(() => {});
+    }, afterMs);
   }
 
   /** Publishes at once (the journal is filling up). */
@@ -660,6 +694,12 @@ export class Repository {
           this.publishAgain = false;
           await this.publishRound();
         } while (this.publishAgain);
+      } catch (err) {
+        // Held refs keep their locks and acknowledged values: try again, backing off while the
+        // error lasts (a full disk, a ref path in the way).
+        this.publishFailures++;
+        this.retryPublish(Math.min(1000, 10 * 2 ** Math.min(this.publishFailures, 7)));
+        throw err;
       } finally {
         this.publishing = undefined;
       }
@@ -674,6 +714,7 @@ export class Repository {
     // Every record up to here has been applied to `held` and the object staging.
     const durable = journal.log.lastDurable;
     let later = false;
+    let failed = false;
     await journal.db.installJournaled();
     let lowest = durable;
     for (const [name, h] of [...this.held]) {
@@ -710,13 +751,17 @@ export class Repository {
         }
         const log = h.log;
         h.log = [];
-        h.lock = undefined;
+        let logged: boolean;
         try {
-          await refs.commitLocked(name, lock, value, log);
+          logged = await refs.commitLocked(name, lock, value, log);
         } catch (err) {
-          h.log = [...log, ...h.log]; // for the retry
+          // The ref is unchanged and its lock still ours (commitLocked never lets it go on a
+          // failure): nobody can move the branch under the acknowledged updates before the retry.
+          h.log = [...log, ...h.log];
           throw err;
         }
+        h.lock = undefined;
+        if (!logged) h.log = [...log, ...h.log]; // the ref moved; its reflog lines go with the next publish
         h.onDisk = value;
         h.firstUnpublished = h.value === value ? Number.POSITIVE_INFINITY : through + 1;
         this.generation++;
@@ -727,9 +772,10 @@ export class Repository {
       try {
         await h.publishing;
       } catch {
-        // The lock is gone: the next update starts from what the git directory has. The journal
-        // keeps the records (they are not marked published) for a replay.
+        // An I/O error: the lock is still held, the journal keeps the records (not marked
+        // published) for a replay, and the publish is tried again.
         lowest = Math.min(lowest, h.firstUnpublished - 1);
+        failed = true;
       } finally {
         h.publishing = undefined;
         const done = !h.lock && h.inFlight === 0 && h.value === h.onDisk;
@@ -739,6 +785,8 @@ export class Repository {
     for (const h of this.held.values())
       if (h.firstUnpublished !== Number.POSITIVE_INFINITY) lowest = Math.min(lowest, h.firstUnpublished - 1);
     journal.log.publishedThrough(lowest);
+    if (failed) throw new StoreError('ERR_IO', 'publishing to the git directory failed; retrying');
+    this.publishFailures = 0;
     if (later) this.schedulePublish();
   }
 
