@@ -47,6 +47,7 @@ import {
   CTL_WRITE_PHYS,
   CTL_WRITE_TAG,
   MAX_WARM_BLOCKS,
+  type RegionRequest,
   TLB_ARRAY_BYTES,
   type WasmRegion,
   WasmTranslator,
@@ -633,7 +634,8 @@ export class RiscvHart implements CpuBackend {
     const c = this.ctl32!;
     c[CTL_NPC >> 2] = this.pcLo;
     c[(CTL_NPC >> 2) + 1] = this.pcHi;
-    const status = region.run(entry, budget);
+    const status =
+      region.slot >= 0 ? this.translator!.enter(region.slot, entry, budget) : region.run(entry, budget);
     const n = c[CTL_RETIRED >> 2]!;
     this.retired += n;
     this.wasmRetired += n;
@@ -684,6 +686,7 @@ export class RiscvHart implements CpuBackend {
     ) {
       return false;
     }
+    this.translator!.placeRegion(cached, page);
     this.wasmPages[page] = cached;
     this.codePages[page] = 1;
     return true;
@@ -786,7 +789,20 @@ export class RiscvHart implements CpuBackend {
     const pages = this.wasmPending;
     if (pages.length === 0 || this.translator === undefined) return;
     this.wasmPending = [];
-    const requests = pages.map((page) => {
+    const regions = this.translator.translate(this.ram16, this.regionRequests(pages, hot));
+    regions.forEach((region, i) => {
+      if (region === null) return;
+      const page = pages[i]!;
+      this.translator!.placeRegion(region, page);
+      this.wasmPages[page] = region;
+      this.wasmCache[page] = region;
+      this.codePages[page] = 1;
+    });
+  }
+
+  /** The translator's requests for `pages` (counting a compilation for each). */
+  private regionRequests(pages: number[], hot: boolean): RegionRequest[] {
+    return pages.map((page) => {
       this.wasmCompiles[page]!++;
       const heat = this.heatPages[page];
       const blocks = this.blockPages[page];
@@ -800,14 +816,6 @@ export class RiscvHart implements CpuBackend {
         dmode: this.ctl32![CTL_DMODE >> 2]!,
         executed: this.jitThreshold > 1 ? executed : undefined,
       };
-    });
-    const regions = this.translator.translate(this.ram16, requests);
-    regions.forEach((region, i) => {
-      if (region === null) return;
-      const page = pages[i]!;
-      this.wasmPages[page] = region;
-      this.wasmCache[page] = region;
-      this.codePages[page] = 1;
     });
   }
 

@@ -66,6 +66,8 @@ export function cpuAreaBytes(ramSize: number): number {
 export interface WasmRegion {
   /** Runs from block `entry` with an instruction budget; returns the status (1 = trap). */
   run: (entry: number, budget: number) => number;
+  /** Its slot in the translator's region table (WasmTranslator.enter), -1 if none. */
+  slot: number;
   /** Block index per halfword slot of the page, -1 where no block starts. */
   entries: Int16Array;
   /** Instructions translated. */
@@ -1130,6 +1132,13 @@ export interface RegionRequest {
   entries: number[];
 }
 
+/** A batch of regions translated and waiting for its module. */
+interface RegionJob {
+  requests: RegionRequest[];
+  funcs: FuncDef[];
+  made: { blocks: RegionBlock[]; func: number; req: number; count: number; bytes: Int32Array }[];
+}
+
 /** Compiles regions in batches: one WebAssembly module per batch. */
 export class WasmTranslator {
   private readonly helpers: FuncDef[];
@@ -1170,8 +1179,17 @@ export class WasmTranslator {
   /** Translates each requested page into a region (null where nothing there is translatable). */
   translate(ram16: Uint16Array, requests: RegionRequest[]): (WasmRegion | null)[] {
     const t0 = performance.now();
+    const job = this.prepare(ram16, requests);
+    if (job === null) return requests.map(() => null);
+    const regions = this.finish(job, this.instantiate(job.funcs));
+    this.compileMs += performance.now() - t0;
+    return regions;
+  }
+
+  /** Discovers and emits the regions of a batch (the pages' contents are copied as they are now). */
+  private prepare(ram16: Uint16Array, requests: RegionRequest[]): RegionJob | null {
     const funcs: FuncDef[] = [...this.helpers];
-    const made: { blocks: RegionBlock[]; func: number; req: number; count: number }[] = [];
+    const made: RegionJob['made'] = [];
     requests.forEach((req, i) => {
       const blocks = discoverRegion(ram16, req.pageOff, req.entries, req.executed);
       if (blocks.length === 0) return;
@@ -1192,6 +1210,7 @@ export class WasmTranslator {
         func: funcs.length,
         req: i,
         count: blocks.reduce((s, b) => s + b.insns.length, 0),
+        bytes: new Int32Array(ram16.buffer, ram16.byteOffset + req.pageOff, 1024).slice(),
       });
       funcs.push({
         type: T_REGION,
@@ -1203,11 +1222,14 @@ export class WasmTranslator {
         export: name,
       });
     });
+    return made.length === 0 ? null : { requests, funcs, made };
+  }
+
+  /** The regions of a compiled batch. */
+  private finish(job: RegionJob, instance: { exports: Record<string, unknown> }): (WasmRegion | null)[] {
+    const { requests, made } = job;
     const out: (WasmRegion | null)[] = requests.map(() => null);
-    if (made.length === 0) return out;
-    const instance = this.instantiate(funcs);
     this.modules++;
-    this.compileMs += performance.now() - t0;
     made.forEach((m, i) => {
       const entries = new Int16Array(2048).fill(-1);
       m.blocks.forEach((b, j) => {
@@ -1216,12 +1238,13 @@ export class WasmTranslator {
       this.instructions += m.count;
       out[m.req] = {
         run: instance.exports[`r${i}`] as WasmRegion['run'],
+        slot: -1,
         entries,
         instructions: m.count,
         page: requests[m.req]!.pageOff >>> 12,
         regsInMemory: requests[m.req]!.regsInMemory === true,
         dmode: requests[m.req]!.dmode ?? -1,
-        bytes: new Int32Array(ram16.buffer, ram16.byteOffset + requests[m.req]!.pageOff, 1024).slice(),
+        bytes: m.bytes,
         entryList: [...requests[m.req]!.entries],
         calls: 0,
         retired: 0,
@@ -1276,6 +1299,41 @@ export class WasmTranslator {
     return out;
   }
 
+  private regionTable: WasmTable | undefined;
+  private enterFn: ((slot: number, entry: number, budget: number) => number) | undefined;
+
+  /**
+   * Puts a region in slot `slot` of the region table (the caller keeps one live region per slot: its RAM
+   * page), to be run by enter(). JavaScript calling many different WebAssembly functions, each a few hundred
+   * times, goes through V8's generic (slow) JS-to-wasm wrapper; one function called often gets a compiled one.
+   */
+  placeRegion(region: WasmRegion, slot: number): void {
+    this.regionTable ??= new WA.Table({ initial: 1024, element: 'anyfunc' });
+    const table = this.regionTable;
+    if (slot >= table.length) table.grow(Math.max(slot + 1 - table.length, Math.min(table.length, 1 << 16)));
+    table.set(slot, region.run);
+    region.slot = slot;
+  }
+
+  /** Runs the region in table slot `slot` from block `entry` (as its run function would). */
+  enter(slot: number, entry: number, budget: number): number {
+    if (this.enterFn === undefined) {
+      // params: 0 slot, 1 entry, 2 budget
+      const w = new ByteWriter(32);
+      w.get(1).get(2).get(0).op(Op.callIndirect).u32(T_REGION).u32(0);
+      w.op(Op.end);
+      const instance = this.instance(
+        new WA.Module(
+          this.encode([...this.helpers, { type: T_LD, locals: [], body: w.finish(), export: 'enter' }], true),
+        ),
+        true,
+        this.regionTable,
+      );
+      this.enterFn = instance.exports.enter as (slot: number, entry: number, budget: number) => number;
+    }
+    return this.enterFn(slot, entry, budget);
+  }
+
   /** Runs chained warm blocks from table index `first`: returns CHAIN_EXIT, CHAIN_TRAP, CHAIN_STOP or PROMOTE. */
   dispatch(first: number, budget: number): number {
     return this.dispatcher()(first, budget);
@@ -1328,7 +1386,11 @@ export class WasmTranslator {
   }
 
   private instantiate(funcs: FuncDef[], withTable = false): { exports: Record<string, unknown> } {
-    const bytes = encodeModule({
+    return this.instance(new WA.Module(this.encode(funcs, withTable)), withTable);
+  }
+
+  private encode(funcs: FuncDef[], withTable: boolean): Uint8Array {
+    return encodeModule({
       types: [
         { params: [I32, I32, I32], results: [I32] },
         { params: [I32, I32, I32, I32, I32], results: [I32] },
@@ -1344,15 +1406,53 @@ export class WasmTranslator {
       funcs,
       table: withTable,
     });
+  }
+
+  private instance(
+    module: object,
+    withTable: boolean,
+    table: WasmTable | undefined = withTable ? this.table() : undefined,
+  ): { exports: Record<string, unknown> } {
+    return new WA.Instance(module, {
+      m: table !== undefined ? { mem: this.memory, tab: table } : { mem: this.memory },
+      f: this.bridge(),
+    });
+  }
+
+  private bridgeExports: Record<string, unknown> | undefined;
+
+  /**
+   * The slow paths as WebAssembly functions of one small instance that calls the JavaScript ones: modules
+   * importing them get direct WebAssembly calls, where importing JavaScript functions made V8 compile call
+   * wrappers for every module it instantiated (most of the cost of instantiating a region).
+   */
+  private bridge(): Record<string, unknown> {
+    if (this.bridgeExports !== undefined) return this.bridgeExports;
     const slow = this.slow;
-    return new WA.Instance(new WA.Module(bytes), {
-      m: withTable ? { mem: this.memory, tab: this.table() } : { mem: this.memory },
+    const forward = (params: number, callee: number) => {
+      const w = new ByteWriter(32);
+      for (let i = 0; i < params; i++) w.get(i);
+      w.op(Op.call).u32(callee).op(Op.end);
+      return w.finish();
+    };
+    const module = new WA.Module(
+      this.encode(
+        [
+          { type: T_LD, locals: [], body: forward(3, 0), export: 'ld' },
+          { type: T_ST, locals: [], body: forward(5, 1), export: 'st' },
+        ],
+        false,
+      ),
+    );
+    this.bridgeExports = new WA.Instance(module, {
+      m: { mem: this.memory },
       f: {
         ld: (lo: number, hi: number, size: number) => slow.load(lo, hi, size),
         st: (lo: number, hi: number, size: number, vLo: number, vHi: number) =>
           slow.store(lo, hi, size, vLo, vHi),
       },
-    });
+    }).exports;
+    return this.bridgeExports;
   }
 }
 
