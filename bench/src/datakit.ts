@@ -2,7 +2,7 @@
  * DataKit benchmark: single-file transactions committed per second over 9P (1 and 8 writers) and
  * ro/ read throughput, against `git fast-import` and git plumbing writing the same commits on the
  * same file system, and diod serving the same files from a plain directory.
- * `npm run bench -- datakit [--commits N] [--dir PATH]`
+ * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only]`
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
@@ -12,6 +12,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   write,
   writeFileSync,
@@ -31,6 +32,10 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     files: { type: 'string' },
     rounds: { type: 'string' },
+    /** Write a V8 CPU profile of each DataKit server process into this directory. */
+    'cpu-prof': { type: 'string' },
+    /** Only the commit measurements (with fast-import): for profiling and iterating. */
+    'commits-only': { type: 'boolean' },
   },
 });
 /** Each measurement is repeated, ours and the anchors interleaved, and the median reported: on a shared machine one run can land in a busy or an idle moment. */
@@ -77,7 +82,8 @@ async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProc
   const port = await freePort();
   const url = `tcp://127.0.0.1:${port}`;
   const cli = join(findRepoRoot(), 'packages', 'datakit', 'dist', 'src', 'cli.js');
-  const proc = spawn(process.execPath, [cli, '--git', dir, '--listen', url], {
+  const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+  const proc = spawn(process.execPath, [...prof, cli, '--git', dir, '--listen', url], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(proc);
@@ -134,12 +140,35 @@ async function roundTripUs(url: string): Promise<number> {
   return median(times);
 }
 
+/** CPU time the process has used so far, in ms, from /proc (Linux): [user, system]. */
+function cpuMs(pid: number | undefined): [number, number] {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the command name.
+    return [(Number(fields[11]) * 1000) / clockTicks, (Number(fields[12]) * 1000) / clockTicks];
+  } catch {
+    return [Number.NaN, Number.NaN];
+  }
+}
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+/** Server CPU per acknowledged transaction (µs), per writer count: user + system, and system alone. */
+const serverCpu = new Map<number, number[]>();
+const serverSys = new Map<number, number[]>();
+
 async function datakitCommits(writers: number, total: number): Promise<number> {
   const dir = join(base, `dk-${writers}-${++runSeq}`);
   const { url, proc } = await startDataKit(dir);
   if (writers === 1) roundTrips.push(await roundTripUs(url));
   const clients = await Promise.all(Array.from({ length: writers }, () => DataKitClient.connect(url)));
   const per = Math.floor(total / writers);
+  const cpuBefore = cpuMs(proc.pid);
   const started = performance.now();
   await Promise.all(
     clients.map(async (c, w) => {
@@ -151,6 +180,11 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = cpuMs(proc.pid);
+  const user = ((cpuAfter[0] - cpuBefore[0]) * 1000) / (per * writers);
+  const sys = ((cpuAfter[1] - cpuBefore[1]) * 1000) / (per * writers);
+  serverCpu.set(writers, [...(serverCpu.get(writers) ?? []), user + sys]);
+  serverSys.set(writers, [...(serverSys.get(writers) ?? []), sys]);
   for (const c of clients) c.close();
   await stop(proc);
   const count = Number(
@@ -295,6 +329,17 @@ async function main() {
     ones.push(await datakitCommits(1, COMMITS));
     fis.push(fastImport(COMMITS));
     eights.push(await datakitCommits(8, COMMITS));
+    if (values['commits-only']) {
+      console.log(
+        `round ${round + 1}: fast-import ${fis
+          .slice(-2)
+          .map((x) => x.toFixed(0))
+          .join(
+            '/',
+          )}, ours 1 writer ${ones.at(-1)?.toFixed(0)}, 8 writers ${eights.at(-1)?.toFixed(0)} commits/s`,
+      );
+      continue;
+    }
     const r = await reads();
     oursReads.push(r.ours);
     diodReads.push(r.diod);
@@ -307,6 +352,18 @@ async function main() {
         `reads ours ${r.ours.toFixed(0)}, diod ${r.diod.toFixed(0)} MB/s`,
     );
   }
+  const cpuLine = [1, 8]
+    .map(
+      (w) =>
+        `${w} writer${w > 1 ? 's' : ''} ${median(serverCpu.get(w) ?? []).toFixed(0)} µs ` +
+        `(system ${median(serverSys.get(w) ?? []).toFixed(0)})`,
+    )
+    .join(', ');
+  console.log(
+    `server CPU (user + system) per acknowledged transaction, medians: ${cpuLine} ` +
+      `(per round: ${[1, 8].map((w) => (serverCpu.get(w) ?? []).map((x) => x.toFixed(0)).join('/')).join(' | ')})`,
+  );
+  if (values['commits-only']) return;
   const pl = plumbing(Math.min(COMMITS, 60));
   const fi = median(fis);
   const one = median(ones);

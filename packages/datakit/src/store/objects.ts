@@ -81,7 +81,7 @@ export function compareTreeEntries(a: TreeEntry, b: TreeEntry): number {
   return compareKeys(sortKey(a), sortKey(b));
 }
 
-function sortKey(e: TreeEntry): string {
+export function sortKey(e: TreeEntry): string {
   return e.mode === TreeMode.DIR ? `${e.name}/` : e.name;
 }
 
@@ -89,7 +89,7 @@ function sortKey(e: TreeEntry): string {
  * UTF-8 byte order of two names. JS string order (UTF-16 code units) is the same except where
  * a surrogate pair meets a character at or above U+E000: only then compare the encoded bytes.
  */
-function compareKeys(a: string, b: string): number {
+export function compareKeys(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i);

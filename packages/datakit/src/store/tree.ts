@@ -4,6 +4,7 @@ import {
   type EncodedTreeEntry,
   type TreeEntry,
   TreeMode,
+  compareKeys,
   encodeTree,
   encodeTreeEntry,
   hashObject,
@@ -53,6 +54,21 @@ function named(entry: TreeEntry): NamedTreeEntry {
 
 export type TreeValue = FileValue | DirValue;
 
+type Entries = ReadonlyMap<string, TreeValue>;
+
+/** A written tree's encoding, kept so that the directory's next version is spliced, not rebuilt. */
+interface EncodedDir {
+  readonly hash: string;
+  readonly data: Uint8Array;
+  /** Sort keys of its entries, in git order. */
+  readonly keys: readonly string[];
+  /** Where each entry starts in `data`, then `data.length` (keys.length + 1 values). */
+  readonly offsets: Uint32Array;
+}
+
+/** Edits that a splice applies at most; past that, a directory is encoded whole. */
+const MAX_SPLICED_CHANGES = 64;
+
 export const emptyDir: DirValue = { kind: 'dir', entries: new Map() };
 
 export function dirOfHash(hash: string): DirValue {
@@ -96,13 +112,27 @@ export class TreeStore {
       const obj = await this.db.read(hash);
       if (!obj || obj.type !== 'tree') throw new StoreError('ERR_MISSING_OBJECT', `tree ${hash} is missing`);
       out = new Map();
-      for (const e of parseTree(obj.data, hash)) {
-        if (e.mode === TreeMode.DIR) out.set(e.name, { kind: 'dir', hash: e.hash, encoded: named(e) });
+      const parsed = parseTree(obj.data, hash);
+      const keys: string[] = new Array(parsed.length);
+      const offsets = new Uint32Array(parsed.length + 1);
+      let at = 0;
+      let spliceable = true;
+      for (let i = 0; i < parsed.length; i++) {
+        const e = parsed[i] as TreeEntry;
+        const encoded = named(e);
+        keys[i] = encoded.key;
+        offsets[i] = at;
+        at += encoded.bytes.length;
+        if (e.mode === TreeMode.DIR) out.set(e.name, { kind: 'dir', hash: e.hash, encoded });
         else {
           const perm = permOfMode(e.mode);
-          if (perm) out.set(e.name, { kind: 'file', perm, hash: e.hash, encoded: named(e) });
+          if (perm) out.set(e.name, { kind: 'file', perm, hash: e.hash, encoded });
+          else spliceable = false; // an entry we do not keep: write such a tree whole
         }
       }
+      offsets[parsed.length] = at;
+      if (spliceable && at === obj.data.length)
+        this.keepEncoding(out, { hash, data: obj.data, keys, offsets });
     }
     this.remember(hash, out);
     return out;
@@ -155,7 +185,9 @@ export class TreeStore {
       if (value?.kind === 'dir') return value;
       throw new StoreError('ERR_BAD_OBJECT', 'cannot replace the root with a file');
     }
-    const entries = new Map(await this.entries(root));
+    const from = await this.entries(root);
+    const entries = new Map(from);
+    this.noteChanges(entries, from, [step]);
     if (rest.length === 0) {
       if (value === undefined) {
         if (!entries.has(step)) return root;
@@ -186,9 +218,12 @@ export class TreeStore {
   /** Writes every unwritten blob and tree; returns the tree hash. Empty subdirectories vanish, as in git. */
   async write(dir: DirValue, path = ''): Promise<string> {
     if (dir.hash && !dir.entries) return dir.hash;
+    const all = await this.entries(dir);
+    const spliced = await this.writeSpliced(all, path);
+    if (spliced !== undefined) return spliced;
     // Each entry as the value reading the written tree back would give, carrying its encoding.
     const rows: Array<TreeValue & { readonly encoded: NamedTreeEntry }> = [];
-    for (const [name, value] of await this.entries(dir)) {
+    for (const [name, value] of all) {
       const known = value.encoded;
       if (value.kind === 'file') {
         const mode = modeOfPerm(value.perm);
@@ -211,11 +246,26 @@ export class TreeStore {
     // out of order.
     const loaded = new Map<string, TreeValue>();
     const items: NamedTreeEntry[] = [];
-    for (const row of ordered) {
+    const keys: string[] = new Array(ordered.length);
+    const offsets = new Uint32Array(ordered.length + 1);
+    let at = 0;
+    for (let i = 0; i < ordered.length; i++) {
+      const row = ordered[i] as TreeValue & { readonly encoded: NamedTreeEntry };
       loaded.set(row.encoded.name, row);
       items.push(row.encoded);
+      keys[i] = row.encoded.key;
+      offsets[i] = at;
+      at += row.encoded.bytes.length;
     }
+    offsets[ordered.length] = at;
     const data = joinTreeEntries(items);
+    const hash = await this.storeTree(data, path);
+    this.remember(hash, loaded);
+    this.keepEncoding(loaded, { hash, data, keys, offsets });
+    return hash;
+  }
+
+  private async storeTree(data: Uint8Array, path: string): Promise<string> {
     const hash = await this.db.write('tree', data, this.lastWritten.get(path));
     this.lastWritten.delete(path);
     if (this.lastWritten.size >= 256) {
@@ -223,7 +273,134 @@ export class TreeStore {
       if (oldest !== undefined) this.lastWritten.delete(oldest);
     }
     this.lastWritten.set(path, { hash, data });
-    this.remember(hash, loaded);
+    return hash;
+  }
+
+  /** Encodings of recently written (or read) directories, by their entries map (a few: they are big). */
+  private readonly encodings = new Map<Entries, EncodedDir>();
+  /** How an entries map was made: `from` with the names `changed` set or deleted. */
+  private readonly derivations = new WeakMap<Entries, { from: Entries; changed: readonly string[] }>();
+
+  private keepEncoding(entries: Entries, encoded: EncodedDir): void {
+    this.encodings.delete(entries);
+    if (this.encodings.size >= 64) {
+      const oldest = this.encodings.keys().next().value;
+      if (oldest !== undefined) this.encodings.delete(oldest);
+    }
+    this.encodings.set(entries, encoded);
+  }
+
+  /**
+   * @internal Records that `entries` is `from` with the values of the `changed` names set or
+   * deleted (and nothing else), so writing it splices those few entries into `from`'s encoding.
+   */
+  noteChanges(entries: Entries, from: Entries, changed: readonly string[]): void {
+    if (entries !== from) this.derivations.set(entries, { from, changed });
+  }
+
+  /**
+   * Writes a directory derived by a few changes from one written recently: the changed entries
+   * are encoded and spliced into the old tree's bytes (one copy, no per-entry work for the rest,
+   * which is what made a commit into a big directory cost O(entries) in JS). Undefined when the
+   * directory is not such a one.
+   */
+  private async writeSpliced(entries: Entries, path: string): Promise<string | undefined> {
+    const changed = new Set<string>();
+    let from = entries;
+    let base: EncodedDir | undefined;
+    for (let depth = 0; depth < 64; depth++) {
+      base = this.encodings.get(from);
+      if (base) break;
+      const d = this.derivations.get(from);
+      if (!d) return undefined;
+      for (const name of d.changed) changed.add(name);
+      if (changed.size > MAX_SPLICED_CHANGES) return undefined;
+      from = d.from;
+    }
+    if (!base) return undefined;
+    if (changed.size === 0) return base.hash;
+    // The changed entries, encoded (blobs and subtrees written), and where they were.
+    const removed: number[] = [];
+    const added: Array<{ value: TreeValue & { readonly encoded: NamedTreeEntry }; at: number }> = [];
+    for (const name of changed) {
+      const old = findEntry(base.keys, name);
+      if (old >= 0) removed.push(old);
+      const value = entries.get(name);
+      if (value === undefined) continue;
+      let row: TreeValue & { readonly encoded: NamedTreeEntry };
+      if (value.kind === 'file') {
+        const mode = modeOfPerm(value.perm);
+        const known = value.encoded;
+        if (value.hash && known !== undefined && known.name === name && known.mode === mode)
+          row = value as FileValue & { encoded: NamedTreeEntry };
+        else {
+          const hash = value.hash ?? (await this.db.write('blob', value.data ?? new Uint8Array(0)));
+          row = { kind: 'file', perm: value.perm, hash, encoded: named({ name, mode, hash }) };
+        }
+      } else {
+        const hash = await this.write(value, `${path}/${name}`);
+        if (hash === EMPTY_TREE) continue;
+        const known = value.encoded;
+        row =
+          value.hash === hash && !value.entries && known !== undefined && known.name === name
+            ? (value as DirValue & { encoded: NamedTreeEntry })
+            : { kind: 'dir', hash, encoded: named({ name, mode: TreeMode.DIR, hash }) };
+      }
+      added.push({ value: row, at: lowerBound(base.keys, row.encoded.key) });
+    }
+    removed.sort((a, b) => a - b);
+    added.sort((a, b) => compareKeys(a.value.encoded.key, b.value.encoded.key));
+    // Copy the runs of old entries between the edits, in order.
+    const count = base.keys.length - removed.length + added.length;
+    const keys: string[] = new Array(count);
+    const offsets = new Uint32Array(count + 1);
+    const chunks: Uint8Array[] = [];
+    let out = 0;
+    let size = 0;
+    let next = 0; // the next old entry to copy
+    const copyUpTo = (end: number) => {
+      if (end <= next) return;
+      const start = base.offsets[next] as number;
+      chunks.push(base.data.subarray(start, base.offsets[end]));
+      for (let i = next; i < end; i++) {
+        keys[out] = base.keys[i] as string;
+        offsets[out++] = (base.offsets[i] as number) - start + size;
+      }
+      size += (base.offsets[end] as number) - start;
+      next = end;
+    };
+    let r = 0;
+    let a = 0;
+    while (r < removed.length || a < added.length) {
+      const rm = removed[r];
+      const ad = added[a];
+      if (ad !== undefined && (rm === undefined || ad.at <= rm)) {
+        copyUpTo(ad.at);
+        keys[out] = ad.value.encoded.key;
+        offsets[out++] = size;
+        chunks.push(ad.value.encoded.bytes);
+        size += ad.value.encoded.bytes.length;
+        a++;
+      } else if (rm !== undefined) {
+        copyUpTo(rm);
+        next = rm + 1;
+        r++;
+      }
+    }
+    copyUpTo(base.keys.length);
+    offsets[count] = size;
+    const data = Buffer.concat(chunks, size);
+    const hash = await this.storeTree(data, path);
+    // Reading the tree back gives these values: the written ones replace the changed names
+    // (same contents, now with their hash and encoding), so the map serves as the tree's.
+    // An empty directory left out of the tree stays in the map (a working tree keeps it): then
+    // the map is not the tree's.
+    if (changed.size !== added.length + countMissing(entries, changed)) return hash;
+    const written = entries as Map<string, TreeValue>;
+    for (const { value } of added) written.set(value.encoded.name, value);
+    this.derivations.delete(entries);
+    this.remember(hash, entries);
+    this.keepEncoding(entries, { hash, data, keys, offsets });
     return hash;
   }
 
@@ -283,6 +460,33 @@ export class TreeStore {
     await walk(a, b, '');
     return out.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
   }
+}
+
+function countMissing(entries: Entries, names: ReadonlySet<string>): number {
+  let n = 0;
+  for (const name of names) if (!entries.has(name)) n++;
+  return n;
+}
+
+/** First index whose key is not below `key` (git order). */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid] as string, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the entry named `name` (a file's key is its name, a directory's its name and "/"), or -1. */
+function findEntry(keys: readonly string[], name: string): number {
+  const asFile = lowerBound(keys, name);
+  if (keys[asFile] === name) return asFile;
+  const dirKey = `${name}/`;
+  const asDir = lowerBound(keys, dirKey);
+  return keys[asDir] === dirKey ? asDir : -1;
 }
 
 export class NotADirectory extends StoreError {

@@ -47,12 +47,23 @@ export class View {
     return this.trees.find(this.root, path);
   }
 
-  /** Applies `fn` to the directory at `dir` (created if missing) and rebuilds the parents. */
-  private change(dir: Path, fn: (entries: Map<string, TreeValue>) => Promise<void> | void, force = false) {
+  /**
+   * Applies `fn` to the directory at `dir` (created if missing) and rebuilds the parents. `fn`
+   * sets or deletes only the names in `touches` (which lets the store splice the change into the
+   * old tree's encoding rather than encode the whole directory again).
+   */
+  private change(
+    dir: Path,
+    touches: readonly string[],
+    fn: (entries: Map<string, TreeValue>) => Promise<void> | void,
+    force = false,
+  ) {
     return this.lock.run(async () => {
       const rec = async (node: DirValue, rest: Path): Promise<DirValue> => {
-        const entries = new Map(await this.trees.entries(node));
+        const from = await this.trees.entries(node);
+        const entries = new Map(from);
         const [step, ...more] = rest;
+        this.trees.noteChanges(entries, from, step === undefined ? touches : [step]);
         if (step === undefined) {
           await fn(entries);
           return { kind: 'dir', entries };
@@ -70,7 +81,7 @@ export class View {
 
   /** Sets file `leaf` of `dir`; `perm` 'keep' keeps an existing file's perm. */
   setFile(dir: Path, leaf: string, data: Uint8Array, perm: Perm | 'keep'): Promise<void> {
-    return this.change(dir, (entries) => {
+    return this.change(dir, [leaf], (entries) => {
       const old = entries.get(leaf);
       if (old?.kind === 'dir') throw VfsError.isDir();
       const held = this.heldBytes - (old?.data?.length ?? 0) + data.length;
@@ -88,6 +99,7 @@ export class View {
   force(dir: Path, leaf: string, value: TreeValue | undefined): Promise<void> {
     return this.change(
       dir,
+      [leaf],
       (entries) => {
         if (value === undefined) entries.delete(leaf);
         else entries.set(leaf, value);
@@ -97,14 +109,14 @@ export class View {
   }
 
   mkdir(dir: Path, leaf: string): Promise<void> {
-    return this.change(dir, (entries) => {
+    return this.change(dir, [leaf], (entries) => {
       if (entries.has(leaf)) throw VfsError.alreadyExists();
       entries.set(leaf, emptyDir);
     });
   }
 
   chmod(dir: Path, leaf: string, perm: Perm, linkTarget?: Uint8Array): Promise<void> {
-    return this.change(dir, async (entries) => {
+    return this.change(dir, [leaf], async (entries) => {
       const old = entries.get(leaf);
       if (!old) throw VfsError.noEntry();
       if (old.kind === 'dir') {
@@ -123,13 +135,13 @@ export class View {
   }
 
   remove(dir: Path, leaf: string): Promise<void> {
-    return this.change(dir, (entries) => {
+    return this.change(dir, [leaf], (entries) => {
       entries.delete(leaf);
     });
   }
 
   rename(dir: Path, oldName: string, newName: string): Promise<void> {
-    return this.change(dir, async (entries) => {
+    return this.change(dir, [oldName, newName], async (entries) => {
       const value = entries.get(oldName);
       if (!value) throw VfsError.noEntry();
       if (oldName === newName) return;
