@@ -43,6 +43,9 @@ export async function mergeTrees(
     // whatever the map's order, and a directory changes by a few names).
     const names: string[] = [...oe.keys()];
     for (const name of te.keys()) if (!oe.has(name)) names.push(name);
+    // The names whose value differs from ours: the merged tree is written by splicing those
+    // into ours' encoding.
+    const changed: string[] = [];
     for (const name of names) {
       const ov = oe.get(name);
       const tv = te.get(name);
@@ -51,6 +54,7 @@ export async function mergeTrees(
         if (ov !== undefined) out.set(name, ov);
         continue;
       }
+      changed.push(name);
       if (
         ov?.kind === 'file' &&
         tv?.kind === 'file' &&
@@ -80,6 +84,7 @@ export async function mergeTrees(
         out.set(name, conflictFile(result));
       } else if (result) out.set(name, result);
     }
+    store.noteChanges(out, oe, changed);
     return { kind: 'dir', entries: out };
   };
   const tree = await mergeDir(ours, theirs, base ?? emptyDir, '');
