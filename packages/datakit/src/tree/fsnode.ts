@@ -82,9 +82,10 @@ export class VfsNode implements FsNode {
     const fd = await n.file.open();
     void ctx;
     return {
-      read: (offset, count, c) => fd.read(offset, count, c.signal),
+      // The context itself: its signal is made only if a stream read blocks.
+      read: (offset, count, c) => fd.read(offset, count, c),
       write: async (offset, data, c) => {
-        await fd.write(offset, data, c.signal);
+        await fd.write(offset, data, c);
         return data.length;
       },
       readdir: async () => {

@@ -14,10 +14,18 @@ export interface FileStat {
   perm: VPerm;
 }
 
+/**
+ * How a blocking read or write is given up: `signal` aborts on Tflush or a closed connection.
+ * Made on first use (only stream files block): every other request goes without one.
+ */
+export interface Cancel {
+  readonly signal: AbortSignal;
+}
+
 /** An open file: the offset checks of each kind live here. */
 export interface Fd {
-  read(offset: number, count: number, signal: AbortSignal): Promise<Uint8Array>;
-  write(offset: number, data: Uint8Array, signal: AbortSignal): Promise<void>;
+  read(offset: number, count: number, cancel: Cancel): Promise<Uint8Array>;
+  write(offset: number, data: Uint8Array, cancel: Cancel): Promise<void>;
   close?(): void;
 }
 
@@ -204,20 +212,20 @@ export function fdOfStream(stream: Stream, onClose?: () => void): Fd {
   let position = 0;
   let needFlush = false;
   return {
-    async read(offset, count, signal) {
+    async read(offset, count, cancel) {
       if (offset !== position) throw VfsError.streamSeek();
       if (needFlush) {
         needFlush = false;
         return empty;
       }
-      const data = await stream.read(count, signal);
+      const data = await stream.read(count, cancel.signal);
       position += data.length;
       needFlush = true;
       return data;
     },
-    async write(offset, data, signal) {
+    async write(offset, data, cancel) {
       if (offset !== position) throw VfsError.streamSeek();
-      await stream.write(data, signal);
+      await stream.write(data, cancel.signal);
       position += data.length;
     },
     close: onClose,
