@@ -89,6 +89,28 @@ class DeltaWriter {
   }
 }
 
+/** One step of a delta made from known edits: copy base bytes, or insert new ones. */
+export type DeltaRun = { readonly copyFrom: number; readonly size: number } | { readonly insert: Uint8Array };
+
+/**
+ * The delta of runs already known (a directory spliced from its previous version: the copied
+ * runs and the inserted entries), without comparing the trees. Undefined when it would not be
+ * much smaller than the target, as for `encodeTreeDelta`.
+ */
+export function deltaOfRuns(
+  baseSize: number,
+  targetSize: number,
+  runs: readonly DeltaRun[],
+): Uint8Array | undefined {
+  const w = new DeltaWriter(baseSize, targetSize);
+  for (const run of runs) {
+    if ('insert' in run) w.insert(run.insert, 0, run.insert.length);
+    else if (run.size > 0) w.copy(run.copyFrom, run.size);
+  }
+  const delta = w.finish();
+  return delta.length < targetSize / 2 ? delta : undefined;
+}
+
 function sameBytes(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): boolean {
   if (ae - as !== be - bs) return false;
   for (let k = 0; k < ae - as; k++) if (a[as + k] !== b[bs + k]) return false;

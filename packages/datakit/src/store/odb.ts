@@ -29,6 +29,8 @@ export interface ObjectDb {
 export interface DeltaBase {
   readonly hash: string;
   readonly data: Uint8Array;
+  /** The delta from `data` to the object written, when the writer knows it (else it is computed). */
+  readonly delta?: Uint8Array;
 }
 
 export class MemoryObjectDb implements ObjectDb {
@@ -241,7 +243,9 @@ export class GitObjectDb implements ObjectDb {
     for (const o of this.pending.values()) {
       if (o.seq <= from || o.seq > upTo) continue;
       const delta =
-        o.base && this.replayable(o.base.hash, o.seq) ? encodeTreeDelta(o.base.data, o.data) : undefined;
+        o.base && this.replayable(o.base.hash, o.seq)
+          ? (o.base.delta ?? encodeTreeDelta(o.base.data, o.data))
+          : undefined;
       o.delta = delta ?? null;
       if (delta && o.base) {
         objects.push({ type: o.type, data: delta, base: o.base.hash });
@@ -310,7 +314,9 @@ export class GitObjectDb implements ObjectDb {
       // commits of a big directory stay small.
       // (null: computed for the journal, and not worth it.)
       const delta =
-        o.base && o.delta !== null ? (o.delta ?? encodeTreeDelta(o.base.data, o.data)) : undefined;
+        o.base && o.delta !== null
+          ? (o.delta ?? o.base.delta ?? encodeTreeDelta(o.base.data, o.data))
+          : undefined;
       batch.push({
         hash,
         type: o.type,

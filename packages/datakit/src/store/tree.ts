@@ -1,3 +1,4 @@
+import { type DeltaRun, deltaOfRuns } from './delta.js';
 import { StoreError } from './errors.js';
 import {
   EMPTY_TREE,
@@ -265,8 +266,18 @@ export class TreeStore {
     return hash;
   }
 
-  private async storeTree(data: Uint8Array, path: string): Promise<string> {
-    const hash = await this.db.write('tree', data, this.lastWritten.get(path));
+  /** Writes a tree object; `spliced`: the runs that made it from tree `from` (its delta, if that is the base). */
+  private async storeTree(
+    data: Uint8Array,
+    path: string,
+    spliced?: { from: EncodedDir; runs: readonly DeltaRun[] },
+  ): Promise<string> {
+    let base = this.lastWritten.get(path);
+    if (base && spliced && spliced.from.hash === base.hash) {
+      const delta = deltaOfRuns(base.data.length, data.length, spliced.runs);
+      if (delta) base = { hash: base.hash, data: base.data, delta };
+    }
+    const hash = await this.db.write('tree', data, base);
     this.lastWritten.delete(path);
     if (this.lastWritten.size >= 256) {
       const oldest = this.lastWritten.keys().next().value;
@@ -355,6 +366,7 @@ export class TreeStore {
     const keys: string[] = new Array(count);
     const offsets = new Uint32Array(count + 1);
     const chunks: Uint8Array[] = [];
+    const runs: DeltaRun[] = [];
     let out = 0;
     let size = 0;
     let next = 0; // the next old entry to copy
@@ -362,6 +374,7 @@ export class TreeStore {
       if (end <= next) return;
       const start = base.offsets[next] as number;
       chunks.push(base.data.subarray(start, base.offsets[end]));
+      runs.push({ copyFrom: start, size: (base.offsets[end] as number) - start });
       for (let i = next; i < end; i++) {
         keys[out] = base.keys[i] as string;
         offsets[out++] = (base.offsets[i] as number) - start + size;
@@ -379,6 +392,7 @@ export class TreeStore {
         keys[out] = ad.value.encoded.key;
         offsets[out++] = size;
         chunks.push(ad.value.encoded.bytes);
+        runs.push({ insert: ad.value.encoded.bytes });
         size += ad.value.encoded.bytes.length;
         a++;
       } else if (rm !== undefined) {
@@ -390,7 +404,7 @@ export class TreeStore {
     copyUpTo(base.keys.length);
     offsets[count] = size;
     const data = Buffer.concat(chunks, size);
-    const hash = await this.storeTree(data, path);
+    const hash = await this.storeTree(data, path, { from: base, runs });
     // Reading the tree back gives these values: the written ones replace the changed names
     // (same contents, now with their hash and encoding), so the map serves as the tree's.
     // An empty directory left out of the tree stays in the map (a working tree keeps it): then
