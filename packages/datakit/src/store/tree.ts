@@ -266,16 +266,19 @@ export class TreeStore {
     return hash;
   }
 
-  /** Writes a tree object; `spliced`: the runs that made it from tree `from` (its delta, if that is the base). */
+  /** Writes a tree object; `spliced`: the runs that made it from tree `from` (its delta against that tree). */
   private async storeTree(
     data: Uint8Array,
     path: string,
     spliced?: { from: EncodedDir; runs: readonly DeltaRun[] },
   ): Promise<string> {
     let base = this.lastWritten.get(path);
-    if (base && spliced && spliced.from.hash === base.hash) {
-      const delta = deltaOfRuns(base.data.length, data.length, spliced.runs);
-      if (delta) base = { hash: base.hash, data: base.data, delta };
+    if (spliced) {
+      // Against the tree it was spliced from (the previous version here, or the side a merge
+      // kept): the delta is the splice itself.
+      const { from, runs } = spliced;
+      const delta = deltaOfRuns(from.data.length, data.length, runs);
+      if (delta) base = { hash: from.hash, data: from.data, delta };
     }
     const hash = await this.db.write('tree', data, base);
     this.lastWritten.delete(path);
