@@ -2,7 +2,7 @@
  * DataKit benchmark: single-file transactions committed per second over 9P (1 and 8 writers) and
  * ro/ read throughput, against `git fast-import` and git plumbing writing the same commits on the
  * same file system, and diod serving the same files from a plain directory.
- * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only]`
+ * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only] [--server CLI.js]`
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     /** Only the commit measurements (with fast-import): for profiling and iterating. */
     'commits-only': { type: 'boolean' },
+    /** Run this DataKit server (a cli.js) instead of the checkout's: A/B comparisons with an older build. */
+    server: { type: 'string' },
   },
 });
 /** Each measurement is repeated, ours and the anchors interleaved, and the median reported: on a shared machine one run can land in a busy or an idle moment. */
@@ -81,7 +83,7 @@ async function waitConnect(url: string): Promise<void> {
 async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const url = `tcp://127.0.0.1:${port}`;
-  const cli = join(findRepoRoot(), 'packages', 'datakit', 'dist', 'src', 'cli.js');
+  const cli = values.server ?? join(findRepoRoot(), 'packages', 'datakit', 'dist', 'src', 'cli.js');
   const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
   const proc = spawn(process.execPath, [...prof, cli, '--git', dir, '--listen', url], {
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -95,6 +95,8 @@ export function modeOfPerm(perm: Perm): number {
 /** Reads and writes tree values through an object database, with a bounded cache of parsed trees. */
 export class TreeStore {
   private readonly treeCache = new Map<string, ReadonlyMap<string, TreeValue>>();
+  private treeCacheEntries = 0;
+  private static readonly TREE_CACHE_ENTRIES = 1 << 17;
   /** Recently read blobs (immutable), bounded by total bytes. */
   private readonly blobCache = new Map<string, Uint8Array>();
   private blobCacheBytes = 0;
@@ -421,13 +423,23 @@ export class TreeStore {
     return hash;
   }
 
+  /**
+   * Parsed trees are kept up to a number of trees and of entries in all: every commit into a
+   * big directory adds a version of it, and a heap of old versions made each garbage
+   * collection slower (the major ones mark it all).
+   */
   private remember(hash: string, entries: ReadonlyMap<string, TreeValue>): void {
     if (this.treeCache.has(hash)) return;
-    if (this.treeCache.size >= 4096) {
-      const oldest = this.treeCache.keys().next().value;
-      if (oldest !== undefined) this.treeCache.delete(oldest);
+    while (
+      this.treeCache.size > 0 &&
+      (this.treeCache.size >= 4096 || this.treeCacheEntries + entries.size > TreeStore.TREE_CACHE_ENTRIES)
+    ) {
+      const [oldest, dropped] = this.treeCache.entries().next().value as [string, Entries];
+      this.treeCache.delete(oldest);
+      this.treeCacheEntries -= dropped.size;
     }
     this.treeCache.set(hash, entries);
+    this.treeCacheEntries += entries.size;
   }
 
   /** The tree hash `write` would produce, without writing. */
