@@ -14,7 +14,9 @@ import { inflateSync } from 'node:zlib';
 import { encodeTreeDelta } from '../src/store/delta.js';
 import {
   Repository,
+  TreeStore,
   applyDelta,
+  dirOfHash,
   encodeTree,
   fileOfBytes,
   hashObject,
@@ -463,7 +465,7 @@ describe('git store', { timeout: 60_000 }, () => {
       let seed = 7;
       const pick = (n: number) => {
         seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        return seed % n;
+        return (seed >>> 12) % n; // the high bits: an LCG's low bits repeat with a short period
       };
       // Names that sort around each other in git's order ("a" < "a-b" < "a.b" < "a/" < "a0"),
       // directories that appear and vanish, a file replaced by a directory and back.
@@ -514,7 +516,15 @@ describe('git store', { timeout: 60_000 }, () => {
       const c = await repo.commit({ kind: 'dir', hash: tree }, [], 'spliced');
       assert.equal(await repo.setHead('master', c, undefined, 'spliced'), true);
       await repo.settle();
-      const listed = git(path, 'ls-tree', '-r', '--format=%(path) %(objectname)', 'master')
+      const listed = git(
+        path,
+        '-c',
+        'core.quotePath=false',
+        'ls-tree',
+        '-r',
+        '--format=%(path) %(objectname)',
+        'master',
+      )
         .trim()
         .split('\n')
         .filter((l) => l !== '');
@@ -524,6 +534,49 @@ describe('git store', { timeout: 60_000 }, () => {
     } finally {
       await repo.close();
     }
+  });
+
+  test('merging spliced trees looks only at the names either side changed, with the same result', async () => {
+    const repo = Repository.memory();
+    let seed = 11;
+    const pick = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 12) % n; // the high bits: an LCG's low bits repeat with a short period
+    };
+    const pool = ['a', 'a-b', 'a.b', 'a0', 'a/b', 'a/c', 'd/x', 'd', 'e/f', 'z', 'zz/1', 'zz/2'];
+    let made = 0;
+    const change = async (from: string, n: number): Promise<string> => {
+      let root: DirValue = { kind: 'dir', hash: from };
+      for (let i = 0; i < n; i++) {
+        const p = (pool[pick(pool.length)] as string).split('/');
+        // Mostly new contents (trees seen before are served from the cache as first read).
+        const text = pick(4) === 0 ? `v${pick(3)}` : `v${++made}`;
+        const value = pick(4) === 0 ? undefined : fileOfBytes(bytes(text), pick(5) === 0 ? 'exec' : 'normal');
+        try {
+          root = await repo.trees.update(root, p, value, pick(2) === 0);
+        } catch {
+          // a file in the way, not forced
+        }
+      }
+      return repo.trees.write(root);
+    };
+    let fast = 0;
+    for (let round = 0; round < 60; round++) {
+      const base = await change(await repo.trees.write({ kind: 'dir', entries: new Map() }), 8);
+      // Ours moves on by a few commits (as a branch head does), theirs by one.
+      let ours = base;
+      for (let k = 0; k < 1 + pick(3); k++) ours = await change(ours, 1 + pick(2));
+      const theirs = await change(base, 1 + pick(2));
+      const oursMap = await repo.trees.entries({ kind: 'dir', hash: ours });
+      if (repo.trees.changedSince(oursMap, base) !== undefined) fast++;
+      const spliced = await mergeTrees(repo.trees, dirOfHash(ours), dirOfHash(theirs), dirOfHash(base));
+      // The same merge by a store that knows nothing of how the trees were made.
+      const plain = new TreeStore(repo.db);
+      const whole = await mergeTrees(plain, dirOfHash(ours), dirOfHash(theirs), dirOfHash(base));
+      assert.equal(await repo.trees.write(spliced.tree), await plain.write(whole.tree), `round ${round}`);
+      assert.deepEqual(spliced.conflicts, whole.conflicts, `round ${round}`);
+    }
+    assert.ok(fast > 20, `the splice path was taken in ${fast} of 60 rounds`);
   });
 
   test('journal records: a torn or stale tail is not replayed', () => {
@@ -562,7 +615,7 @@ describe('git store', { timeout: 60_000 }, () => {
     let seed = 1;
     const rand = (n: number) => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
+      return (seed >>> 12) % n; // the high bits: an LCG's low bits repeat with a short period
     };
     const h = (n: number) => hashObject('blob', bytes(String(n)));
     let deltas = 0;

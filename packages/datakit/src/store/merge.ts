@@ -38,20 +38,33 @@ export async function mergeTrees(
     const oe = await store.entries(o);
     const te = await store.entries(t);
     const be = await store.entries(b);
-    const out = new Map<string, TreeValue>();
+    // When both sides descend from the base by a few splices (concurrent commits into a big
+    // directory), every other name has the base's contents on both sides and merges to ours:
+    // only the names either side changed are looked at.
+    const fromBase =
+      b.hash !== undefined && !b.entries
+        ? [store.changedSince(oe, b.hash), store.changedSince(te, b.hash)]
+        : [];
+    const [oursChanged, theirsChanged] = fromBase;
+    const few = oursChanged !== undefined && theirsChanged !== undefined;
+    const out = few ? new Map(oe) : new Map<string, TreeValue>();
     // Ours in its order, then the names only theirs has (a tree is written in git's order
     // whatever the map's order, and a directory changes by a few names).
-    const names: string[] = [...oe.keys()];
-    for (const name of te.keys()) if (!oe.has(name)) names.push(name);
+    const names: string[] = few ? [...new Set([...oursChanged, ...theirsChanged])] : [...oe.keys()];
+    if (!few) for (const name of te.keys()) if (!oe.has(name)) names.push(name);
     // The names whose value differs from ours: the merged tree is written by splicing those
     // into ours' encoding.
     const changed: string[] = [];
+    const set = (name: string, value: TreeValue | undefined) => {
+      if (value !== undefined) out.set(name, value);
+      else out.delete(name);
+    };
     for (const name of names) {
       const ov = oe.get(name);
       const tv = te.get(name);
       // Most entries are the same on both sides: no need to consult the base (or await).
       if (ov === tv) {
-        if (ov !== undefined) out.set(name, ov);
+        set(name, ov);
         continue;
       }
       changed.push(name);
@@ -75,14 +88,14 @@ export async function mergeTrees(
       if (ov?.kind === 'dir' || tv?.kind === 'dir') {
         const asDir = (v: TreeValue | undefined): DirValue => (v?.kind === 'dir' ? v : emptyDir);
         const merged = await mergeDir(asDir(ov), asDir(tv), asDir(bv), path);
-        if ((await store.entries(merged)).size > 0) out.set(name, merged);
+        set(name, (await store.entries(merged)).size > 0 ? merged : undefined);
         continue;
       }
       const result = await mergeFile(store, ov as FileValue | undefined, tv as FileValue | undefined, bv);
       if (typeof result === 'string') {
         conflicts.push({ path, reason: result });
         out.set(name, conflictFile(result));
-      } else if (result) out.set(name, result);
+      } else set(name, result);
     }
     store.noteChanges(out, oe, changed);
     return { kind: 'dir', entries: out };

@@ -294,6 +294,28 @@ export class TreeStore {
 
   /** Encodings of recently written (or read) directories, by their entries map (a few: they are big). */
   private readonly encodings = new Map<Entries, EncodedDir>();
+  /** A written (spliced) entries map: the tree it was spliced from, and the names that differ. */
+  private readonly writtenFrom = new WeakMap<Entries, { fromHash: string; changed: readonly string[] }>();
+
+  /**
+   * @internal The names whose entries may differ between `entries` (a tree's map) and the tree
+   * `baseHash`, when `entries` descends from it by a few splices (any other name has the same
+   * contents in both); undefined when that is not known cheaply.
+   */
+  changedSince(entries: Entries, baseHash: string): ReadonlySet<string> | undefined {
+    const names = new Set<string>();
+    let map: Entries | undefined = entries;
+    for (let depth = 0; depth < 64 && map; depth++) {
+      const w = this.writtenFrom.get(map);
+      if (!w) return undefined;
+      for (const name of w.changed) names.add(name);
+      if (names.size > MAX_SPLICED_CHANGES) return undefined;
+      if (w.fromHash === baseHash) return names;
+      map = this.treeCache.get(w.fromHash);
+    }
+    return undefined;
+  }
+
   /** How an entries map was made: `from` with the names `changed` set or deleted. */
   private readonly derivations = new WeakMap<Entries, { from: Entries; changed: readonly string[] }>();
 
@@ -418,6 +440,7 @@ export class TreeStore {
     const written = entries as Map<string, TreeValue>;
     for (const { value } of added) written.set(value.encoded.name, value);
     this.derivations.delete(entries);
+    this.writtenFrom.set(entries, { fromHash: base.hash, changed: [...changed] });
     this.remember(hash, entries);
     this.keepEncoding(entries, { hash, data, keys, offsets });
     return hash;
