@@ -498,6 +498,7 @@ export class RiscvHart implements CpuBackend {
     // The budget counts traps and interrupts too: a guest faulting in a loop retires nothing but must yield.
     let remaining = budget;
     const x = this.x;
+    let pending = 0;
     while (remaining > 0) {
       try {
         while (remaining > 0) {
@@ -560,13 +561,75 @@ export class RiscvHart implements CpuBackend {
               }
             }
           }
-          remaining--;
-          this.step();
-          this.retired++;
+          const lo0 = this.pcLo;
+          if (lo0 >>> 12 !== this.fetchVpn || this.pcHi !== this.fetchHi) {
+            const off = this.fetchOffset(lo0, this.pcHi);
+            this.fetchVpn = this.fetchCacheable ? lo0 >>> 12 : -1;
+            this.fetchHi = this.pcHi;
+            this.fetchOff = off - (lo0 & 4095);
+          }
+          if (this.fetchVpn === -1) {
+            // PMP splits this page: every fetch is checked
+            remaining--;
+            this.step();
+            this.retired++;
+            if (this.idle || this.stopRequested) break;
+            continue;
+          }
+          // Straight-line code within the fetch page runs here without the checks above per instruction;
+          // it stops at anything that may start a block or change translation (control transfer, SYSTEM,
+          // FENCE, a page crossing), an interrupt becoming pending, or the budget. Retired instructions
+          // are counted at the end (and before a SYSTEM instruction, which may read instret).
+          const ram16 = this.ram16;
+          const base = this.fetchOff;
+          for (;;) {
+            const lo = this.pcLo;
+            const half = ram16[(base + (lo & 4095)) >> 1]!;
+            let ins: number;
+            let len: number;
+            if ((half & 3) !== 3) {
+              ins = EXPANDED_COMPRESSED[half]!;
+              if (ins === 0) this.illegal();
+              len = 2;
+            } else {
+              ins =
+                (lo & 4095) === 4094
+                  ? half | (this.fetchUpperHalf(lo) << 16)
+                  : half | (ram16[((base + (lo & 4095)) >> 1) + 1]! << 16);
+              len = 4;
+            }
+            const op = ins & 0x7f;
+            if (op === 0x73) {
+              this.retired += pending;
+              remaining -= pending;
+              pending = 0;
+            }
+            this.execute(ins, len);
+            pending++;
+            if (
+              op === 0x63 ||
+              op === 0x67 ||
+              op === 0x6f ||
+              op === 0x73 ||
+              op === 0x0f ||
+              (lo ^ this.pcLo) >>> 12 !== 0
+            ) {
+              this.blockStart = true;
+              break;
+            }
+            if (pending >= remaining || this.irqCheck || this.idle || this.stopRequested) break;
+          }
+          this.retired += pending;
+          remaining -= pending;
+          pending = 0;
           if (this.idle || this.stopRequested) break;
         }
       } catch (e) {
         if (e !== TRAP) throw e;
+        // instructions of a straight-line run before the trapping one retired
+        this.retired += pending;
+        remaining -= pending;
+        pending = 0;
         const block = this.curBlock;
         if (block !== null) {
           // a trap inside a block: instructions before it retired; the pc is that of the trapping instruction
@@ -1320,6 +1383,13 @@ export class RiscvHart implements CpuBackend {
     }
     if (off < 0 || off >= this.ramSize) this.fault(CAUSE.fetchAccess, lo, hi);
     return off;
+  }
+
+  /** The upper half of a 32-bit instruction whose lower half ends the page at `lo`. */
+  private fetchUpperHalf(lo: number): number {
+    const nLo = (lo + 2) | 0;
+    const nHi = nLo >>> 0 < lo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
+    return this.ram16[this.fetchOffset(nLo, nHi) >> 1]!;
   }
 
   private step(): void {
