@@ -599,6 +599,61 @@ export class RiscvHart implements CpuBackend {
               len = 4;
             }
             const op = ins & 0x7f;
+            if ((ins & 0x707f) === 0x13) {
+              // ADDI (also mv, li, nop and their compressed forms): the commonest instruction, run here
+              // without a call
+              const rd = (ins >> 7) & 0x1f;
+              if (rd !== 0) {
+                const rs1 = (ins >> 15) & 0x1f;
+                const imm = ins >> 20;
+                const alo = x[2 * rs1]!;
+                const r = (alo + imm) | 0;
+                x[2 * rd + 1] = (x[2 * rs1 + 1]! + (imm >> 31) + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+                x[2 * rd] = r;
+              }
+              const nLo = (lo + len) | 0;
+              if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
+              this.pcLo = nLo;
+              pending++;
+              if ((lo ^ nLo) >>> 12 !== 0) {
+                this.blockStart = true;
+                break;
+              }
+              if (pending >= remaining) break;
+              continue;
+            }
+            if ((ins & 0x707f) === 0x3003 || (ins & 0x707f) === 0x3023) {
+              // LD and SD, next in frequency: no detour through execute
+              const rs1 = (ins >> 15) & 0x1f;
+              const blo = x[2 * rs1]!;
+              if (op === 0x03) {
+                const imm = ins >> 20;
+                const aLo = (blo + imm) | 0;
+                const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+                const vlo = this.load(aLo, aHi, 8) | 0;
+                const rd = (ins >> 7) & 0x1f;
+                if (rd !== 0) {
+                  x[2 * rd] = vlo;
+                  x[2 * rd + 1] = this.hi;
+                }
+              } else {
+                const imm = ((ins >> 25) << 5) | ((ins >> 7) & 0x1f);
+                const aLo = (blo + imm) | 0;
+                const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+                const rs2 = (ins >> 20) & 0x1f;
+                this.store(aLo, aHi, 8, x[2 * rs2]!, x[2 * rs2 + 1]!);
+              }
+              const nLo = (lo + len) | 0;
+              if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
+              this.pcLo = nLo;
+              pending++;
+              if ((lo ^ nLo) >>> 12 !== 0) {
+                this.blockStart = true;
+                break;
+              }
+              if (pending >= remaining || this.irqCheck || this.idle || this.stopRequested) break;
+              continue;
+            }
             if (op === 0x73) {
               this.retired += pending;
               remaining -= pending;
