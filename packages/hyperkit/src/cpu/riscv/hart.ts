@@ -622,6 +622,54 @@ export class RiscvHart implements CpuBackend {
               if (pending >= remaining) break;
               continue;
             }
+            if ((ins & 0xfe00707f) === 0x33) {
+              // ADD (also c.add, c.mv)
+              const rd = (ins >> 7) & 0x1f;
+              if (rd !== 0) {
+                const rs1 = (ins >> 15) & 0x1f;
+                const rs2 = (ins >> 20) & 0x1f;
+                const alo = x[2 * rs1]!;
+                const r = (alo + x[2 * rs2]!) | 0;
+                x[2 * rd + 1] = (x[2 * rs1 + 1]! + x[2 * rs2 + 1]! + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+                x[2 * rd] = r;
+              }
+              const nLo = (lo + len) | 0;
+              if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
+              this.pcLo = nLo;
+              pending++;
+              if ((lo ^ nLo) >>> 12 !== 0) {
+                this.blockStart = true;
+                break;
+              }
+              if (pending >= remaining) break;
+              continue;
+            }
+            if ((ins & 0x607f) === 0x63) {
+              // BEQ and BNE (also c.beqz, c.bnez): a block ends here
+              const rs1 = (ins >> 15) & 0x1f;
+              const rs2 = (ins >> 20) & 0x1f;
+              const equal = x[2 * rs1] === x[2 * rs2] && x[2 * rs1 + 1] === x[2 * rs2 + 1];
+              const pcHi = this.pcHi;
+              let nLo: number;
+              let nHi: number;
+              if (equal === ((ins & 0x1000) === 0)) {
+                const imm =
+                  ((ins >> 31) << 12) |
+                  (((ins >> 7) & 1) << 11) |
+                  (((ins >> 25) & 0x3f) << 5) |
+                  (((ins >> 8) & 0xf) << 1);
+                nLo = (lo + imm) | 0;
+                nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
+              } else {
+                nLo = (lo + len) | 0;
+                nHi = nLo >>> 0 < lo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+              }
+              this.pcLo = nLo;
+              this.pcHi = nHi;
+              pending++;
+              this.blockStart = true;
+              break;
+            }
             if ((ins & 0x707f) === 0x3003 || (ins & 0x707f) === 0x3023) {
               // LD and SD, next in frequency: no detour through execute
               const rs1 = (ins >> 15) & 0x1f;
