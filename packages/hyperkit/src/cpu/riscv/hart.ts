@@ -232,6 +232,8 @@ export class RiscvHart implements CpuBackend {
   /** Scratch high word for 64-bit results returned through a number. */
   private hi = 0;
   private insRaw = 0;
+  /** Instructions an interpreted run retired before the instruction that trapped. */
+  private trapRetired = 0;
 
   // Block translation (jit.ts): per physical page, blocks by halfword index; null = not translatable.
   /** Translate hot blocks to JavaScript (HYPERKIT_JIT=0 disables, for comparison). */
@@ -498,7 +500,6 @@ export class RiscvHart implements CpuBackend {
     // The budget counts traps and interrupts too: a guest faulting in a loop retires nothing but must yield.
     let remaining = budget;
     const x = this.x;
-    let pending = 0;
     while (remaining > 0) {
       try {
         while (remaining > 0) {
@@ -561,178 +562,14 @@ export class RiscvHart implements CpuBackend {
               }
             }
           }
-          const lo0 = this.pcLo;
-          if (lo0 >>> 12 !== this.fetchVpn || this.pcHi !== this.fetchHi) {
-            const off = this.fetchOffset(lo0, this.pcHi);
-            this.fetchVpn = this.fetchCacheable ? lo0 >>> 12 : -1;
-            this.fetchHi = this.pcHi;
-            this.fetchOff = off - (lo0 & 4095);
-          }
-          if (this.fetchVpn === -1) {
-            // PMP splits this page: every fetch is checked
-            remaining--;
-            this.step();
-            this.retired++;
-            if (this.idle || this.stopRequested) break;
-            continue;
-          }
-          // Straight-line code within the fetch page runs here without the checks above per instruction;
-          // it stops at anything that may start a block or change translation (control transfer, SYSTEM,
-          // FENCE, a page crossing), an interrupt becoming pending, or the budget. Retired instructions
-          // are counted at the end (and before a SYSTEM instruction, which may read instret).
-          const ram16 = this.ram16;
-          const base = this.fetchOff;
-          for (;;) {
-            const lo = this.pcLo;
-            const half = ram16[(base + (lo & 4095)) >> 1]!;
-            let ins: number;
-            let len: number;
-            if ((half & 3) !== 3) {
-              ins = EXPANDED_COMPRESSED[half]!;
-              if (ins === 0) this.illegal();
-              len = 2;
-            } else {
-              ins =
-                (lo & 4095) === 4094
-                  ? half | (this.fetchUpperHalf(lo) << 16)
-                  : half | (ram16[((base + (lo & 4095)) >> 1) + 1]! << 16);
-              len = 4;
-            }
-            const op = ins & 0x7f;
-            if ((ins & 0x707f) === 0x13) {
-              // ADDI (also mv, li, nop and their compressed forms): the commonest instruction, run here
-              // without a call
-              const rd = (ins >> 7) & 0x1f;
-              if (rd !== 0) {
-                const rs1 = (ins >> 15) & 0x1f;
-                const imm = ins >> 20;
-                const alo = x[2 * rs1]!;
-                const r = (alo + imm) | 0;
-                x[2 * rd + 1] = (x[2 * rs1 + 1]! + (imm >> 31) + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
-                x[2 * rd] = r;
-              }
-              const nLo = (lo + len) | 0;
-              if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
-              this.pcLo = nLo;
-              pending++;
-              if ((lo ^ nLo) >>> 12 !== 0) {
-                this.blockStart = true;
-                break;
-              }
-              if (pending >= remaining) break;
-              continue;
-            }
-            if ((ins & 0xfe00707f) === 0x33) {
-              // ADD (also c.add, c.mv)
-              const rd = (ins >> 7) & 0x1f;
-              if (rd !== 0) {
-                const rs1 = (ins >> 15) & 0x1f;
-                const rs2 = (ins >> 20) & 0x1f;
-                const alo = x[2 * rs1]!;
-                const r = (alo + x[2 * rs2]!) | 0;
-                x[2 * rd + 1] = (x[2 * rs1 + 1]! + x[2 * rs2 + 1]! + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
-                x[2 * rd] = r;
-              }
-              const nLo = (lo + len) | 0;
-              if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
-              this.pcLo = nLo;
-              pending++;
-              if ((lo ^ nLo) >>> 12 !== 0) {
-                this.blockStart = true;
-                break;
-              }
-              if (pending >= remaining) break;
-              continue;
-            }
-            if ((ins & 0x607f) === 0x63) {
-              // BEQ and BNE (also c.beqz, c.bnez): a block ends here
-              const rs1 = (ins >> 15) & 0x1f;
-              const rs2 = (ins >> 20) & 0x1f;
-              const equal = x[2 * rs1] === x[2 * rs2] && x[2 * rs1 + 1] === x[2 * rs2 + 1];
-              const pcHi = this.pcHi;
-              let nLo: number;
-              let nHi: number;
-              if (equal === ((ins & 0x1000) === 0)) {
-                const imm =
-                  ((ins >> 31) << 12) |
-                  (((ins >> 7) & 1) << 11) |
-                  (((ins >> 25) & 0x3f) << 5) |
-                  (((ins >> 8) & 0xf) << 1);
-                nLo = (lo + imm) | 0;
-                nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
-              } else {
-                nLo = (lo + len) | 0;
-                nHi = nLo >>> 0 < lo >>> 0 ? (pcHi + 1) | 0 : pcHi;
-              }
-              this.pcLo = nLo;
-              this.pcHi = nHi;
-              pending++;
-              this.blockStart = true;
-              break;
-            }
-            if ((ins & 0x707f) === 0x3003 || (ins & 0x707f) === 0x3023) {
-              // LD and SD, next in frequency: no detour through execute
-              const rs1 = (ins >> 15) & 0x1f;
-              const blo = x[2 * rs1]!;
-              if (op === 0x03) {
-                const imm = ins >> 20;
-                const aLo = (blo + imm) | 0;
-                const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
-                const vlo = this.load(aLo, aHi, 8) | 0;
-                const rd = (ins >> 7) & 0x1f;
-                if (rd !== 0) {
-                  x[2 * rd] = vlo;
-                  x[2 * rd + 1] = this.hi;
-                }
-              } else {
-                const imm = ((ins >> 25) << 5) | ((ins >> 7) & 0x1f);
-                const aLo = (blo + imm) | 0;
-                const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
-                const rs2 = (ins >> 20) & 0x1f;
-                this.store(aLo, aHi, 8, x[2 * rs2]!, x[2 * rs2 + 1]!);
-              }
-              const nLo = (lo + len) | 0;
-              if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
-              this.pcLo = nLo;
-              pending++;
-              if ((lo ^ nLo) >>> 12 !== 0) {
-                this.blockStart = true;
-                break;
-              }
-              if (pending >= remaining || this.irqCheck || this.idle || this.stopRequested) break;
-              continue;
-            }
-            if (op === 0x73) {
-              this.retired += pending;
-              remaining -= pending;
-              pending = 0;
-            }
-            this.execute(ins, len);
-            pending++;
-            if (
-              op === 0x63 ||
-              op === 0x67 ||
-              op === 0x6f ||
-              op === 0x73 ||
-              op === 0x0f ||
-              (lo ^ this.pcLo) >>> 12 !== 0
-            ) {
-              this.blockStart = true;
-              break;
-            }
-            if (pending >= remaining || this.irqCheck || this.idle || this.stopRequested) break;
-          }
-          this.retired += pending;
-          remaining -= pending;
-          pending = 0;
+          remaining -= this.interpret(remaining);
           if (this.idle || this.stopRequested) break;
         }
       } catch (e) {
         if (e !== TRAP) throw e;
-        // instructions of a straight-line run before the trapping one retired
-        this.retired += pending;
-        remaining -= pending;
-        pending = 0;
+        // instructions of an interpreted run before the trapping one retired (counted by interpret)
+        remaining -= this.trapRetired;
+        this.trapRetired = 0;
         const block = this.curBlock;
         if (block !== null) {
           // a trap inside a block: instructions before it retired; the pc is that of the trapping instruction
@@ -759,6 +596,182 @@ export class RiscvHart implements CpuBackend {
       }
     }
     return StopReason.Budget;
+  }
+
+  /**
+   * Interprets from the pc: straight-line code within the fetch page runs here without the run loop's
+   * checks per instruction; it stops at anything that may start a block or change translation (control
+   * transfer, SYSTEM, FENCE, a page crossing), an interrupt becoming pending, or `limit`. Returns the
+   * instructions retired (added to `retired` at the end, and before a SYSTEM instruction, which may read
+   * instret). A trap leaves the count retired before it in `trapRetired`. A method of its own so that V8
+   * optimises it apart from the run loop (whose warm-up deoptimisations would otherwise discard it).
+   */
+  private interpret(limit: number): number {
+    const x = this.x;
+    let pending = 0;
+    let counted = 0;
+    try {
+      const lo0 = this.pcLo;
+      if (lo0 >>> 12 !== this.fetchVpn || this.pcHi !== this.fetchHi) {
+        const off = this.fetchOffset(lo0, this.pcHi);
+        this.fetchVpn = this.fetchCacheable ? lo0 >>> 12 : -1;
+        this.fetchHi = this.pcHi;
+        this.fetchOff = off - (lo0 & 4095);
+      }
+      if (this.fetchVpn === -1) {
+        // PMP splits this page: every fetch is checked
+        this.step();
+        this.retired++;
+        return 1;
+      }
+      const ram16 = this.ram16;
+      const base = this.fetchOff;
+      for (;;) {
+        const lo = this.pcLo;
+        const half = ram16[(base + (lo & 4095)) >> 1]!;
+        let ins: number;
+        let len: number;
+        if ((half & 3) !== 3) {
+          ins = EXPANDED_COMPRESSED[half]!;
+          if (ins === 0) this.illegal();
+          len = 2;
+        } else {
+          ins =
+            (lo & 4095) === 4094
+              ? half | (this.fetchUpperHalf(lo) << 16)
+              : half | (ram16[((base + (lo & 4095)) >> 1) + 1]! << 16);
+          len = 4;
+        }
+        const op = ins & 0x7f;
+        if ((ins & 0x707f) === 0x13) {
+          // ADDI (also mv, li, nop and their compressed forms): the commonest instruction, run here
+          // without a call
+          const rd = (ins >> 7) & 0x1f;
+          if (rd !== 0) {
+            const rs1 = (ins >> 15) & 0x1f;
+            const imm = ins >> 20;
+            const alo = x[2 * rs1]!;
+            const r = (alo + imm) | 0;
+            x[2 * rd + 1] = (x[2 * rs1 + 1]! + (imm >> 31) + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+            x[2 * rd] = r;
+          }
+          const nLo = (lo + len) | 0;
+          if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
+          this.pcLo = nLo;
+          pending++;
+          if ((lo ^ nLo) >>> 12 !== 0) {
+            this.blockStart = true;
+            break;
+          }
+          if (pending >= limit) break;
+          continue;
+        }
+        if ((ins & 0xfe00707f) === 0x33) {
+          // ADD (also c.add, c.mv)
+          const rd = (ins >> 7) & 0x1f;
+          if (rd !== 0) {
+            const rs1 = (ins >> 15) & 0x1f;
+            const rs2 = (ins >> 20) & 0x1f;
+            const alo = x[2 * rs1]!;
+            const r = (alo + x[2 * rs2]!) | 0;
+            x[2 * rd + 1] = (x[2 * rs1 + 1]! + x[2 * rs2 + 1]! + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+            x[2 * rd] = r;
+          }
+          const nLo = (lo + len) | 0;
+          if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
+          this.pcLo = nLo;
+          pending++;
+          if ((lo ^ nLo) >>> 12 !== 0) {
+            this.blockStart = true;
+            break;
+          }
+          if (pending >= limit) break;
+          continue;
+        }
+        if ((ins & 0x607f) === 0x63) {
+          // BEQ and BNE (also c.beqz, c.bnez): a block ends here
+          const rs1 = (ins >> 15) & 0x1f;
+          const rs2 = (ins >> 20) & 0x1f;
+          const equal = x[2 * rs1] === x[2 * rs2] && x[2 * rs1 + 1] === x[2 * rs2 + 1];
+          const pcHi = this.pcHi;
+          let nLo: number;
+          let nHi: number;
+          if (equal === ((ins & 0x1000) === 0)) {
+            const imm =
+              ((ins >> 31) << 12) |
+              (((ins >> 7) & 1) << 11) |
+              (((ins >> 25) & 0x3f) << 5) |
+              (((ins >> 8) & 0xf) << 1);
+            nLo = (lo + imm) | 0;
+            nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
+          } else {
+            nLo = (lo + len) | 0;
+            nHi = nLo >>> 0 < lo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+          }
+          this.pcLo = nLo;
+          this.pcHi = nHi;
+          pending++;
+          this.blockStart = true;
+          break;
+        }
+        if ((ins & 0x707f) === 0x3003 || (ins & 0x707f) === 0x3023) {
+          // LD and SD, next in frequency: no detour through execute
+          const rs1 = (ins >> 15) & 0x1f;
+          const blo = x[2 * rs1]!;
+          if (op === 0x03) {
+            const imm = ins >> 20;
+            const aLo = (blo + imm) | 0;
+            const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+            const vlo = this.load(aLo, aHi, 8) | 0;
+            const rd = (ins >> 7) & 0x1f;
+            if (rd !== 0) {
+              x[2 * rd] = vlo;
+              x[2 * rd + 1] = this.hi;
+            }
+          } else {
+            const imm = ((ins >> 25) << 5) | ((ins >> 7) & 0x1f);
+            const aLo = (blo + imm) | 0;
+            const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+            const rs2 = (ins >> 20) & 0x1f;
+            this.store(aLo, aHi, 8, x[2 * rs2]!, x[2 * rs2 + 1]!);
+          }
+          const nLo = (lo + len) | 0;
+          if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
+          this.pcLo = nLo;
+          pending++;
+          if ((lo ^ nLo) >>> 12 !== 0) {
+            this.blockStart = true;
+            break;
+          }
+          if (pending >= limit || this.irqCheck || this.idle || this.stopRequested) break;
+          continue;
+        }
+        if (op === 0x73) {
+          this.retired += pending - counted;
+          counted = pending;
+        }
+        this.execute(ins, len);
+        pending++;
+        if (
+          op === 0x63 ||
+          op === 0x67 ||
+          op === 0x6f ||
+          op === 0x73 ||
+          op === 0x0f ||
+          (lo ^ this.pcLo) >>> 12 !== 0
+        ) {
+          this.blockStart = true;
+          break;
+        }
+        if (pending >= limit || this.irqCheck || this.idle || this.stopRequested) break;
+      }
+    } catch (e) {
+      this.retired += pending - counted;
+      this.trapRetired = pending;
+      throw e;
+    }
+    this.retired += pending - counted;
+    return pending;
   }
 
   /** The translated block at RAM offset `off`, translating it once it is hot; null to interpret. */
