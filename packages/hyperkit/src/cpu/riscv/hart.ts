@@ -626,7 +626,7 @@ export class RiscvHart implements CpuBackend {
       }
       const ram16 = this.ram16;
       const base = this.fetchOff;
-      for (;;) {
+      loop: for (;;) {
         const lo = this.pcLo;
         const half = ram16[(base + (lo & 4095)) >> 1]!;
         let ins: number;
@@ -642,99 +642,141 @@ export class RiscvHart implements CpuBackend {
               : half | (ram16[((base + (lo & 4095)) >> 1) + 1]! << 16);
           len = 4;
         }
+        // The commonest instructions run here without a call (measured on the Linux boot: ADDI, ADD, LD,
+        // SD, branches, ADDIW, OR, LBU... are four in five); the rest go through execute.
         const op = ins & 0x7f;
-        if ((ins & 0x707f) === 0x13) {
-          // ADDI (also mv, li, nop and their compressed forms): the commonest instruction, run here
-          // without a call
-          const rd = (ins >> 7) & 0x1f;
-          if (rd !== 0) {
-            const rs1 = (ins >> 15) & 0x1f;
+        const f3 = (ins >> 12) & 7;
+        const rd = (ins >> 7) & 0x1f;
+        const rs1 = (ins >> 15) & 0x1f;
+        let done = true;
+        switch (op) {
+          case 0x13: {
             const imm = ins >> 20;
             const alo = x[2 * rs1]!;
-            const r = (alo + imm) | 0;
-            x[2 * rd + 1] = (x[2 * rs1 + 1]! + (imm >> 31) + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
-            x[2 * rd] = r;
-          }
-          const nLo = (lo + len) | 0;
-          if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
-          this.pcLo = nLo;
-          pending++;
-          if ((lo ^ nLo) >>> 12 !== 0) {
-            this.blockStart = true;
+            const ahi = x[2 * rs1 + 1]!;
+            if (f3 === 0) {
+              const r = (alo + imm) | 0;
+              x[2 * rd + 1] = (ahi + (imm >> 31) + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+              x[2 * rd] = r;
+            } else if (f3 === 7) {
+              x[2 * rd] = alo & imm;
+              x[2 * rd + 1] = ahi & (imm >> 31);
+            } else if (f3 === 6) {
+              x[2 * rd] = alo | imm;
+              x[2 * rd + 1] = ahi | (imm >> 31);
+            } else if (f3 === 4) {
+              x[2 * rd] = alo ^ imm;
+              x[2 * rd + 1] = ahi ^ (imm >> 31);
+            } else done = false;
             break;
           }
-          if (pending >= limit) break;
-          continue;
-        }
-        if ((ins & 0xfe00707f) === 0x33) {
-          // ADD (also c.add, c.mv)
-          const rd = (ins >> 7) & 0x1f;
-          if (rd !== 0) {
-            const rs1 = (ins >> 15) & 0x1f;
+          case 0x33: {
+            if (ins >>> 25 !== 0) {
+              done = false;
+              break;
+            }
             const rs2 = (ins >> 20) & 0x1f;
             const alo = x[2 * rs1]!;
-            const r = (alo + x[2 * rs2]!) | 0;
-            x[2 * rd + 1] = (x[2 * rs1 + 1]! + x[2 * rs2 + 1]! + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
-            x[2 * rd] = r;
-          }
-          const nLo = (lo + len) | 0;
-          if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
-          this.pcLo = nLo;
-          pending++;
-          if ((lo ^ nLo) >>> 12 !== 0) {
-            this.blockStart = true;
+            const ahi = x[2 * rs1 + 1]!;
+            const blo = x[2 * rs2]!;
+            const bhi = x[2 * rs2 + 1]!;
+            if (f3 === 0) {
+              const r = (alo + blo) | 0;
+              x[2 * rd + 1] = (ahi + bhi + (r >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+              x[2 * rd] = r;
+            } else if (f3 === 6) {
+              x[2 * rd] = alo | blo;
+              x[2 * rd + 1] = ahi | bhi;
+            } else if (f3 === 7) {
+              x[2 * rd] = alo & blo;
+              x[2 * rd + 1] = ahi & bhi;
+            } else if (f3 === 4) {
+              x[2 * rd] = alo ^ blo;
+              x[2 * rd + 1] = ahi ^ bhi;
+            } else done = false;
             break;
           }
-          if (pending >= limit) break;
-          continue;
-        }
-        if ((ins & 0x607f) === 0x63) {
-          // BEQ and BNE (also c.beqz, c.bnez): a block ends here
-          const rs1 = (ins >> 15) & 0x1f;
-          const rs2 = (ins >> 20) & 0x1f;
-          const equal = x[2 * rs1] === x[2 * rs2] && x[2 * rs1 + 1] === x[2 * rs2 + 1];
-          const pcHi = this.pcHi;
-          let nLo: number;
-          let nHi: number;
-          if (equal === ((ins & 0x1000) === 0)) {
-            const imm =
-              ((ins >> 31) << 12) |
-              (((ins >> 7) & 1) << 11) |
-              (((ins >> 25) & 0x3f) << 5) |
-              (((ins >> 8) & 0xf) << 1);
-            nLo = (lo + imm) | 0;
-            nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
-          } else {
-            nLo = (lo + len) | 0;
-            nHi = nLo >>> 0 < lo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+          case 0x1b: {
+            if (f3 !== 0) {
+              done = false;
+              break;
+            }
+            // ADDIW
+            const r = (x[2 * rs1]! + (ins >> 20)) | 0;
+            x[2 * rd] = r;
+            x[2 * rd + 1] = r >> 31;
+            break;
           }
-          this.pcLo = nLo;
-          this.pcHi = nHi;
-          pending++;
-          this.blockStart = true;
-          break;
-        }
-        if ((ins & 0x707f) === 0x3003 || (ins & 0x707f) === 0x3023) {
-          // LD and SD, next in frequency: no detour through execute
-          const rs1 = (ins >> 15) & 0x1f;
-          const blo = x[2 * rs1]!;
-          if (op === 0x03) {
+          case 0x03: {
             const imm = ins >> 20;
+            const blo = x[2 * rs1]!;
             const aLo = (blo + imm) | 0;
             const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
-            const vlo = this.load(aLo, aHi, 8) | 0;
-            const rd = (ins >> 7) & 0x1f;
-            if (rd !== 0) {
+            if (f3 === 3) {
+              const vlo = this.load(aLo, aHi, 8) | 0;
               x[2 * rd] = vlo;
               x[2 * rd + 1] = this.hi;
+            } else if (f3 === 2) {
+              const v = this.load(aLo, aHi, 4) | 0;
+              x[2 * rd] = v;
+              x[2 * rd + 1] = v >> 31;
+            } else if (f3 === 4) {
+              x[2 * rd] = this.load(aLo, aHi, 1) & 0xff;
+              x[2 * rd + 1] = 0;
+            } else if (f3 === 6) {
+              x[2 * rd] = this.load(aLo, aHi, 4) | 0;
+              x[2 * rd + 1] = 0;
+            } else done = false;
+            break;
+          }
+          case 0x23: {
+            if (f3 > 3) {
+              done = false;
+              break;
             }
-          } else {
-            const imm = ((ins >> 25) << 5) | ((ins >> 7) & 0x1f);
+            const imm = ((ins >> 25) << 5) | rd;
+            const blo = x[2 * rs1]!;
             const aLo = (blo + imm) | 0;
             const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
             const rs2 = (ins >> 20) & 0x1f;
-            this.store(aLo, aHi, 8, x[2 * rs2]!, x[2 * rs2 + 1]!);
+            this.store(aLo, aHi, 1 << f3, x[2 * rs2]!, x[2 * rs2 + 1]!);
+            break;
           }
+          case 0x63: {
+            if (f3 > 1) {
+              done = false;
+              break;
+            }
+            // BEQ and BNE (also c.beqz, c.bnez): a block ends here
+            const rs2 = (ins >> 20) & 0x1f;
+            const equal = x[2 * rs1] === x[2 * rs2] && x[2 * rs1 + 1] === x[2 * rs2 + 1];
+            const pcHi = this.pcHi;
+            let nLo: number;
+            let nHi: number;
+            if (equal === (f3 === 0)) {
+              const imm =
+                ((ins >> 31) << 12) |
+                (((ins >> 7) & 1) << 11) |
+                (((ins >> 25) & 0x3f) << 5) |
+                (((ins >> 8) & 0xf) << 1);
+              nLo = (lo + imm) | 0;
+              nHi = (pcHi + (imm >> 31) + (nLo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
+            } else {
+              nLo = (lo + len) | 0;
+              nHi = nLo >>> 0 < lo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+            }
+            this.pcLo = nLo;
+            this.pcHi = nHi;
+            pending++;
+            this.blockStart = true;
+            break loop;
+          }
+          default:
+            done = false;
+        }
+        if (done) {
+          x[0] = 0;
+          x[1] = 0;
           const nLo = (lo + len) | 0;
           if (nLo >>> 0 < lo >>> 0) this.pcHi = (this.pcHi + 1) | 0;
           this.pcLo = nLo;
@@ -743,6 +785,7 @@ export class RiscvHart implements CpuBackend {
             this.blockStart = true;
             break;
           }
+          // a store may reach a device that raises an interrupt or stops the hart
           if (pending >= limit || this.irqCheck || this.idle || this.stopRequested) break;
           continue;
         }
