@@ -667,6 +667,12 @@ export class RiscvHart implements CpuBackend {
             } else if (f3 === 4) {
               x[2 * rd] = alo ^ imm;
               x[2 * rd + 1] = ahi ^ (imm >> 31);
+            } else if (f3 === 1 && imm >>> 6 === 0) {
+              this.shiftLeft(rd, alo, ahi, imm & 63);
+            } else if (f3 === 5 && imm >>> 6 === 0) {
+              this.shiftRightLogical(rd, alo, ahi, imm & 63);
+            } else if (f3 === 5 && imm >>> 6 === 0x10) {
+              this.shiftRightArith(rd, alo, ahi, imm & 63);
             } else done = false;
             break;
           }
@@ -697,14 +703,42 @@ export class RiscvHart implements CpuBackend {
             break;
           }
           case 0x1b: {
-            if (f3 !== 0) {
+            const imm = ins >> 20;
+            const a = x[2 * rs1]!;
+            let r: number;
+            if (f3 === 0) r = (a + imm) | 0;
+            else if (f3 === 1 && imm >>> 5 === 0) r = a << (imm & 31);
+            else if (f3 === 5 && imm >>> 5 === 0) r = a >>> (imm & 31);
+            else if (f3 === 5 && imm >>> 5 === 0x20) r = a >> (imm & 31);
+            else {
               done = false;
               break;
             }
-            // ADDIW
-            const r = (x[2 * rs1]! + (ins >> 20)) | 0;
             x[2 * rd] = r;
             x[2 * rd + 1] = r >> 31;
+            break;
+          }
+          case 0x3b: {
+            if (ins >>> 25 !== 0 || f3 !== 0) {
+              done = false;
+              break;
+            }
+            // ADDW
+            const r = (x[2 * rs1]! + x[2 * ((ins >> 20) & 0x1f)]!) | 0;
+            x[2 * rd] = r;
+            x[2 * rd + 1] = r >> 31;
+            break;
+          }
+          case 0x37: // LUI
+            x[2 * rd] = ins & 0xfffff000;
+            x[2 * rd + 1] = ins >> 31;
+            break;
+          case 0x17: {
+            // AUIPC
+            const imm = ins & 0xfffff000;
+            const rlo = (lo + imm) | 0;
+            x[2 * rd + 1] = (this.pcHi + (imm >> 31) + (rlo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
+            x[2 * rd] = rlo;
             break;
           }
           case 0x03: {
@@ -743,17 +777,27 @@ export class RiscvHart implements CpuBackend {
             break;
           }
           case 0x63: {
-            if (f3 > 1) {
+            // branches: a block ends here
+            const rs2 = (ins >> 20) & 0x1f;
+            const alo = x[2 * rs1]!;
+            const ahi = x[2 * rs1 + 1]!;
+            const blo = x[2 * rs2]!;
+            const bhi = x[2 * rs2 + 1]!;
+            let taken: boolean;
+            if (f3 === 0) taken = alo === blo && ahi === bhi;
+            else if (f3 === 1) taken = alo !== blo || ahi !== bhi;
+            else if (f3 === 4) taken = ahi < bhi || (ahi === bhi && alo >>> 0 < blo >>> 0);
+            else if (f3 === 5) taken = ahi > bhi || (ahi === bhi && alo >>> 0 >= blo >>> 0);
+            else if (f3 === 6) taken = ahi >>> 0 < bhi >>> 0 || (ahi === bhi && alo >>> 0 < blo >>> 0);
+            else if (f3 === 7) taken = ahi >>> 0 > bhi >>> 0 || (ahi === bhi && alo >>> 0 >= blo >>> 0);
+            else {
               done = false;
               break;
             }
-            // BEQ and BNE (also c.beqz, c.bnez): a block ends here
-            const rs2 = (ins >> 20) & 0x1f;
-            const equal = x[2 * rs1] === x[2 * rs2] && x[2 * rs1 + 1] === x[2 * rs2 + 1];
             const pcHi = this.pcHi;
             let nLo: number;
             let nHi: number;
-            if (equal === (f3 === 0)) {
+            if (taken) {
               const imm =
                 ((ins >> 31) << 12) |
                 (((ins >> 7) & 1) << 11) |
@@ -767,6 +811,42 @@ export class RiscvHart implements CpuBackend {
             }
             this.pcLo = nLo;
             this.pcHi = nHi;
+            pending++;
+            this.blockStart = true;
+            break loop;
+          }
+          case 0x6f:
+          case 0x67: {
+            // JAL, JALR (f3 0): the link is written after the target is read (rd may equal rs1)
+            if (op === 0x67 && f3 !== 0) {
+              done = false;
+              break;
+            }
+            const pcHi = this.pcHi;
+            let tLo: number;
+            let tHi: number;
+            if (op === 0x6f) {
+              const imm =
+                ((ins >> 31) << 20) |
+                (((ins >> 12) & 0xff) << 12) |
+                (((ins >> 20) & 1) << 11) |
+                (((ins >> 21) & 0x3ff) << 1);
+              tLo = (lo + imm) | 0;
+              tHi = (pcHi + (imm >> 31) + (tLo >>> 0 < lo >>> 0 ? 1 : 0)) | 0;
+            } else {
+              const imm = ins >> 20;
+              const blo = x[2 * rs1]!;
+              const sum = (blo + imm) | 0;
+              tLo = sum & ~1;
+              tHi = (x[2 * rs1 + 1]! + (imm >> 31) + (sum >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+            }
+            if (rd !== 0) {
+              const nLo = (lo + len) | 0;
+              x[2 * rd] = nLo;
+              x[2 * rd + 1] = nLo >>> 0 < lo >>> 0 ? (pcHi + 1) | 0 : pcHi;
+            }
+            this.pcLo = tLo;
+            this.pcHi = tHi;
             pending++;
             this.blockStart = true;
             break loop;
