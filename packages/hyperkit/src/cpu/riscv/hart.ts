@@ -747,9 +747,22 @@ export class RiscvHart implements CpuBackend {
             const aLo = (blo + imm) | 0;
             const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
             if (f3 === 3) {
-              const vlo = this.load(aLo, aHi, 8) | 0;
-              x[2 * rd] = vlo;
-              x[2 * rd + 1] = this.hi;
+              // an aligned LD through a TLB hit to RAM is read here; anything else goes through load()
+              const vpn = aLo >>> 12;
+              const idx = vpn & TLB_MASK;
+              const off =
+                this.dataPaging && (aLo & 7) === 0 && this.tlbReadTag[idx] === aHi * 1048576 + vpn
+                  ? this.tlbReadPhys[idx]! - this.ramBase + (aLo & 4095)
+                  : -1;
+              if (off >= 0 && off <= this.ramSize - 8) {
+                const w = off >> 2;
+                x[2 * rd] = this.ram32[w]!;
+                x[2 * rd + 1] = this.ram32[w + 1]!;
+              } else {
+                const vlo = this.load(aLo, aHi, 8) | 0;
+                x[2 * rd] = vlo;
+                x[2 * rd + 1] = this.hi;
+              }
             } else if (f3 === 2) {
               const v = this.load(aLo, aHi, 4) | 0;
               x[2 * rd] = v;
@@ -773,6 +786,20 @@ export class RiscvHart implements CpuBackend {
             const aLo = (blo + imm) | 0;
             const aHi = (x[2 * rs1 + 1]! + (imm >> 31) + (aLo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
             const rs2 = (ins >> 20) & 0x1f;
+            if (f3 === 3 && this.dataPaging && (aLo & 7) === 0) {
+              // an aligned SD through a TLB hit to RAM that holds no translated code is written here
+              const vpn = aLo >>> 12;
+              const idx = vpn & TLB_MASK;
+              if (this.tlbWriteTag[idx] === aHi * 1048576 + vpn) {
+                const off = this.tlbWritePhys[idx]! - this.ramBase + (aLo & 4095);
+                if (off >= 0 && off <= this.ramSize - 8 && this.codePages[off >>> 12] === 0) {
+                  const w = off >> 2;
+                  this.ram32[w] = x[2 * rs2]!;
+                  this.ram32[w + 1] = x[2 * rs2 + 1]!;
+                  break;
+                }
+              }
+            }
             this.store(aLo, aHi, 1 << f3, x[2 * rs2]!, x[2 * rs2 + 1]!);
             break;
           }
