@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_OPENSBI, createVM } from '@kitset/hyperkit';
-import { findRepoRoot, hasCommand } from '@kitset/testkit';
+import { findRepoRoot, hasCommand, riscvQemuArgs } from '@kitset/testkit';
 import { type BenchRow, printTable } from './_table.js';
 
 const MARKER = 'KITSET-INIT-OK';
@@ -123,28 +123,15 @@ function cliBoot(root: string, guest: string): Promise<number> {
 
 /** Boots QEMU and resolves with the time until the marker appears on its serial port. */
 function qemuBoot(guest: string): Promise<number> {
-  return spawnBoot('QEMU', 'qemu-system-riscv64', [
-    '-M',
-    'virt',
-    '-cpu',
-    QEMU_CPU,
-    '-m',
-    '256M',
-    '-display',
-    'none',
-    '-monitor',
-    'none',
-    '-serial',
-    'stdio',
-    '-bios',
-    'default',
-    '-kernel',
-    join(guest, 'Image'),
-    '-initrd',
-    join(guest, 'initrd.cpio.gz'),
-    '-append',
-    'console=ttyS0',
-  ]);
+  return spawnBoot(
+    'QEMU',
+    'qemu-system-riscv64',
+    riscvQemuArgs({
+      kernel: join(guest, 'Image'),
+      initrd: join(guest, 'initrd.cpio.gz'),
+      append: 'console=ttyS0',
+    }),
+  );
 }
 
 function buildCpuBound(root: string, dir: string): string {

@@ -21,7 +21,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type GuestImage, guestCmdline, prepareGuest, startSystem } from '@kitset/kitset';
-import { hasCommand } from '@kitset/testkit';
+import { hasCommand, riscvQemuArgs } from '@kitset/testkit';
 import { type BenchRow, printTable } from './_table.js';
 
 const argv = process.argv.slice(2);
@@ -153,34 +153,21 @@ async function qemu(guest: GuestImage, share: string, sink: Sink): Promise<Guest
       new Promise<void>((resolve, reject) => {
         const child = spawn(
           'qemu-system-riscv64',
-          [
-            '-M',
-            'virt',
-            '-cpu',
-            'rv64,h=false,sstc=false',
-            '-m',
-            '256M',
-            '-display',
-            'none',
-            '-monitor',
-            'none',
-            '-serial',
-            'stdio',
-            '-kernel',
-            guest.kernel,
-            '-initrd',
-            guest.initrd,
-            '-append',
-            guestCmdline({ guestCommand: commands, share }),
-            '-netdev',
-            'user,id=n0',
-            '-device',
-            'virtio-net-device,netdev=n0',
-            '-fsdev',
-            `local,id=fs0,path=${share},security_model=none`,
-            '-device',
-            'virtio-9p-device,fsdev=fs0,mount_tag=share',
-          ],
+          riscvQemuArgs({
+            kernel: guest.kernel,
+            initrd: guest.initrd,
+            append: guestCmdline({ guestCommand: commands, share }),
+            extra: [
+              '-netdev',
+              'user,id=n0',
+              '-device',
+              'virtio-net-device,netdev=n0',
+              '-fsdev',
+              `local,id=fs0,path=${share},security_model=none`,
+              '-device',
+              'virtio-9p-device,fsdev=fs0,mount_tag=share',
+            ],
+          }),
           { stdio: ['ignore', 'pipe', 'pipe'] },
         );
         let stderr = '';

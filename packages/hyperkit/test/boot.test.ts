@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { riscvQemuArgs } from '@kitset/testkit';
 import { DEFAULT_OPENSBI } from '../src/boot/loader.js';
 import { createVM } from '../src/vm.js';
 import { HAVE_QEMU, guestDir, repoRoot } from './harness.js';
@@ -65,28 +66,12 @@ describe('Linux guest boots to init', { concurrency: 1 }, () => {
     const code = await new Promise<number | null>((resolve) => {
       const child = execFile(
         'qemu-system-riscv64',
-        [
-          '-M',
-          'virt',
-          '-cpu',
-          'rv64,h=false,sstc=false',
-          '-m',
-          '256M',
-          '-display',
-          'none',
-          '-monitor',
-          'none',
-          '-serial',
-          `file:${out}`,
-          '-bios',
-          'default',
-          '-kernel',
-          join(guest!, 'Image'),
-          '-initrd',
-          join(guest!, 'initrd.cpio.gz'),
-          '-append',
-          'console=ttyS0',
-        ],
+        riscvQemuArgs({
+          kernel: join(guest!, 'Image'),
+          initrd: join(guest!, 'initrd.cpio.gz'),
+          append: 'console=ttyS0',
+          serial: `file:${out}`,
+        }),
         { timeout: 50_000, killSignal: 'SIGKILL' },
         (error) => resolve(error ? (typeof error.code === 'number' ? error.code : null) : 0),
       );

@@ -25,3 +25,4 @@ export {
 } from './guest.js';
 export { withNetns, netnsExec } from './netns.js';
 export { gitFsck, type FsckResult } from './git.js';
+export { riscvQemuArgs, type RiscvQemuBoot } from './qemu-riscv.js';
