@@ -302,4 +302,24 @@ static inline long http_get(long s, const char *path, u8 *buf, long size, u32 *h
   return body;
 }
 
+/* Powers the machine off (init must never return); if the kernel refuses, says why with `tag` first. */
+static int power_off(const char *tag) {
+  long err = SC(SYS_reboot, 0xfee1deadL, 672274793L, 0x4321fedcL);
+  say(tag);
+  say(" power-off failed errno ");
+  saynum(-err);
+  say("\n");
+  return 1;
+}
+
+/* The entry point: no libc, so _start calls the init's kitset_main and exits with its status. */
+int kitset_main(void);
+__asm__(
+    ".section .text._start\n"
+    ".global _start\n"
+    "_start:\n"
+    "  call kitset_main\n"
+    "  li a7, 93\n"
+    "  ecall\n");
+
 #endif

@@ -623,17 +623,5 @@ int kitset_main(void) {
   say("KS exit ");
   saynum(failures);
   say("\n");
-  long err = SC(SYS_reboot, 0xfee1deadL, 672274793L, 0x4321fedcL);
-  say("KS power-off failed errno ");
-  saynum(-err);
-  say("\n");
-  return 1;
+  return power_off("KS");
 }
-
-__asm__(
-    ".section .text._start\n"
-    ".global _start\n"
-    "_start:\n"
-    "  call kitset_main\n"
-    "  li a7, 93\n"
-    "  ecall\n");
