@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_OPENSBI, createVM } from '@kitset/hyperkit';
-import { findRepoRoot, hasCommand, riscvQemuArgs } from '@kitset/testkit';
+import { findRepoRoot, hasCommand, riscvBareMetalGccArgs, riscvQemuArgs } from '@kitset/testkit';
 import { type BenchRow, printTable } from './_table.js';
 
 const MARKER = 'KITSET-INIT-OK';
@@ -139,28 +139,13 @@ function buildCpuBound(root: string, dir: string): string {
   const out = join(dir, 'cpubound.elf');
   const r = spawnSync(
     'riscv64-linux-gnu-gcc',
-    [
-      '-nostdlib',
-      '-nostartfiles',
-      '-ffreestanding',
-      '-fno-pic',
-      '-static',
-      '-Wl,--build-id=none',
-      '-Wl,--no-warn-rwx-segments',
-      '-march=rv64gc',
-      '-mabi=lp64d',
-      '-mcmodel=medany',
-      '-O2',
-      `-DROUNDS=${CPU_ROUNDS}`,
-      '-T',
-      join(src, 'link.ld'),
-      '-I',
-      src,
-      join(src, 'crt.S'),
-      join(src, 'cpubound.c'),
-      '-o',
+    riscvBareMetalGccArgs({
+      dir: src,
+      sources: ['cpubound.c'],
       out,
-    ],
+      optimize: '-O2',
+      defines: [`ROUNDS=${CPU_ROUNDS}`],
+    }),
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`building cpubound.c failed:\n${r.stderr}`);

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { riscvBareMetalGccArgs } from '@kitset/testkit';
 import { loadElf } from '../src/boot/elf.js';
 import { type MachineExit, VirtMachine } from '../src/machine/virt.js';
 
@@ -41,27 +42,7 @@ export function buildProgram(source: string): string {
   if (existsSync(out)) return out;
   const r = spawnSync(
     'riscv64-linux-gnu-gcc',
-    [
-      '-nostdlib',
-      '-nostartfiles',
-      '-ffreestanding',
-      '-fno-pic',
-      '-static',
-      '-Wl,--build-id=none',
-      '-Wl,--no-warn-rwx-segments',
-      '-march=rv64gc',
-      '-mabi=lp64d',
-      '-mcmodel=medany',
-      '-O1',
-      '-T',
-      join(TEST_SRC, 'link.ld'),
-      '-I',
-      TEST_SRC,
-      join(TEST_SRC, 'crt.S'),
-      join(TEST_SRC, source),
-      '-o',
-      out,
-    ],
+    riscvBareMetalGccArgs({ dir: TEST_SRC, sources: [source], out }),
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`building ${source} failed:\n${r.stderr}`);

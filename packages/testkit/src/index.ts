@@ -25,4 +25,9 @@ export {
 } from './guest.js';
 export { withNetns, netnsExec } from './netns.js';
 export { gitFsck, type FsckResult } from './git.js';
-export { riscvQemuArgs, type RiscvQemuBoot } from './qemu-riscv.js';
+export {
+  riscvQemuArgs,
+  riscvBareMetalGccArgs,
+  type RiscvQemuBoot,
+  type RiscvBareMetalBuild,
+} from './riscv.js';
