@@ -84,7 +84,9 @@ async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProc
   const port = await freePort();
   const url = `tcp://127.0.0.1:${port}`;
   const cli = values.server ?? join(findRepoRoot(), 'packages', 'datakit', 'dist', 'src', 'cli.js');
-  const prof = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+  const prof = values['cpu-prof']
+    ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', values['cpu-prof']]
+    : [];
   const proc = spawn(process.execPath, [...prof, cli, '--git', dir, '--listen', url], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -163,6 +165,8 @@ const clockTicks = (() => {
 /** Server CPU per acknowledged transaction (µs), per writer count: user + system, and system alone. */
 const serverCpu = new Map<number, number[]>();
 const serverSys = new Map<number, number[]>();
+/** The bench's own CPU (the 9P client side) per transaction (µs), per writer count. */
+const clientCpu = new Map<number, number[]>();
 
 async function datakitCommits(writers: number, total: number): Promise<number> {
   const dir = join(base, `dk-${writers}-${++runSeq}`);
@@ -171,6 +175,7 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
   const clients = await Promise.all(Array.from({ length: writers }, () => DataKitClient.connect(url)));
   const per = Math.floor(total / writers);
   const cpuBefore = cpuMs(proc.pid);
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     clients.map(async (c, w) => {
@@ -183,6 +188,11 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
   );
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = cpuMs(proc.pid);
+  const client = process.cpuUsage(clientBefore);
+  clientCpu.set(writers, [
+    ...(clientCpu.get(writers) ?? []),
+    (client.user + client.system) / (per * writers),
+  ]);
   const user = ((cpuAfter[0] - cpuBefore[0]) * 1000) / (per * writers);
   const sys = ((cpuAfter[1] - cpuBefore[1]) * 1000) / (per * writers);
   serverCpu.set(writers, [...(serverCpu.get(writers) ?? []), user + sys]);
@@ -361,8 +371,11 @@ async function main() {
         `(system ${median(serverSys.get(w) ?? []).toFixed(0)})`,
     )
     .join(', ');
+  const clientLine = [1, 8]
+    .map((w) => `${w} writer${w > 1 ? 's' : ''} ${median(clientCpu.get(w) ?? []).toFixed(0)} µs`)
+    .join(', ');
   console.log(
-    `server CPU (user + system) per acknowledged transaction, medians: ${cpuLine} ` +
+    `server CPU (user + system) per acknowledged transaction, medians: ${cpuLine}; client CPU: ${clientLine} ` +
       `(per round: ${[1, 8].map((w) => (serverCpu.get(w) ?? []).map((x) => x.toFixed(0)).join('/')).join(' | ')})`,
   );
   if (values['commits-only']) return;

@@ -536,6 +536,46 @@ describe('git store', { timeout: 60_000 }, () => {
     }
   });
 
+  test('big directories changed a few names at a time (overlays over a shared map) read and hash as plain maps', async () => {
+    const repo = Repository.memory();
+    let seed = 5;
+    const pick = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 12) % n; // the high bits: an LCG's low bits repeat with a short period
+    };
+    const model = new Map<string, string>();
+    const hashOf = () =>
+      hashObject(
+        'tree',
+        encodeTree(
+          [...model].map(([name, text]) => ({ name, mode: 0o100644, hash: hashObject('blob', bytes(text)) })),
+        ),
+      );
+    let root: DirValue = { kind: 'dir', entries: new Map() };
+    // Past the size where changes are kept as an overlay, and past the changes one carries.
+    for (let step = 0; step < 700; step++) {
+      const name = `f${pick(300)}`;
+      if (pick(5) === 0) {
+        model.delete(name);
+        root = await repo.trees.update(root, [name], undefined);
+      } else {
+        const text = `v${pick(1000)}`;
+        model.set(name, text);
+        root = await repo.trees.update(root, [name], fileOfBytes(bytes(text)));
+      }
+      const entries = await repo.trees.entries(root);
+      assert.equal(entries.size, model.size, `size after step ${step}`);
+      assert.equal(entries.has(name), model.has(name));
+      if (pick(10) === 0) assert.deepEqual(new Set(entries.keys()), new Set(model.keys()), `step ${step}`);
+      if (pick(4) === 0) {
+        const hash = await repo.trees.write(root);
+        assert.equal(hash, hashOf(), `after step ${step}`);
+        if (pick(2) === 0) root = { kind: 'dir', hash };
+      }
+    }
+    assert.equal(await repo.trees.write(root), hashOf());
+  });
+
   test('merging spliced trees looks only at the names either side changed, with the same result', async () => {
     const repo = Repository.memory();
     let seed = 11;
@@ -561,8 +601,11 @@ describe('git store', { timeout: 60_000 }, () => {
       return repo.trees.write(root);
     };
     let fast = 0;
+    // Every other round in a directory big enough to be changed through overlays.
+    const filler = new Map(Array.from({ length: 100 }, (_, i) => [`m${i}`, fileOfBytes(bytes(`${i}`))]));
     for (let round = 0; round < 60; round++) {
-      const base = await change(await repo.trees.write({ kind: 'dir', entries: new Map() }), 8);
+      const start = round % 2 === 0 ? new Map() : filler;
+      const base = await change(await repo.trees.write({ kind: 'dir', entries: start }), 8);
       // Ours moves on by a few commits (as a branch head does), theirs by one.
       let ours = base;
       for (let k = 0; k < 1 + pick(3); k++) ours = await change(ours, 1 + pick(2));

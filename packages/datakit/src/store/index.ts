@@ -20,11 +20,13 @@ export { GitRefStore, MemoryRefStore, type RefStore, isValidBranchName } from '.
 export { type HeadListener, type Queued, Repository, type RepositoryOptions } from './repo.js';
 export {
   type DirValue,
+  type EntriesDraft,
   type FileValue,
   NotADirectory,
   type Perm,
   TreeStore,
   type TreeValue,
+  deriveEntries,
   dirOfHash,
   emptyDir,
   fileOfBytes,

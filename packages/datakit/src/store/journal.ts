@@ -308,10 +308,15 @@ export class Journal {
    * later record is written or any checkpoint, so what it records is never missed by one.
    */
   append(rec: JournalRecord, onDurable?: (seq: number) => void, onFailed?: () => void): Promise<number> {
-    if (this.closed) return Promise.reject(new StoreError('ERR_CLOSED', 'journal is closed'));
+    if (this.closed) {
+      onFailed?.();
+      return Promise.reject(new StoreError('ERR_CLOSED', 'journal is closed'));
+    }
     const bytes = encodeRecord(rec);
-    if (bytes.length > this.maxRecordBytes)
+    if (bytes.length > this.maxRecordBytes) {
+      onFailed?.();
       return Promise.reject(new StoreError('ERR_IO', `journal record of ${bytes.length} bytes is too large`));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ bytes, onDurable, onFailed, resolve, reject });
       if (!this.writing) {

@@ -1,4 +1,12 @@
-import { type DirValue, type FileValue, type TreeStore, type TreeValue, emptyDir } from './tree.js';
+import {
+  type DirValue,
+  type EntriesDraft,
+  type FileValue,
+  type TreeStore,
+  type TreeValue,
+  deriveEntries,
+  emptyDir,
+} from './tree.js';
 
 export interface MergeConflict {
   /** Slash-separated path. */
@@ -47,7 +55,7 @@ export async function mergeTrees(
         : [];
     const [oursChanged, theirsChanged] = fromBase;
     const few = oursChanged !== undefined && theirsChanged !== undefined;
-    const out = few ? new Map(oe) : new Map<string, TreeValue>();
+    const out: EntriesDraft = few ? deriveEntries(oe) : new Map<string, TreeValue>();
     // Ours in its order, then the names only theirs has (a tree is written in git's order
     // whatever the map's order, and a directory changes by a few names).
     const names: string[] = few ? [...new Set([...oursChanged, ...theirsChanged])] : [...oe.keys()];

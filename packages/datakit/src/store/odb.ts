@@ -97,6 +97,8 @@ export class GitObjectDb implements ObjectDb {
   private stagedSeq = 0;
   /** While staging: objects after this one are in the record being built. */
   private stagedSeqBefore = 0;
+  /** Objects up to here may be in a record that failed (never durable). */
+  private failedSeq = 0;
   /** ...up to here in a durable one... */
   private journaledSeq = 0;
   /** ...and up to here in the git directory. */
@@ -222,7 +224,11 @@ export class GitObjectDb implements ObjectDb {
     const journal = this.journal;
     const staged = journal ? this.stage() : undefined;
     if (journal && staged && staged.bytes <= journal.maxRecordBytes) {
-      await journal.append({ objects: staged.objects, refs: [] }, () => this.markJournaled(staged.upTo));
+      await journal.append(
+        { objects: staged.objects, refs: [] },
+        () => this.markJournaled(staged.upTo),
+        () => this.markFailed(staged.upTo),
+      );
       await this.installJournaled();
     } else await this.installDurably(upTo);
     this.durableSeq = Math.max(this.durableSeq, upTo);
@@ -265,7 +271,19 @@ export class GitObjectDb implements ObjectDb {
   private replayable(base: string, seq: number): boolean {
     const p = this.pending.get(base);
     if (!p) return true;
-    return p.seq <= this.journaledSeq || (p.seq > this.stagedSeqBefore && p.seq < seq);
+    // Records are written and replayed in the order they are staged, and a record that fails
+    // fails every one queued after it: a base in an earlier record that has not failed (durable,
+    // or still queued ahead of this one) is there when this one is.
+    return (
+      p.seq <= this.journaledSeq ||
+      (p.seq <= this.stagedSeqBefore && p.seq > this.failedSeq) ||
+      (p.seq > this.stagedSeqBefore && p.seq < seq)
+    );
+  }
+
+  /** The record holding objects up to `upTo` failed: none of its objects is in the journal. */
+  markFailed(upTo: number): void {
+    if (upTo > this.failedSeq) this.failedSeq = upTo;
   }
 
   /** The record holding objects up to `upTo` is durable (records become durable in order). */

@@ -562,6 +562,7 @@ export class Repository {
         // Synchronously with the failure, which fails every record queued after this one too:
         // the next update starts from what is durable.
         held.queued = held.value;
+        if (staged) journal.db.markFailed(staged.upTo);
       },
     );
     const durable = record.then(

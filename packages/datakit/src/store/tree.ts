@@ -57,6 +57,110 @@ export type TreeValue = FileValue | DirValue;
 
 type Entries = ReadonlyMap<string, TreeValue>;
 
+/** A directory's entries being made from another's: set and delete until it is handed out. */
+export interface EntriesDraft extends ReadonlyMap<string, TreeValue> {
+  set(name: string, value: TreeValue): this;
+  delete(name: string): boolean;
+}
+
+/** Directories smaller than this are copied outright. */
+const OVERLAY_MIN_BASE = 64;
+/** Changes an overlay carries before the next derivation copies it into a plain map. */
+const OVERLAY_MAX_CHANGES = 64;
+
+/**
+ * Entries as a few changes over a base map that is never modified: a change to a big directory
+ * (a commit adds a name to it) costs a copy of the changes, not of every entry — copying a
+ * 1,000-entry map took 30 µs and 100 KB of garbage per change. Iteration (listings, whole-tree
+ * writes: not on a commit's path) goes through a plain map made on first use.
+ */
+class OverlayEntries implements EntriesDraft {
+  private flat: Map<string, TreeValue> | undefined;
+  constructor(
+    readonly base: Entries,
+    /** undefined: deleted. */
+    readonly changes: Map<string, TreeValue | undefined>,
+    public size: number,
+  ) {}
+
+  get(name: string): TreeValue | undefined {
+    const changed = this.changes.get(name);
+    if (changed !== undefined || this.changes.has(name)) return changed;
+    return this.base.get(name);
+  }
+
+  has(name: string): boolean {
+    if (this.changes.get(name) !== undefined) return true;
+    return !this.changes.has(name) && this.base.has(name);
+  }
+
+  set(name: string, value: TreeValue): this {
+    if (!this.has(name)) this.size++;
+    this.changes.set(name, value);
+    this.flat?.set(name, value);
+    return this;
+  }
+
+  delete(name: string): boolean {
+    if (!this.has(name)) return false;
+    this.size--;
+    if (this.base.has(name)) this.changes.set(name, undefined);
+    else this.changes.delete(name);
+    this.flat?.delete(name);
+    return true;
+  }
+
+  /** A plain map of the same entries (base order, then the names added). */
+  copy(): Map<string, TreeValue> {
+    const out = new Map<string, TreeValue>();
+    this.base.forEach((value, name) => {
+      const changed = this.changes.get(name);
+      if (changed !== undefined) out.set(name, changed);
+      else if (!this.changes.has(name)) out.set(name, value);
+    });
+    this.changes.forEach((value, name) => {
+      if (value !== undefined && !out.has(name)) out.set(name, value);
+    });
+    return out;
+  }
+
+  private plain(): Map<string, TreeValue> {
+    this.flat ??= this.copy();
+    return this.flat;
+  }
+
+  forEach(fn: (value: TreeValue, name: string, map: Entries) => void, thisArg?: unknown): void {
+    this.plain().forEach((value, name) => fn.call(thisArg, value, name, this));
+  }
+  entries(): MapIterator<[string, TreeValue]> {
+    return this.plain().entries();
+  }
+  keys(): MapIterator<string> {
+    return this.plain().keys();
+  }
+  values(): MapIterator<TreeValue> {
+    return this.plain().values();
+  }
+  [Symbol.iterator](): MapIterator<[string, TreeValue]> {
+    return this.plain().entries();
+  }
+}
+
+/** A draft of `from`'s entries to change (`from` itself is left as it is). */
+export function deriveEntries(from: Entries): EntriesDraft {
+  if (from instanceof OverlayEntries) {
+    if (from.changes.size < OVERLAY_MAX_CHANGES)
+      return new OverlayEntries(from.base, new Map(from.changes), from.size);
+    return from.copy();
+  }
+  if (from.size < OVERLAY_MIN_BASE) {
+    const out = new Map<string, TreeValue>();
+    from.forEach((value, name) => out.set(name, value));
+    return out;
+  }
+  return new OverlayEntries(from, new Map(), from.size);
+}
+
 /** A written tree's encoding, kept so that the directory's next version is spliced, not rebuilt. */
 interface EncodedDir {
   readonly hash: string;
@@ -189,7 +293,7 @@ export class TreeStore {
       throw new StoreError('ERR_BAD_OBJECT', 'cannot replace the root with a file');
     }
     const from = await this.entries(root);
-    const entries = new Map(from);
+    const entries = deriveEntries(from);
     this.noteChanges(entries, from, [step]);
     if (rest.length === 0) {
       if (value === undefined) {
@@ -437,7 +541,7 @@ export class TreeStore {
     // An empty directory left out of the tree stays in the map (a working tree keeps it): then
     // the map is not the tree's.
     if (changed.size !== added.length + countMissing(entries, changed)) return hash;
-    const written = entries as Map<string, TreeValue>;
+    const written = entries as EntriesDraft;
     for (const { value } of added) written.set(value.encoded.name, value);
     this.derivations.delete(entries);
     this.writtenFrom.set(entries, { fromHash: base.hash, changed: [...changed] });

@@ -1,10 +1,12 @@
 import { Errno } from '@kitset/ninep';
 import {
   type DirValue,
+  type EntriesDraft,
   type FileValue,
   type Perm,
   type TreeStore,
   type TreeValue,
+  deriveEntries,
   emptyDir,
 } from '../store/index.js';
 import { VfsError } from './errors.js';
@@ -55,13 +57,13 @@ export class View {
   private change(
     dir: Path,
     touches: readonly string[],
-    fn: (entries: Map<string, TreeValue>) => Promise<void> | void,
+    fn: (entries: EntriesDraft) => Promise<void> | void,
     force = false,
   ) {
     return this.lock.run(async () => {
       const rec = async (node: DirValue, rest: Path): Promise<DirValue> => {
         const from = await this.trees.entries(node);
-        const entries = new Map(from);
+        const entries = deriveEntries(from);
         const [step, ...more] = rest;
         this.trees.noteChanges(entries, from, step === undefined ? touches : [step]);
         if (step === undefined) {
