@@ -16,7 +16,8 @@ export interface ObjectDb {
   read(hash: string): Promise<RawObject | undefined>;
   /**
    * Stores an object; `base` names a similar object written before (the previous version of
-   * a tree), which a journal may store this one as a delta against.
+   * a tree), which a journal may store this one as a delta against. The bytes of a tree or a
+   * commit must not change afterwards (they may be kept without a copy).
    */
   write(type: ObjectType, data: Uint8Array, base?: DeltaBase): Promise<string>;
   has(hash: string): Promise<boolean>;
@@ -199,7 +200,9 @@ export class GitObjectDb implements ObjectDb {
       if ((this.packs[i] as PackFile).index.findKey(key) >= 0) return hash;
     this.pending.set(hash, {
       type,
-      data: Uint8Array.from(data),
+      // Trees and commits are the store's own fresh encodings (a tree of a big directory is tens
+      // of KB per commit): kept as they are. Blob contents may be a caller's buffer: copied.
+      data: type === 'blob' ? Uint8Array.from(data) : data,
       seq: ++this.writeSeq,
       ...(base && base.hash !== hash ? { base } : {}),
     });

@@ -65,8 +65,19 @@ export interface EntriesDraft extends ReadonlyMap<string, TreeValue> {
 
 /** Directories smaller than this are copied outright. */
 const OVERLAY_MIN_BASE = 64;
-/** Changes an overlay carries before the next derivation copies it into a plain map. */
-const OVERLAY_MAX_CHANGES = 64;
+/**
+ * Changes an overlay carries before the next derivation copies it into a plain map: each
+ * derivation copies the changes, and every this many a copy of all entries (about √(2n) is best
+ * for n entries; directories of a few hundred to a few thousand).
+ */
+const OVERLAY_MAX_CHANGES = 32;
+
+function copyMap<K, V>(from: ReadonlyMap<K, V>): Map<K, V> {
+  // forEach: `new Map(map)` goes through the iterator protocol, an entry array per element.
+  const out = new Map<K, V>();
+  from.forEach((value, key) => out.set(key, value));
+  return out;
+}
 
 /**
  * Entries as a few changes over a base map that is never modified: a change to a big directory
@@ -150,14 +161,10 @@ class OverlayEntries implements EntriesDraft {
 export function deriveEntries(from: Entries): EntriesDraft {
   if (from instanceof OverlayEntries) {
     if (from.changes.size < OVERLAY_MAX_CHANGES)
-      return new OverlayEntries(from.base, new Map(from.changes), from.size);
+      return new OverlayEntries(from.base, copyMap(from.changes), from.size);
     return from.copy();
   }
-  if (from.size < OVERLAY_MIN_BASE) {
-    const out = new Map<string, TreeValue>();
-    from.forEach((value, name) => out.set(name, value));
-    return out;
-  }
+  if (from.size < OVERLAY_MIN_BASE) return copyMap(from);
   return new OverlayEntries(from, new Map(), from.size);
 }
 
