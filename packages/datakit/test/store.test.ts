@@ -238,6 +238,43 @@ describe('git store', { timeout: 60_000 }, () => {
     await repo.close();
   });
 
+  test('a scan of the refs racing with our own commits does not start over for each of them', async () => {
+    const repo = await Repository.open(temp('scan-race'));
+    try {
+      let listings = 0;
+      const refs = repo.refs;
+      const list = refs.list.bind(refs);
+      refs.list = (prefix: string) => {
+        listings++;
+        return list(prefix);
+      };
+      const other = await repo.commit({ kind: 'dir', entries: new Map() }, [], 'other');
+      assert.equal(await repo.setHead('other', other, undefined, 'other'), true);
+      repo.onHeadChange(() => {});
+      await repo.rescan();
+      listings = 0;
+      let head: string | undefined;
+      const scans: Array<Promise<void>> = [];
+      for (let i = 0; i < 60; i++) {
+        const c = await repo.commit(
+          { kind: 'dir', entries: new Map([[`f${i}`, fileOfBytes(bytes(`${i}`))]]) },
+          head ? [head] : [],
+          `c${i}`,
+        );
+        if (i % 20 === 0) scans.push(repo.rescan());
+        assert.equal(await repo.setHead('master', c, head, `c${i}`), true);
+        head = c;
+      }
+      await Promise.all(scans);
+      // Once per scan asked for (and a few more for watch events): not once per commit.
+      assert.ok(listings < 20, `${listings} listings of the refs for 3 scans`);
+      assert.equal(await repo.head('master'), head);
+      assert.equal(await repo.head('other'), other);
+    } finally {
+      await repo.close();
+    }
+  });
+
   test('submodule entries survive a rewrite of their tree', async () => {
     const path = temp('gitlink');
     git(path, 'init', '-q', '-b', 'master');

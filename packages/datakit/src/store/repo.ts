@@ -92,6 +92,8 @@ export class Repository {
   private rescanWanted = false;
   /** Bumped by our own head updates, so a scan that raced with one is not applied. */
   private generation = 0;
+  /** The same, per branch: a scan that raced with updates applies what it read of the others. */
+  private readonly branchGenerations = new Map<string, number>();
   /** `known` mirrors the refs on disk (watching, and scanned since our last update). */
   private knownValid = false;
   private readonly author: { name: string; email: string };
@@ -168,6 +170,8 @@ export class Repository {
     this.watchers = [];
     if (this.poll) clearInterval(this.poll);
     this.poll = undefined;
+    if (this.rescanTimer) clearTimeout(this.rescanTimer);
+    this.rescanTimer = undefined;
     this.knownValid = false;
     this.listeners.clear();
     await this.scanning;
@@ -419,7 +423,7 @@ export class Repository {
     message: string,
   ): Promise<false | Queued> {
     const name = HEADS + branch;
-    this.generation++;
+    this.bump(branch);
     let queued: false | Queued;
     try {
       queued = await this.withRef(name, async (): Promise<false | Queued> => {
@@ -429,23 +433,23 @@ export class Repository {
           : false;
       });
     } catch (err) {
-      this.generation++;
+      this.bump(branch);
       throw err;
     }
     if (queued === false) {
-      this.generation++;
+      this.bump(branch);
       this.knownValid = false; // someone else moved it: read the disk until the next scan
       return false;
     }
     const durable = queued.durable.then(
       (ok) => {
-        this.generation++;
+        this.bump(branch);
         if (ok) this.noteHead(branch, value);
         else this.knownValid = false;
         return ok;
       },
       (err) => {
-        this.generation++;
+        this.bump(branch);
         throw err;
       },
     );
@@ -765,7 +769,8 @@ export class Repository {
         if (!logged) h.log = [...log, ...h.log]; // the ref moved; its reflog lines go with the next publish
         h.onDisk = value;
         h.firstUnpublished = h.value === value ? Number.POSITIVE_INFINITY : through + 1;
-        this.generation++;
+        if (name.startsWith(HEADS)) this.bump(name.slice(HEADS.length));
+        else this.generation++;
         if (!busy && h.inFlight === 0 && h.value === value) return;
         // Updates on top of the published value are in flight or acknowledged: hold the ref again.
         await this.relock(name, h, value);
@@ -813,6 +818,17 @@ export class Repository {
     for (const l of [...this.listeners]) l(branch, value);
   }
 
+  private rescanTimer: NodeJS.Timeout | undefined;
+  /** A scan a little later (one that raced with our updates left `known` unconfirmed). */
+  private rescanSoon(): void {
+    if (this.rescanTimer || !this.poll) return;
+    this.rescanTimer = setTimeout(() => {
+      this.rescanTimer = undefined;
+      if (this.poll) void this.rescan();
+    }, 50);
+    this.rescanTimer.unref();
+  }
+
   private startWatching(): void {
     if (this.poll || !this.gitDir) return;
     const gitDir = this.gitDir;
@@ -842,6 +858,11 @@ export class Repository {
     this.poll.unref();
   }
 
+  private bump(branch: string): void {
+    this.generation++;
+    this.branchGenerations.set(branch, (this.branchGenerations.get(branch) ?? 0) + 1);
+  }
+
   /** Re-reads every branch and reports differences (coalesced: at most one scan at a time). */
   rescan(): Promise<void> {
     if (this.scanning) {
@@ -853,15 +874,18 @@ export class Repository {
         this.rescanWanted = false;
         try {
           const gen = this.generation;
+          const before = new Map(this.branchGenerations);
           const now = await this.branches();
-          if (gen !== this.generation) {
-            // One of our own updates ran meanwhile: this listing may predate it. Look again.
-            this.rescanWanted = true;
-            continue;
-          }
-          for (const [b, h] of now) this.noteHead(b, h);
-          for (const b of [...this.known.keys()]) if (!now.has(b)) this.noteHead(b, undefined);
-          this.knownValid = this.poll !== undefined;
+          // Our own updates of a branch meanwhile: what was read of it may predate them (and
+          // they reported themselves). The other branches' values stand. (Looking again at once
+          // re-listed every ref about once per commit while commits kept coming.)
+          const raced = gen !== this.generation;
+          const stands = (b: string) =>
+            !raced || (this.branchGenerations.get(b) ?? 0) === (before.get(b) ?? 0);
+          for (const [b, h] of now) if (stands(b)) this.noteHead(b, h);
+          for (const b of [...this.known.keys()]) if (!now.has(b) && stands(b)) this.noteHead(b, undefined);
+          if (!raced) this.knownValid = this.poll !== undefined;
+          else if (!this.knownValid) this.rescanSoon();
         } catch {
           // A half-written ref: the next event or poll tick will see it whole.
         }
