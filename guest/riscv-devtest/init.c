@@ -245,6 +245,65 @@ static void test_vsock_many(const char *arg) {
   say("\n");
 }
 
+/* One client's share of vsock-par: `count` sequential connect / 1-byte echo / close cycles; returns the
+ * number that failed (a failed connect ends the run and counts every cycle left). */
+static long vsock_client(u32 port, long count, long first) {
+  for (long i = 0; i < count; i++) {
+    long s = vsock_connect(VMADDR_CID_HOST, port);
+    if (s < 0) {
+      say("KT vsock-par-client FAIL connect errno ");
+      saynum(-s);
+      say("\n");
+      return count - i;
+    }
+    u8 c = (u8)(first + i), r = 0;
+    long w = SC(SYS_write, s, &c, 1);
+    long n = SC(SYS_read, s, &r, 1);
+    SC(SYS_close, s, 0, 0);
+    if (w != 1 || n != 1 || r != c) return count - i;
+  }
+  return 0;
+}
+/* arg PORT:K:N — N connections made by K client processes at once (each sequential, as `ab -c K`):
+ * the device's capacity rather than one round trip's latency. Each client's exit status is its failures. */
+static void test_vsock_par(const char *arg) {
+  unsigned long port = parse_num(arg);
+  while (*arg && *arg != ':') arg++;
+  long k = *arg == ':' ? (long)parse_num(++arg) : 8;
+  while (*arg && *arg != ':') arg++;
+  long count = *arg == ':' ? (long)parse_num(arg + 1) : 1000;
+  if (k < 1 || k > 64 || count < k) return fail("vsock-par", "bad argument", 0);
+  long t0 = now_ms();
+  long started = 0, failed = 0;
+  for (long j = 0; j < k; j++) {
+    long share = count / k + (j < count % k ? 1 : 0);
+    long pid = sc6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+    if (pid == 0) {
+      long bad = vsock_client((u32)port, share, j * 1000);
+      SC(SYS_exit, bad > 255 ? 255 : bad, 0, 0);
+    }
+    if (pid < 0) {
+      failed += share;
+      continue;
+    }
+    started++;
+  }
+  for (long j = 0; j < started; j++) {
+    int status = 0;
+    long e = SC(SYS_wait4, -1, &status, 0);
+    if (e < 0) return fail("vsock-par", "wait", e);
+    failed += (status & 0x7f) ? count / k : (status >> 8) & 0xff;
+  }
+  long ms = now_ms() - t0;
+  say("KT vsock-par ok connections ");
+  saynum(count - failed);
+  say(" clients ");
+  saynum(k);
+  say(" ms ");
+  saynum(ms);
+  say("\n");
+}
+
 /* listen on a port, accept one connection, echo what it sends in upper case until EOF */
 static void test_vsock_listen(const char *arg) {
   const char *what;
@@ -366,6 +425,7 @@ int kitset_main(void) {
     else if (streq(item, "vsock-refused")) test_vsock_refused(arg);
     else if (streq(item, "vsock-listen")) test_vsock_listen(arg);
     else if (streq(item, "vsock-many")) test_vsock_many(arg);
+    else if (streq(item, "vsock-par")) test_vsock_par(arg);
     else if (streq(item, "net")) test_net(arg);
     else if (streq(item, "net-send")) test_net_send(arg);
     else {

@@ -88,6 +88,12 @@ export class VirtioVsock extends DeviceBase {
   private signalTimer: NodeJS.Timeout | undefined;
   /** Control packets that need no interrupt of their own (a RST answering the guest's close). */
   private readonly lazyControl = new WeakSet<Uint8Array>();
+  /** A wake of the guest is scheduled for the end of this event-loop turn (see `fromHost`). */
+  private wakeScheduled = false;
+  private readonly wakeNow = (): void => {
+    this.wakeScheduled = false;
+    this.wakeGuest();
+  };
 
   constructor(private readonly options: VirtioVsockOptions) {
     super();
@@ -158,6 +164,25 @@ export class VirtioVsock extends DeviceBase {
     for (const c of this.conns.values()) c.socket.destroy();
     this.conns.clear();
     this.control.length = 0;
+  }
+
+  /**
+   * Host events (socket connects, data, closes) wake an idle guest once per event-loop turn rather than at
+   * each one: woken at once, the guest runs (in the microtask after the first callback) before the turn's
+   * other callbacks, so a guest with many connections in flight would take one interrupt, one worker run
+   * and one idle cycle per host event. Woken at the turn's end, it finds every answer that arrived.
+   */
+  protected override fromHost(action: () => void): void {
+    if (!this.ctx || this.broken) return;
+    try {
+      action();
+    } catch (e) {
+      this.fail(e instanceof Error ? e.message : String(e));
+    }
+    if (!this.wakeScheduled) {
+      this.wakeScheduled = true;
+      setImmediate(this.wakeNow);
+    }
   }
 
   // ---- host side ----
