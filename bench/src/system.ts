@@ -12,16 +12,22 @@
  *     guest's console lines around it; twice: the first read pays for warming up the guest's and the
  *     host's code paths (and the guest's first touch of its buffer), the second shows the steady state.
  * Both at MTU 1500, then ours again at MTU 65520 (VPNKit's largest; fewer guest packets to emulate).
- * Options: --mib N (default 16).
+ *   - vsock connections a second from the guest to a host service (an echo server in a process of its own
+ *     on the Unix socket `00000002.00000007`, as hyperkit's virtio-sock maps host port 7): the device-test
+ *     init's connect / 1-byte echo / close cycles, one at a time (latency) and from K guest processes at once
+ *     (capacity), with the guest instructions each took. QEMU's vhost-vsock needs the host kernel's
+ *     /dev/vhost-vsock, which this kind of machine lacks, so these rows compare with the 1,000/s goal.
+ * Options: --mib N (default 16), --vsock N (connections per vsock run, default 3000), --vsock-only.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { VirtioVsock, createVM } from '@kitset/hyperkit';
 import { type GuestImage, guestCmdline, prepareGuest, startSystem } from '@kitset/kitset';
-import { hasCommand, riscvQemuArgs } from '@kitset/testkit';
+import { findRepoRoot, hasCommand, riscvQemuArgs } from '@kitset/testkit';
 import { type BenchRow, printTable } from './_table.js';
 
 const argv = process.argv.slice(2);
@@ -34,6 +40,11 @@ function option(name: string, fallback: number): number {
 const MIB = option('mib', 16);
 const BYTES = MIB * 1024 * 1024;
 const DEADLINE_MS = 600_000;
+const VSOCK_CONNECTIONS = option('vsock', 3000);
+const VSOCK_ONLY = argv.includes('--vsock-only');
+/** Guest processes connecting at once in the capacity run. */
+const VSOCK_CLIENTS = 8;
+const VSOCK_GOAL = 1000;
 
 interface Sink {
   port: number;
@@ -187,10 +198,131 @@ async function qemu(guest: GuestImage, share: string, sink: Sink): Promise<Guest
   );
 }
 
+interface VsockRate {
+  connections: number;
+  ms: number;
+  instructions: number;
+}
+
+/** A Unix-socket echo server in a child process of its own; resolves once it listens. */
+async function startEchoProcess(path: string): Promise<ChildProcess> {
+  const script =
+    "const net=require('node:net');net.createServer((s)=>{s.on('error',()=>{});s.pipe(s)})" +
+    ".listen(process.argv[1],()=>process.stdout.write('ready\\n'))";
+  const child = spawn(process.execPath, ['-e', script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`vsock echo server exited (${code})`)));
+  });
+  return child;
+}
+
+/**
+ * Boots the device-test initramfs (guest/riscv-devtest, built or reused by its build.sh) with a virtio-vsock
+ * device and times its connection loops: `vsock-many` (one at a time) and `vsock-par` (K clients at once).
+ * Rates are over the guest's own clock (the host's, while the VM runs); instructions are the guest's, from
+ * the previous result line to each loop's.
+ */
+async function vsockRates(kernel: string): Promise<{ sequential: VsockRate; concurrent: VsockRate }> {
+  const build = spawnSync('bash', [join(findRepoRoot(), 'guest/riscv-devtest/build.sh'), '--print-dir'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const initrd = join(build.stdout.trim(), 'initrd.cpio.gz');
+  if (build.status !== 0 || !existsSync(initrd))
+    throw new Error('the device-test initramfs did not build (bash guest/riscv-devtest/build.sh)');
+  const dir = mkdtempSync(join(tmpdir(), 'kitset-bench-vsock-'));
+  const vsock = new VirtioVsock({ guestCid: 3, path: dir });
+  let echo: ChildProcess | undefined;
+  try {
+    await vsock.listen();
+    echo = await startEchoProcess(join(dir, '00000002.00000007'));
+    const checks = [
+      'vsock-refused:9', // a marker: instructions counted from here exclude the boot
+      `vsock-many:7:${VSOCK_CONNECTIONS}`,
+      `vsock-par:7:${VSOCK_CLIENTS}:${VSOCK_CONNECTIONS}`,
+    ];
+    const vm = await createVM({
+      memory: '128M',
+      kernel,
+      initrd,
+      cmdline: `console=ttyS0 quiet kitset.test=${checks.join(',')}`,
+      devices: [vsock],
+    });
+    const results = new Map<string, { line: string; instructions: number }>();
+    let retired = 0;
+    vm.console.output.on(
+      'data',
+      lineWatcher((line) => {
+        const m = /^KT (\S+) (.*)$/.exec(line);
+        if (!m) return;
+        const now = vm.machine.hart.instructionsRetired;
+        results.set(m[1]!, { line: m[2]!, instructions: now - retired });
+        retired = now;
+      }),
+    );
+    const timer = setTimeout(() => vm.stop(), DEADLINE_MS);
+    const exit = await vm.run();
+    clearTimeout(timer);
+    const rate = (check: string, pattern: RegExp): VsockRate => {
+      const r = results.get(check);
+      const m = r && pattern.exec(r.line);
+      if (!r || !m || Number(m[1]) !== VSOCK_CONNECTIONS)
+        throw new Error(`vsock ${check}: ${r?.line ?? 'no result'} (exit ${JSON.stringify(exit)})`);
+      return { connections: VSOCK_CONNECTIONS, ms: Number(m[2]), instructions: r.instructions };
+    };
+    return {
+      sequential: rate('vsock-many', /^ok connections (\d+) ms (\d+)$/),
+      concurrent: rate('vsock-par', /^ok connections (\d+) clients \d+ ms (\d+)$/),
+    };
+  } finally {
+    vsock.close();
+    echo?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function vsockRows(v: { sequential: VsockRate; concurrent: VsockRate }): BenchRow[] {
+  const perSecond = (r: VsockRate) => (r.connections * 1000) / Math.max(1, r.ms);
+  const goal = 'goal: no vhost-vsock here for QEMU';
+  return [
+    {
+      metric: 'vsock connections/s from the guest (one at a time)',
+      unit: '/s',
+      ours: perSecond(v.sequential),
+      anchor: VSOCK_GOAL,
+      anchorName: goal,
+      higherIsBetter: true,
+    },
+    {
+      metric: `vsock connections/s from the guest (${VSOCK_CLIENTS} in flight)`,
+      unit: '/s',
+      ours: perSecond(v.concurrent),
+      anchor: VSOCK_GOAL,
+      anchorName: goal,
+      higherIsBetter: true,
+    },
+  ];
+}
+
+function printVsockNote(v: { sequential: VsockRate; concurrent: VsockRate }): void {
+  const each = (r: VsockRate) => (r.instructions / r.connections).toFixed(0);
+  console.log(
+    `vsock: ${v.sequential.connections} connect / 1-byte echo / close cycles each way; guest instructions per connection: ${each(v.sequential)} one at a time, ${each(v.concurrent)} with ${VSOCK_CLIENTS} in flight`,
+  );
+}
+
 async function main(): Promise<void> {
   if (!hasCommand('qemu-system-riscv64'))
     throw new Error('qemu-system-riscv64 missing: apt-get install qemu-system-misc');
   const guest = await prepareGuest((line) => process.stderr.write(`${line}\n`));
+  if (VSOCK_ONLY) {
+    const v = await vsockRates(guest.kernel);
+    printTable('kitset system: virtio-vsock from the Linux guest', vsockRows(v));
+    printVsockNote(v);
+    return;
+  }
   const share = mkdtempSync(join(tmpdir(), 'kitset-bench-system-'));
   const sink = await startSink();
   try {
@@ -201,6 +333,7 @@ async function main(): Promise<void> {
     const a = await ours(guest, share, sink, 1500);
     const big = await ours(guest, share, sink, 65520);
     const b = await qemu(guest, share, sink);
+    const v = await vsockRates(guest.kernel);
     for (const [who, r] of [
       ['ours', a],
       ['ours at MTU 65520', big],
@@ -245,8 +378,10 @@ async function main(): Promise<void> {
         anchorName: 'qemu virtio-9p',
         higherIsBetter: true,
       },
+      ...vsockRows(v),
     ];
     printTable('kitset system (HyperKit + VPNKit + 9P) vs qemu-system-riscv64 TCG', rows);
+    printVsockNote(v);
   } finally {
     sink.close();
     rmSync(share, { recursive: true, force: true });
