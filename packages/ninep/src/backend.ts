@@ -146,8 +146,12 @@ export interface FsOpenFile {
 export interface FsNode {
   readonly qid: Qid;
   getattr(ctx: RequestContext): Promise<Attr>;
-  /** One path component; never "." or ".." (the server resolves those against the fid's parent chain). */
-  walk?(name: string, ctx: RequestContext): Promise<FsNode>;
+  /**
+   * One path component; never "." or ".." (the server resolves those against the fid's parent
+   * chain). May answer synchronously (and throw): a walk through nodes the backend has at hand
+   * then costs no promise per step.
+   */
+  walk?(name: string, ctx: RequestContext): Promise<FsNode> | FsNode;
   open?(flags: number, ctx: RequestContext): Promise<FsOpenFile>;
   create?(
     name: string,

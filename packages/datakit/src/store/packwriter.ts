@@ -15,6 +15,8 @@ export interface PackInput {
 /** Longest delta chain written (git's default --depth is 50): bounds the work of a read. */
 const MAX_DELTA_DEPTH = 20;
 const OFS_DELTA = 6;
+/** Contents shorter than this are stored, not deflated. */
+const MIN_DEFLATED = 256;
 
 /**
  * Encodes objects as a version-2 pack (no deltas) and its version-2 index: what `git index-pack`
@@ -64,8 +66,12 @@ export function encodePack(objects: readonly PackInput[]): {
     }
     const headBytes = Uint8Array.from(head);
     // Trees and commits are mostly hashes, which do not compress: store them (level 0, a copy)
-    // rather than spend a deflate of every rewritten tree on each commit. Contents get level 1.
-    const body = o.type === 'blob' && !asDelta ? deflateSync(payload, { level: 1 }) : storedZlib(payload);
+    // rather than spend a deflate of every rewritten tree on each commit. Contents get level 1,
+    // unless they are too small to gain anything (a zlib stream per object costs 10-20 µs).
+    const body =
+      o.type === 'blob' && !asDelta && payload.length >= MIN_DEFLATED
+        ? deflateSync(payload, { level: 1 })
+        : storedZlib(payload);
     placed.set(o.hash, { offset, depth: asDelta && base ? base.depth + 1 : 0 });
     const crc = crc32(body, crc32(headBytes));
     entries.push({ name: Buffer.from(o.hash, 'hex'), offset, crc });

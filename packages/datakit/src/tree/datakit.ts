@@ -563,7 +563,7 @@ export class DataKit {
     const lock = new Mutex();
     return {
       ls: async () => [...items.values()],
-      async lookup(name) {
+      lookup(name) {
         const found = items.get(name);
         if (!found) throw VfsError.noEntry();
         return found;
@@ -684,7 +684,7 @@ export class DataKit {
         const dir: VDir = {
           ...readOnlyDir({
             ls: async () => state.contents,
-            lookup: async (n) => {
+            lookup: (n) => {
               const found = state.contents.find((i) => i.basename === n);
               if (!found) throw VfsError.noEntry();
               return found;
@@ -713,9 +713,12 @@ export class DataKit {
           .sort()
           .map((n) => entry(n).inode);
       },
-      lookup: async (name) => {
-        if (cache.has(name) || (await this.repo.head(name)) !== undefined) return entry(name).inode;
-        throw VfsError.noEntry();
+      lookup: (name) => {
+        if (cache.has(name)) return entry(name).inode;
+        return this.repo.head(name).then((head) => {
+          if (head === undefined) throw VfsError.noEntry();
+          return entry(name).inode;
+        });
       },
       mkdir: async (name) => {
         if (!isValidBranchName(name) || name.includes('/'))

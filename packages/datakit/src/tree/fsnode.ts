@@ -71,8 +71,9 @@ export class VfsNode implements FsNode {
     return n.dir;
   }
 
-  async walk(name: string): Promise<FsNode> {
-    return new VfsNode(await this.dir().lookup(name));
+  walk(name: string): FsNode | Promise<FsNode> {
+    const found = this.dir().lookup(name);
+    return found instanceof Promise ? found.then((inode) => new VfsNode(inode)) : new VfsNode(found);
   }
 
   async open(flags: number, ctx?: RequestContext): Promise<FsOpenFile> {

@@ -39,7 +39,8 @@ export interface VFile {
 
 export interface VDir {
   ls(): Promise<Inode[]>;
-  lookup(name: string): Promise<Inode>;
+  /** Synchronous when the directory has its entries at hand (most of DataKit's tree). */
+  lookup(name: string): Inode | Promise<Inode>;
   mkfile(name: string, perm: VPerm): Promise<Inode>;
   mkdir(name: string): Promise<Inode>;
   remove(): Promise<void>;
@@ -171,8 +172,9 @@ export class Session<T> {
 }
 
 export interface Stream {
-  read(count: number, signal: AbortSignal): Promise<Uint8Array>;
-  write(data: Uint8Array, signal: AbortSignal): Promise<void>;
+  /** `cancel.signal` only where the read blocks: an AbortSignal per request cost more than the rest of a write. */
+  read(count: number, cancel: Cancel): Promise<Uint8Array>;
+  write(data: Uint8Array, cancel: Cancel): Promise<void>;
 }
 
 /**
@@ -183,14 +185,14 @@ export function sessionStream<T>(session: Session<T>, render: (v: T) => string):
   let last = render(session.value);
   let buffer: Uint8Array = encoder.encode(last);
   return {
-    async read(count, signal) {
+    async read(count, cancel) {
       if (buffer.length === 0) await session.settle();
       while (buffer.length === 0) {
         const current = render(session.value);
         if (current !== last) {
           last = current;
           buffer = encoder.encode(current);
-        } else await session.next(signal);
+        } else await session.next(cancel.signal);
       }
       const n = Math.min(count, buffer.length);
       const out = buffer.subarray(0, n);
@@ -218,14 +220,14 @@ export function fdOfStream(stream: Stream, onClose?: () => void): Fd {
         needFlush = false;
         return empty;
       }
-      const data = await stream.read(count, cancel.signal);
+      const data = await stream.read(count, cancel);
       position += data.length;
       needFlush = true;
       return data;
     },
     async write(offset, data, cancel) {
       if (offset !== position) throw VfsError.streamSeek();
-      await stream.write(data, cancel.signal);
+      await stream.write(data, cancel);
       position += data.length;
     },
     close: onClose,
@@ -413,14 +415,19 @@ const readOnlyDirOps = {
   },
 };
 
+function named(items: readonly Inode[], name: string): Inode {
+  const found = items.find((i) => i.basename === name);
+  if (!found) throw VfsError.noEntry();
+  return found;
+}
+
 /** A read-only directory with entries computed by `items`. */
 export function listDir(items: () => Promise<Inode[]> | Inode[]): VDir {
   return {
     ls: async () => items(),
-    async lookup(name) {
-      const found = (await items()).find((i) => i.basename === name);
-      if (!found) throw VfsError.noEntry();
-      return found;
+    lookup(name) {
+      const list = items();
+      return list instanceof Promise ? list.then((l) => named(l, name)) : named(list, name);
     },
     ...readOnlyDirOps,
   };
@@ -436,7 +443,7 @@ export function staticDir(name: string, items: Inode[]): Inode {
 /** A read-only directory with custom listing and lookup. */
 export function readOnlyDir(ops: {
   ls: () => Promise<Inode[]>;
-  lookup: (name: string) => Promise<Inode>;
+  lookup: (name: string) => Inode | Promise<Inode>;
 }): VDir {
   return { ...readOnlyDirOps, ...ops };
 }

@@ -752,7 +752,8 @@ export class ServerConnection {
         } else if (name !== '.') {
           if (!validName(name)) throw new NinePError(Errno.ENOENT);
           if (!isDirNode(cur) || !cur.walk) throw new NinePError(Errno.ENOTDIR);
-          const child = await cur.walk(name, req);
+          const found = cur.walk(name, req);
+          const child = found instanceof Promise ? await found : found;
           nodes.push(child);
           names.push(name);
         }
