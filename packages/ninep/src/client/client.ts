@@ -12,7 +12,7 @@ import {
   type StatFs,
   errnoName,
 } from '../backend.js';
-import { NinePDecodeError } from '../wire/buffer.js';
+import { NinePDecodeError, NinePEncodeError } from '../wire/buffer.js';
 import {
   AT_REMOVEDIR,
   DirMode,
@@ -35,7 +35,7 @@ import {
   type Stat,
   decodeMessage,
   decodeStat,
-  encodeMessage,
+  encodeMessageInto,
   writeTwriteHeader,
 } from '../wire/messages.js';
 
@@ -79,6 +79,8 @@ export interface ClientDirEntry {
 interface Pending {
   resolve: (m: Message) => void;
   reject: (e: Error) => void;
+  /** The reply type that answers it (else EPROTO). */
+  expect: Message['type'];
   /** Aborted by the caller: the tag stays reserved until Rflush arrives. */
   flushed: boolean;
 }
@@ -88,6 +90,12 @@ function dtypeFromQid(q: Qid): number {
   if (q.type & QidType.SYMLINK) return 10;
   return 8;
 }
+
+/** Bytes of each buffer requests are encoded into (a new one when it is full). */
+const SLAB_BYTES = 16384;
+/** Write payloads up to this size are copied in with their header; larger ones are sent as they are. */
+const INLINE_PAYLOAD_BYTES = 2048;
+const TWRITE_HEADER_BYTES = 23;
 
 /** A 9P client with tag multiplexing: any number of requests may be outstanding at once. */
 export class NinePClient {
@@ -188,6 +196,8 @@ export class NinePClient {
     if (msg.type === 'Rlerror') p.reject(new NinePClientError(msg.ecode));
     else if (msg.type === 'Rerror')
       p.reject(new NinePClientError(msg.errno || errnoFromText(msg.ename) || Errno.EIO, msg.ename));
+    else if (msg.type !== p.expect)
+      p.reject(new NinePClientError(Errno.EPROTO, `expected ${p.expect}, got ${msg.type}`));
     else p.resolve(msg);
   };
 
@@ -200,11 +210,82 @@ export class NinePClient {
     if (!this.stream.destroyed) this.stream.destroy();
   }
 
-  private corked = false;
-  private readonly uncork = () => {
-    this.corked = false;
+  /**
+   * Requests sent in the same tick (a pipelined chain) are encoded back to back into `slab` (from
+   * `batchStart`) and leave in one write at the end of the tick. Bytes handed to the stream are
+   * never written again: a full slab is left to the stream and a new one taken.
+   */
+  private slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
+  private slabUsed = 0;
+  private batchStart = 0;
+  /** This tick's earlier bytes when there is more than the slab's run: older runs, large payloads. */
+  private batchParts: Uint8Array[] | undefined;
+  private flushQueued = false;
+  private readonly sendBatch = () => {
+    this.flushQueued = false;
+    const run = this.slab.subarray(this.batchStart, this.slabUsed);
+    this.batchStart = this.slabUsed;
+    const parts = this.batchParts;
+    this.batchParts = undefined;
+    if (this.stream.destroyed) return;
+    if (!parts) {
+      if (run.length > 0) this.stream.write(run);
+      return;
+    }
+    if (run.length > 0) parts.push(run);
+    this.stream.cork();
+    for (const part of parts) this.stream.write(part);
     this.stream.uncork();
   };
+
+  /** Ends the slab's run here (a payload goes next, or a new slab). */
+  private cutRun(): void {
+    if (this.slabUsed > this.batchStart) {
+      this.batchParts ??= [];
+      this.batchParts.push(this.slab.subarray(this.batchStart, this.slabUsed));
+    }
+    this.batchStart = this.slabUsed;
+  }
+
+  private newSlab(atLeast: number): void {
+    this.cutRun();
+    this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, atLeast));
+    this.slabUsed = 0;
+    this.batchStart = 0;
+  }
+
+  private queue(msg: Message, payload: Uint8Array | undefined): void {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.sendBatch);
+    }
+    if (payload) {
+      const m = msg as MessageOf<'Twrite'>;
+      const inline = payload.length <= INLINE_PAYLOAD_BYTES;
+      const size = TWRITE_HEADER_BYTES + (inline ? payload.length : 0);
+      if (this.slab.length - this.slabUsed < size) this.newSlab(size);
+      writeTwriteHeader(this.slab, this.slabUsed, m.tag, m.fid, m.offset, payload.length);
+      this.slabUsed += TWRITE_HEADER_BYTES;
+      if (inline) {
+        this.slab.set(payload, this.slabUsed);
+        this.slabUsed += payload.length;
+      } else {
+        // Large data goes as it is, not copied.
+        this.cutRun();
+        (this.batchParts as Uint8Array[]).push(payload);
+      }
+      return;
+    }
+    for (let fresh = false; ; fresh = true) {
+      try {
+        this.slabUsed += encodeMessageInto(msg, this.dialect, this.slab, this.slabUsed);
+        return;
+      } catch (e) {
+        if (!(e instanceof NinePEncodeError) || (fresh && this.slab.length >= this.msize)) throw e;
+        this.newSlab(fresh ? this.slab.length * 4 : SLAB_BYTES);
+      }
+    }
+  }
 
   private allocTag(): number {
     const t = this.freeTags.pop();
@@ -223,19 +304,24 @@ export class NinePClient {
   }
 
   /** Sends one request and resolves with its reply (of the expected type) or rejects with NinePClientError. */
-  async rpc<K extends Message['type']>(
+  rpc<K extends Message['type']>(
     msg: Message,
     expect: K,
     signal?: AbortSignal,
     payload?: Uint8Array,
   ): Promise<MessageOf<K>> {
-    if (this.closedError) throw this.closedError;
-    signal?.throwIfAborted();
-    const tag = msg.type === 'Tversion' ? NOTAG : this.allocTag();
+    let tag: number;
+    try {
+      if (this.closedError) throw this.closedError;
+      signal?.throwIfAborted();
+      tag = msg.type === 'Tversion' ? NOTAG : this.allocTag();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     msg.tag = tag;
     let onAbort: (() => void) | undefined;
     const reply = new Promise<Message>((resolve, reject) => {
-      const p: Pending = { resolve, reject, flushed: false };
+      const p: Pending = { resolve, reject, expect, flushed: false };
       this.pending.set(tag, p);
       if (signal) {
         onAbort = () => {
@@ -260,24 +346,13 @@ export class NinePClient {
         () => signal.removeEventListener('abort', listener),
       );
     }
-    // Requests sent in the same tick (a pipelined chain) leave in one write.
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(this.uncork);
+    try {
+      this.queue(msg, payload);
+    } catch (e) {
+      this.releaseTag(tag);
+      return Promise.reject(e);
     }
-    if (payload) {
-      const header = new Uint8Array(23);
-      const m = msg as MessageOf<'Twrite'>;
-      writeTwriteHeader(header, 0, tag, m.fid, m.offset, payload.length);
-      this.stream.write(header);
-      this.stream.write(payload);
-    } else {
-      this.stream.write(encodeMessage(msg, this.dialect));
-    }
-    const r = await reply;
-    if (r.type !== expect) throw new NinePClientError(Errno.EPROTO, `expected ${expect}, got ${r.type}`);
-    return r as MessageOf<K>;
+    return reply as Promise<MessageOf<K>>;
   }
 
   /** Sends Tflush for `oldtag` and waits for Rflush. */
