@@ -114,26 +114,67 @@ export class DataKitClient {
     await this.send(this.root, steps);
   }
 
-  private async send(from: Fid, steps: readonly ChainStep[]): Promise<void> {
+  private send(from: Fid, steps: readonly ChainStep[]): Promise<void> {
+    if (steps.length === 0) return Promise.resolve();
     const fid = this.freeChainFids.pop() ?? this.nextChainFid++;
-    const sent: Array<{ step: ChainStep; replies: Array<Promise<unknown>> }> = [];
+    // Each step's first failure; settled once every reply of every step is in.
+    const failures: Array<{ reason: unknown } | undefined> = new Array(steps.length);
+    let outstanding = 0;
+    let finish: () => void = () => {};
+    const done = new Promise<void>((resolve, reject) => {
+      finish = () => {
+        let first: { reason: unknown; what: string } | undefined;
+        for (let i = 0; i < steps.length; i++) {
+          const step = steps[i] as ChainStep;
+          const failure = failures[i];
+          if (!failure) step.done?.();
+          else if (step.ignore && failure.reason instanceof NinePClientError && step.ignore(failure.reason))
+            step.done?.();
+          else first ??= { reason: failure.reason, what: step.what };
+        }
+        if (!first) resolve();
+        else {
+          try {
+            wrap(first.reason, first.what);
+          } catch (err) {
+            reject(err);
+          }
+        }
+      };
+    });
+    const settled = () => {
+      if (--outstanding === 0) finish();
+    };
+    const track = <T>(i: number, reply: Promise<T>, check?: (r: T) => unknown) => {
+      outstanding++;
+      reply.then(
+        (r) => {
+          const problem = check?.(r);
+          if (problem !== undefined) failures[i] ??= { reason: problem };
+          settled();
+        },
+        (reason: unknown) => {
+          failures[i] ??= { reason };
+          settled();
+        },
+      );
+    };
     let clunked: Promise<unknown> = Promise.resolve();
-    for (const step of steps) {
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i] as ChainStep;
       const names = step.path;
-      const replies: Array<Promise<unknown>> = [
-        this.ninep
-          .rpc({ type: 'Twalk', tag: 0, fid: from.id, newfid: fid, names: [...names] }, 'Rwalk')
-          .then((r) => {
-            if (r.qids.length < names.length)
-              throw new NinePClientError(
-                Errno.ENOENT,
-                `walk failed at ${JSON.stringify(names[r.qids.length])}`,
-              );
-          }),
-      ];
+      track(
+        i,
+        this.ninep.rpc({ type: 'Twalk', tag: 0, fid: from.id, newfid: fid, names: [...names] }, 'Rwalk'),
+        (r) =>
+          r.qids.length < names.length
+            ? new NinePClientError(Errno.ENOENT, `walk failed at ${JSON.stringify(names[r.qids.length])}`)
+            : undefined,
+      );
       for (const msg of step.requests(fid)) {
         const expect = `R${msg.type.slice(1)}` as Message['type'];
-        replies.push(
+        track(
+          i,
           msg.type === 'Twrite'
             ? this.ninep.rpc(msg, expect, undefined, msg.data)
             : this.ninep.rpc(msg, expect),
@@ -141,27 +182,13 @@ export class DataKitClient {
       }
       clunked = this.ninep.rpc({ type: 'Tclunk', tag: 0, fid }, 'Rclunk');
       clunked.catch(() => {});
-      sent.push({ step, replies });
     }
     // The number is free once the server has answered the last clunk (or has no such fid).
     clunked.then(
       () => this.freeChainFids.push(fid),
       () => this.freeChainFids.push(fid),
     );
-    const settled = await Promise.all(sent.map((s) => Promise.allSettled(s.replies)));
-    let first: unknown;
-    settled.forEach((results, i) => {
-      const step = sent[i]?.step;
-      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (!failure) step?.done?.();
-      else if (step?.ignore && failure.reason instanceof NinePClientError && step.ignore(failure.reason))
-        step.done?.();
-      else first ??= { reason: failure.reason, what: step?.what ?? '' };
-    });
-    if (first) {
-      const { reason, what } = first as { reason: unknown; what: string };
-      wrap(reason, what);
-    }
+    return done;
   }
 
   /** Opens `path` for writing (truncating) and writes `data`: one round trip. */
