@@ -89,6 +89,16 @@ class Request implements RequestContext {
   flushed = false;
   /** Tflush requests waiting for this one to finish. */
   waiters: (() => void)[] | undefined;
+  /** Fid ordering (see `ordered`): the fid it is on (-1: none), the other fid it makes (-1: none). */
+  fid = -1;
+  newfid = -1;
+  /** It makes or opens `fid` (attach, open, create; a walk to itself). */
+  makesFid = false;
+  /** It ends `fid` (clunk, remove): it waits until nothing else runs on it. */
+  endsFid = false;
+  /** The traffic it counts in while it runs; released once, when it is answered or dropped. */
+  own: FidTraffic | undefined;
+  made: FidTraffic | undefined;
   uid = -1;
   uname = '';
   /** For Tread/Treaddir: the reply size this request may need. */
@@ -97,6 +107,7 @@ class Request implements RequestContext {
   constructor(
     readonly tag: number,
     readonly dialect: Dialect,
+    readonly msg: Message,
   ) {}
 
   get signal(): AbortSignal {
@@ -160,7 +171,7 @@ interface FidTraffic {
   /** Of those, ones that make or open it. */
   making: number;
   /** Requests that arrived while this fid was not ready for them, in arrival order. */
-  waiting: Array<{ blockedBy: (head: FidTraffic) => FidTraffic | undefined; run: () => void }>;
+  waiting: Request[];
 }
 
 export class ServerConnection {
@@ -308,7 +319,7 @@ export class ServerConnection {
       this.sendError(msg.tag, dialect, new NinePError(Errno.EPROTO, 'Tversion must come first'));
       return;
     }
-    const req = new Request(msg.tag, this.dialect);
+    const req = new Request(msg.tag, this.dialect, msg);
     this.inflight.set(msg.tag, req);
     if (msg.type === 'Tread' || msg.type === 'Treaddir') {
       req.readBytes = Math.min(msg.count, this.msize);
@@ -318,33 +329,36 @@ export class ServerConnection {
       this.paused = true;
       this.onPause(true);
     }
-    this.ordered(req, msg, () => {
-      let promise: Promise<Reply>;
-      try {
-        promise = this.handle(req, msg);
-      } catch (e) {
-        promise = Promise.reject(e);
-      }
-      promise.then(
-        (reply) => this.finish(req, reply),
-        (err: unknown) => this.finish(req, undefined, err),
-      );
-    });
+    this.ordered(req);
+  }
+
+  private start(req: Request): void {
+    let promise: Promise<Reply>;
+    try {
+      promise = this.handle(req, req.msg);
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+    promise.then(
+      (reply) => this.finish(req, reply),
+      (err: unknown) => this.finish(req, undefined, err),
+    );
   }
 
   /**
-   * Runs `start` now, or once earlier requests it depends on have finished: a request on a fid
+   * Runs `req` now, or once earlier requests it depends on have finished: a request on a fid
    * waits for the walk/attach that makes the fid and the open/create that opens it; a clunk or
    * remove waits for everything on its fid. So a client may send walk+open+write+clunk back to
    * back (one round trip) and they run in order; clients that wait for each reply (Linux) never
    * wait here, and reads or writes on an open fid still run concurrently.
    */
-  private ordered(req: Request, msg: Message, start: () => void): void {
-    const fid = 'fid' in msg ? msg.fid : undefined;
-    if (fid === undefined) {
-      start();
+  private ordered(req: Request): void {
+    const msg = req.msg;
+    if (!('fid' in msg)) {
+      this.start(req);
       return;
     }
+    const fid = msg.fid;
     const makes =
       msg.type === 'Twalk' || msg.type === 'Txattrwalk'
         ? msg.newfid
@@ -354,49 +368,62 @@ export class ServerConnection {
             msg.type === 'Tcreate' ||
             msg.type === 'Tlcreate'
           ? fid
-          : undefined;
-    const ends = msg.type === 'Tclunk' || msg.type === 'Tremove';
-    const newfid = makes !== undefined && makes !== fid ? makes : undefined;
-    const traffic = (id: number): FidTraffic => {
-      let t = this.fidTraffic.get(id);
-      if (!t) {
-        t = { busy: 0, making: 0, waiting: [] };
-        this.fidTraffic.set(id, t);
-      }
-      return t;
-    };
-    // What keeps this request from starting (ignoring the queue it heads, if any): requests on
-    // a fid start in arrival order once the fid is made/opened (a clunk: once it is idle), and a
-    // walk to a fid number waits until that number's earlier requests (its clunk) are done.
-    const blockedBy = (head: FidTraffic | undefined): FidTraffic | undefined => {
-      const own = this.fidTraffic.get(fid);
-      if (own && ((own !== head && own.waiting.length > 0) || (ends ? own.busy > 0 : own.making > 0)))
-        return own;
-      if (newfid === undefined) return undefined;
-      const target = this.fidTraffic.get(newfid);
-      if (target && ((target !== head && target.waiting.length > 0) || target.busy > 0)) return target;
-      return undefined;
-    };
-    const run = () => {
-      const a = traffic(fid);
-      a.busy++;
-      if (makes === fid) a.making++;
-      const b = newfid !== undefined ? traffic(newfid) : undefined;
-      if (b) {
-        b.busy++;
-        b.making++;
-      }
-      // Released when the request is answered, or dropped after a Tflush its backend ignored.
-      req.waiters ??= [];
-      req.waiters.push(() => {
-        this.leave(fid, a, makes === fid);
-        if (b && newfid !== undefined) this.leave(newfid, b, true);
-      });
-      start();
-    };
-    const blocker = blockedBy(undefined);
-    if (blocker) blocker.waiting.push({ blockedBy, run });
-    else run();
+          : -1;
+    req.fid = fid;
+    req.makesFid = makes === fid;
+    req.newfid = makes !== -1 && makes !== fid ? makes : -1;
+    req.endsFid = msg.type === 'Tclunk' || msg.type === 'Tremove';
+    const blocker = this.blockedBy(req, undefined);
+    if (blocker) blocker.waiting.push(req);
+    else this.run(req);
+  }
+
+  /**
+   * What keeps `req` from starting (ignoring the queue `head`, which it heads, if any): requests
+   * on a fid start in arrival order once the fid is made/opened (a clunk: once it is idle), and a
+   * walk to a fid number waits until that number's earlier requests (its clunk) are done.
+   */
+  private blockedBy(req: Request, head: FidTraffic | undefined): FidTraffic | undefined {
+    const own = this.fidTraffic.get(req.fid);
+    if (own && ((own !== head && own.waiting.length > 0) || (req.endsFid ? own.busy > 0 : own.making > 0)))
+      return own;
+    if (req.newfid === -1) return undefined;
+    const target = this.fidTraffic.get(req.newfid);
+    if (target && ((target !== head && target.waiting.length > 0) || target.busy > 0)) return target;
+    return undefined;
+  }
+
+  private traffic(id: number): FidTraffic {
+    let t = this.fidTraffic.get(id);
+    if (!t) {
+      t = { busy: 0, making: 0, waiting: [] };
+      this.fidTraffic.set(id, t);
+    }
+    return t;
+  }
+
+  private run(req: Request): void {
+    const a = this.traffic(req.fid);
+    a.busy++;
+    if (req.makesFid) a.making++;
+    req.own = a;
+    if (req.newfid !== -1) {
+      const b = this.traffic(req.newfid);
+      b.busy++;
+      b.making++;
+      req.made = b;
+    }
+    this.start(req);
+  }
+
+  /** The request is answered or dropped: what waited on its fids may start. */
+  private release(req: Request): void {
+    const a = req.own;
+    const b = req.made;
+    req.own = undefined;
+    req.made = undefined;
+    if (a) this.leave(req.fid, a, req.makesFid);
+    if (b) this.leave(req.newfid, b, true);
   }
 
   private leave(id: number, t: FidTraffic, making: boolean): void {
@@ -406,11 +433,11 @@ export class ServerConnection {
     // moves to that fid's queue. Each started one may make the fid busy again.
     while (t.waiting.length > 0) {
       const next = t.waiting[0]!;
-      const blocker = next.blockedBy(t);
+      const blocker = this.blockedBy(next, t);
       if (blocker === t) break;
       t.waiting.shift();
       if (blocker) blocker.waiting.push(next);
-      else next.run();
+      else this.run(next);
     }
     if (t.busy === 0 && t.waiting.length === 0 && this.fidTraffic.get(id) === t) this.fidTraffic.delete(id);
   }
@@ -431,6 +458,7 @@ export class ServerConnection {
     } else {
       this.sendMessage(reply, req.dialect);
     }
+    this.release(req);
     if (req.waiters) for (const w of req.waiters) w();
     this.maybeResume();
   }
@@ -519,6 +547,8 @@ export class ServerConnection {
       if (req.dropTimer) clearTimeout(req.dropTimer);
     }
     this.inflight.clear();
+    // Requests waiting their turn go with them; ones still running are never answered.
+    this.fidTraffic.clear();
     this.readBytes = 0;
     const fids = [...this.fids.values()];
     this.fids.clear();
@@ -704,6 +734,7 @@ export class ServerConnection {
     this.log(`tag ${req.tag}: backend did not stop ${this.flushGraceMs} ms after Tflush; request dropped`);
     this.inflight.delete(req.tag);
     this.readBytes -= req.readBytes;
+    this.release(req);
     if (req.waiters) for (const w of req.waiters) w();
     this.maybeResume();
   }
