@@ -29,6 +29,8 @@ const MAX_CONTROL_PACKETS = 8192;
 const FIRST_HOST_PORT = 0x10000;
 /** Longest a transmit completion (or a closing RST) waits for another interrupt to ride along with. */
 const SIGNAL_DELAY_MS = 2;
+/** How long a host peer may take to close after the guest's side closed. */
+const PEER_CLOSE_GUARD_MS = 10_000;
 
 export interface VirtioVsockOptions {
   guestCid: number;
@@ -88,6 +90,8 @@ export class VirtioVsock extends DeviceBase {
   private signalTimer: NodeJS.Timeout | undefined;
   /** Control packets that need no interrupt of their own (a RST answering the guest's close). */
   private readonly lazyControl = new WeakSet<Uint8Array>();
+  /** Packet headers are decoded from and encoded into this as they pass (never kept). */
+  private readonly scratchHeader = new Uint8Array(VSOCK_HEADER_SIZE);
   /** A wake of the guest is scheduled for the end of this event-loop turn (see `fromHost`). */
   private wakeScheduled = false;
   private readonly wakeNow = (): void => {
@@ -309,11 +313,14 @@ export class VirtioVsock extends DeviceBase {
   private drop(conn: Connection): void {
     conn.state = 'closed';
     if (this.conns.get(conn.key) === conn) this.conns.delete(conn.key);
-    if (conn.guestShutdown & SHUTDOWN_SEND && !conn.socket.destroyed) {
-      // The guest finished sending: let what it sent reach the host peer, then close.
-      conn.socket.end();
-      setTimeout(() => conn.socket.destroy(), 10_000).unref();
-    } else conn.socket.destroy();
+    const socket = conn.socket;
+    if (conn.guestShutdown & SHUTDOWN_SEND && !socket.destroyed) {
+      // The guest finished sending: let what it sent reach the host peer, then close. The guard against a
+      // peer that never closes goes when the socket does, not 10 s later holding the connection alive.
+      socket.end();
+      const guard = setTimeout(() => socket.destroy(), PEER_CLOSE_GUARD_MS).unref();
+      socket.once('close', () => clearTimeout(guard));
+    } else socket.destroy();
   }
 
   // ---- packets to the guest ----
@@ -401,7 +408,7 @@ export class VirtioVsock extends DeviceBase {
           ctx.memory,
           chain.writable,
           0,
-          encodeVsockHeader(this.header(conn, VsockOp.SHUTDOWN, SHUTDOWN_SEND, 0, conn)),
+          encodeVsockHeader(this.header(conn, VsockOp.SHUTDOWN, SHUTDOWN_SEND, 0, conn), this.scratchHeader),
         );
         q.pushUsed(chain.head, VSOCK_HEADER_SIZE);
         used = urgent = true;
@@ -424,7 +431,8 @@ export class VirtioVsock extends DeviceBase {
       const len = off - VSOCK_HEADER_SIZE;
       conn.txCnt += len;
       conn.fwdCntSent = conn.fwdCnt;
-      scatter(ctx.memory, chain.writable, 0, encodeVsockHeader(this.header(conn, VsockOp.RW, 0, len, conn)));
+      const header = encodeVsockHeader(this.header(conn, VsockOp.RW, 0, len, conn), this.scratchHeader);
+      scatter(ctx.memory, chain.writable, 0, header);
       q.pushUsed(chain.head, off);
       used = urgent = true;
       if (conn.toGuestBytes < MAX_PENDING_TO_GUEST / 2 && !conn.hostEof) conn.socket.resume();
@@ -500,7 +508,7 @@ export class VirtioVsock extends DeviceBase {
     }
     if (index !== TX) return;
     const q = ctx.queues[TX]!;
-    const headerBytes = new Uint8Array(VSOCK_HEADER_SIZE);
+    const headerBytes = this.scratchHeader;
     let used = 0;
     for (let chain = q.pop(); chain; chain = q.pop()) {
       const total = totalLength(chain.readable);
