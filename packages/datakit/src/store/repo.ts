@@ -210,11 +210,7 @@ export class Repository {
     const obj = await this.db.read(hash);
     if (!obj || obj.type !== 'commit') return undefined;
     const commit = parseCommit(obj.data, hash);
-    if (this.commitCache.size >= 8192) {
-      const oldest = this.commitCache.keys().next().value;
-      if (oldest !== undefined) this.commitCache.delete(oldest);
-    }
-    this.commitCache.set(hash, commit);
+    this.rememberCommit(hash, commit);
     return commit;
   }
 
@@ -230,10 +226,26 @@ export class Repository {
     const treeHash = await this.trees.write(tree);
     const who = this.signature();
     const text = message.endsWith('\n') ? message : `${message}\n`;
-    return this.db.write(
-      'commit',
-      encodeCommit({ tree: treeHash, parents, author: who, committer: who, message: text }),
-    );
+    const commit: Commit = {
+      tree: treeHash,
+      parents: [...parents],
+      author: who,
+      committer: who,
+      message: text,
+    };
+    const hash = await this.db.write('commit', encodeCommit(commit));
+    // Read back at once (the merge into the head, `head`'s tree): no need to parse what we wrote.
+    this.rememberCommit(hash, commit);
+    return hash;
+  }
+
+  private rememberCommit(hash: string, commit: Commit): void {
+    if (this.commitCache.has(hash)) return;
+    if (this.commitCache.size >= 8192) {
+      const oldest = this.commitCache.keys().next().value;
+      if (oldest !== undefined) this.commitCache.delete(oldest);
+    }
+    this.commitCache.set(hash, commit);
   }
 
   /**
