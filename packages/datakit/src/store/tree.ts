@@ -135,7 +135,8 @@ class OverlayEntries implements EntriesDraft {
     return out;
   }
 
-  private plain(): Map<string, TreeValue> {
+  /** A plain map of the same entries, made once (kept up to date by `set` and `delete`). */
+  plain(): Map<string, TreeValue> {
     this.flat ??= this.copy();
     return this.flat;
   }
@@ -162,7 +163,10 @@ export function deriveEntries(from: Entries): EntriesDraft {
   if (from instanceof OverlayEntries) {
     if (from.changes.size < OVERLAY_MAX_CHANGES)
       return new OverlayEntries(from.base, copyMap(from.changes), from.size);
-    return from.copy();
+    // Flattened once, however many drafts are made from it (concurrent transactions start from
+    // the same head). Its flat map changes afterwards only where `from` is written (the same
+    // values, encoded), so it serves as their base.
+    return new OverlayEntries(from.plain(), new Map(), from.size);
   }
   if (from.size < OVERLAY_MIN_BASE) return copyMap(from);
   return new OverlayEntries(from, new Map(), from.size);

@@ -256,7 +256,14 @@ export class DataKit {
     if (tip === undefined || tip === commit) return commit;
     if (await this.repo.isAncestor(commit, tip)) return tip;
     if (await this.repo.isAncestor(tip, commit)) return commit;
-    const [base] = await this.repo.mergeBases(tip, commit);
+    // A transaction's commit has one parent, the head it started from, which the tip descends
+    // from: that parent is the best common ancestor (any other is an ancestor of it).
+    const parents = (await this.repo.readCommit(commit))?.parents ?? [];
+    const only = parents.length === 1 ? parents[0] : undefined;
+    const [base] =
+      only !== undefined && (await this.repo.isAncestor(only, tip))
+        ? [only]
+        : await this.repo.mergeBases(tip, commit);
     const result = await mergeTrees(
       this.repo.trees,
       await this.repo.commitTree(tip),
