@@ -177,9 +177,6 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
       mkdirSync(dir);
       const vsock = new VirtioVsock({ guestCid: 3, path: dir, guestForwards: [5001] });
       await vsock.listen();
-      // The echo service the connection-rate checks use is a separate process, as a real host service is,
-      // not a callback on the emulator's own event loop.
-      const echo = await startEchoProcess(join(dir, '00000002.00000007'));
       const service = createServer((s) => {
         let got = '';
         s.on('data', (d) => {
@@ -202,7 +199,11 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
           s.on('close', () => resolve(Buffer.concat(chunks)));
         });
       let listens = 0;
+      let echo: ChildProcess | undefined;
       try {
+        // The echo service the connection-rate checks use is a separate process, as a real host service is,
+        // not a callback on the emulator's own event loop.
+        echo = await startEchoProcess(join(dir, '00000002.00000007'));
         const run = await runDevtest(
           [vsock],
           [
@@ -259,7 +260,7 @@ describe('virtio devices with the Linux guest', { concurrency: 1 }, () => {
       } finally {
         vsock.close();
         service.close();
-        echo.kill();
+        echo?.kill();
       }
     },
   );
