@@ -195,3 +195,47 @@ test(
     }
   },
 );
+
+test(
+  'virtio-vsock: the host events of one event-loop turn wake the guest once, after all of them',
+  { timeout: 30_000 },
+  async () => {
+    const dir = join(tmp, 'wake');
+    mkdirSync(dir);
+    const echo = createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(join(dir, '00000002.00000007'), resolve));
+    const { vsock, mem, transport, rxq, txq } = activate(dir, { set() {} });
+    // Each wake records how many RESPONSEs were in the receive ring by then.
+    const wakes: number[] = [];
+    let responses = 0;
+    vsock.wakeGuest = () => {
+      for (const [addr] of rxq.takeUsed())
+        if (decodeVsockHeader(mem.slice(addr, VSOCK_HEADER_SIZE)).op === VsockOp.RESPONSE) responses++;
+      wakes.push(responses);
+    };
+    try {
+      for (let i = 0; i < 32; i++) rxq.post(RAM + 0x100000 + i * RX_BUF, RX_BUF, true);
+      transport.write(0x050, 4, 0);
+      // Eight connection requests in one kick: eight Unix connects, whose results Node reports together.
+      const CONNECTIONS = 8;
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const addr = RAM + 0x200000 + i * 128;
+        mem.write(addr, encodeVsockHeader(guestHeader({ op: VsockOp.REQUEST, srcPort: 2000 + i })));
+        assert.ok(txq.post(addr, VSOCK_HEADER_SIZE, false));
+      }
+      transport.write(0x050, 4, 1);
+      const t0 = performance.now();
+      while (responses < CONNECTIONS && performance.now() - t0 < 5000)
+        await new Promise((r) => setTimeout(r, 1));
+      assert.equal(responses, CONNECTIONS, 'every connection answered');
+      assert.ok(
+        wakes.length < CONNECTIONS,
+        `woken ${wakes.length} times for ${CONNECTIONS} answers (RESPONSEs seen at each wake: ${wakes.join(', ')})`,
+      );
+      assert.equal(transport.failure, undefined);
+    } finally {
+      vsock.close();
+      echo.close();
+    }
+  },
+);
