@@ -309,7 +309,7 @@ function vsockRows(v: { sequential: VsockRate; concurrent: VsockRate }): BenchRo
 function printVsockNote(v: { sequential: VsockRate; concurrent: VsockRate }): void {
   const each = (r: VsockRate) => (r.instructions / r.connections).toFixed(0);
   console.log(
-    `vsock: ${v.sequential.connections} connect / 1-byte echo / close cycles each way; guest instructions per connection: ${each(v.sequential)} one at a time, ${each(v.concurrent)} with ${VSOCK_CLIENTS} in flight`,
+    `vsock: ${v.sequential.connections} connect / 1-byte echo / close cycles per run; guest instructions per connection: ${each(v.sequential)} one at a time, ${each(v.concurrent)} with ${VSOCK_CLIENTS} in flight`,
   );
 }
 
