@@ -58,6 +58,7 @@ describe('device tree', () => {
     ramSize: 256 * 1024 * 1024,
     bootargs: 'console=ttyS0 earlycon',
     initrd: { start: 0x88000000, end: 0x88100000 },
+    rngSeed: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
   });
 
   test('round-trips through our parser', () => {
@@ -84,6 +85,7 @@ describe('device tree', () => {
       assert.match(dts, /timebase-frequency = <0x989680>/);
       assert.match(dts, /riscv,isa = "rv64imafdc_zicsr_zifencei_zihintpause"/);
       assert.match(dts, /bootargs = "console=ttyS0 earlycon"/);
+      assert.match(dts, /rng-seed = <0x1020304 0x5060708>/);
       assert.match(dts, /linux,initrd-start = <0x00 0x88000000>/);
       assert.match(dts, /reg = <0x00 0x80000000 0x00 0x10000000>/);
       assert.match(dts, /compatible = "syscon-poweroff"/);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { HyperkitError } from '../errors.js';
 import type { Privilege } from '../machine/backend.js';
 import { buildVirtDeviceTree } from '../machine/devicetree.js';
@@ -19,6 +20,8 @@ export const DEFAULT_OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_ju
 /** Where OpenSBI's fw_jump (generic platform, RV64) copies the device tree before entering the kernel. */
 const FW_JUMP_FDT_ADDR = 0x82200000;
 const MiB = 1024 * 1024;
+/** QEMU's virt board gives the guest 32 bytes of /chosen/rng-seed; so do we. */
+const RNG_SEED_BYTES = 32;
 /** Room the kernel needs beyond its image, initrd and DTB to get to userspace. */
 const MIN_HEADROOM = 24 * MiB;
 
@@ -123,7 +126,12 @@ export function loadBoot(memory: GuestMemory, inputs: BootInputs): BootPlan {
 
   const dtb =
     inputs.dtb ??
-    buildVirtDeviceTree({ ramSize: memory.size, bootargs: inputs.cmdline, initrd: initrdRange });
+    buildVirtDeviceTree({
+      ramSize: memory.size,
+      bootargs: inputs.cmdline,
+      initrd: initrdRange,
+      rngSeed: randomBytes(RNG_SEED_BYTES),
+    });
   const dtbStart = alignDown(ramEnd - dtb.length, 2 * MiB);
   const dtbRange = { start: dtbStart, end: dtbStart + dtb.length };
   const highest = Math.max(...avoid.map((r) => r.end));

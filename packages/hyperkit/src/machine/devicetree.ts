@@ -10,6 +10,12 @@ export interface VirtDeviceTreeOptions {
   initrd?: { start: number; end: number } | undefined;
   /** How many virtio-mmio slots to describe (QEMU describes all 8; empty slots report device id 0). */
   virtioSlots?: number;
+  /**
+   * Random bytes for `/chosen/rng-seed`, as QEMU's virt board gives the guest (32 of them): Linux mixes them
+   * into its entropy pool and, when it trusts the boot loader, has its RNG ready at once instead of
+   * deriving every early random number from the pool. Omitted: no seed.
+   */
+  rngSeed?: Uint8Array | undefined;
 }
 
 const PHANDLE_CPU_INTC = 1;
@@ -28,10 +34,9 @@ export function buildVirtDeviceTree(opts: VirtDeviceTreeOptions): Uint8Array {
     .prop('compatible', 'riscv-virtio')
     .prop('model', 'riscv-virtio,qemu');
 
-  const chosen = root
-    .child('chosen')
-    .prop('bootargs', opts.bootargs)
-    .prop('stdout-path', `/soc/serial@${VIRT.uart.base.toString(16)}`);
+  const chosen = root.child('chosen');
+  if (opts.rngSeed !== undefined) chosen.prop('rng-seed', opts.rngSeed);
+  chosen.prop('bootargs', opts.bootargs).prop('stdout-path', `/soc/serial@${VIRT.uart.base.toString(16)}`);
   if (opts.initrd) {
     chosen.prop('linux,initrd-start', { u64: [opts.initrd.start] });
     chosen.prop('linux,initrd-end', { u64: [opts.initrd.end] });
