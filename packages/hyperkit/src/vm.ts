@@ -5,7 +5,7 @@ import { BuiltinSbi } from './boot/sbi.js';
 import { HyperkitError } from './errors.js';
 import { type MachineExit, VirtMachine } from './machine/virt.js';
 import type { VirtioDevice } from './virtio/device.js';
-import { connectDeviceWakeups } from './virtio/devices/index.js';
+import { connectDeviceWakeups } from './virtio/devices/wakeups.js';
 
 export interface VmOptions {
   /** Guest RAM: bytes, or a size like "256M" / "1G". */

@@ -6,25 +6,7 @@ export { type DiskImage, DiskError, RawDisk } from './blk/disk.js';
 export { Qcow2Disk, openDiskImage, parseQcow2Header } from './blk/qcow2.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk/device.js';
 export { Virtio9p, type Virtio9pOptions } from './ninep.js';
-
-import type { VirtioDevice } from '../device.js';
-import { DeviceBase } from './common.js';
-
-/** What connectDeviceWakeups needs of a machine: its run-loop kick and its virtio slots. */
-export interface WakeableMachine {
-  kick(): void;
-  readonly virtio: readonly { readonly device: VirtioDevice | undefined }[];
-}
-
-/**
- * Lets devices that complete work asynchronously (sockets, 9P backends) wake a guest idling in WFI, so an
- * interrupt is taken at once rather than at the next timer tick.
- */
-export function connectDeviceWakeups(machine: WakeableMachine): void {
-  for (const slot of machine.virtio) {
-    if (slot.device instanceof DeviceBase) slot.device.wakeGuest = () => machine.kick();
-  }
-}
+export { connectDeviceWakeups, type WakeableMachine } from './wakeups.js';
 export { VirtioVsock, type VirtioVsockOptions } from './vsock/device.js';
 export { VsockOp, decodeVsockHeader, encodeVsockHeader, socketName } from './vsock/packet.js';
 export { type EthernetLink, linkPair } from './net/link.js';

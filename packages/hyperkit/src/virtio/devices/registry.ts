@@ -1,17 +1,12 @@
 import type { Readable } from 'node:stream';
 import { HyperkitError } from '../../errors.js';
 import type { VirtioDevice } from '../device.js';
-import { VirtioBlk } from './blk/device.js';
-import { openDiskImage } from './blk/qcow2.js';
-import { attachConsoleStreams, serveConsoleSocket } from './console-backend.js';
-import { VirtioConsole } from './console.js';
-import { VirtioNet, parseMac } from './net/device.js';
 import type { EthernetLink } from './net/link.js';
-import { TapEthernetLink } from './net/tap-link.js';
-import { connectVpnkit } from './net/vpnkit-client.js';
-import { Virtio9p } from './ninep.js';
-import { VirtioRng } from './rng.js';
-import { VirtioVsock } from './vsock/device.js';
+import type { connectVpnkit } from './net/vpnkit-client.js';
+
+// Each device's module (and what it brings: the 9P server, the TAP addon, sockets) loads when a device of
+// its kind is created: a VM without it starts that much sooner (the hyperkit command's start counts in its
+// boot time).
 
 /** What device factories may need from whoever starts the VM. */
 export interface DeviceFactoryContext {
@@ -85,7 +80,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
     case 'virtio-rnd':
     case 'virtio-rng':
       options(parts, spec, []);
-      return { slot, name, create: async () => new VirtioRng() };
+      return { slot, name, create: async () => new (await import('./rng.js')).VirtioRng() };
     case 'virtio-console': {
       // virtio-console (output to stdout), virtio-console,stdio (stdin too), virtio-console,socket=PATH
       const opts = options(parts, spec, ['stdio', 'socket']);
@@ -97,7 +92,8 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
         name,
         console: socketPath ? 'socket' : opts.has('stdio') ? 'stdio' : 'output',
         create: async (ctx) => {
-          const dev = new VirtioConsole();
+          const { attachConsoleStreams, serveConsoleSocket } = await import('./console-backend.js');
+          const dev = new (await import('./console.js')).VirtioConsole();
           if (socketPath) {
             try {
               dev.setDetach(await serveConsoleSocket(dev, socketPath));
@@ -123,7 +119,13 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
       return {
         slot,
         name,
-        create: async () => new VirtioBlk(openDiskImage(file, readOnly), serial ? { serial } : {}),
+        create: async () => {
+          const [{ VirtioBlk }, { openDiskImage }] = await Promise.all([
+            import('./blk/device.js'),
+            import('./blk/qcow2.js'),
+          ]);
+          return new VirtioBlk(openDiskImage(file, readOnly), serial ? { serial } : {});
+        },
       };
     }
     case 'virtio-9p': {
@@ -135,6 +137,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
         slot,
         name,
         create: async () => {
+          const { Virtio9p } = await import('./ninep.js');
           try {
             return Virtio9p.hostDirectory(dir, tag, readOnly);
           } catch (e) {
@@ -162,6 +165,7 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
         slot,
         name,
         create: async () => {
+          const { VirtioVsock } = await import('./vsock/device.js');
           const dev = new VirtioVsock({ guestCid, path, guestForwards: forwards });
           try {
             await dev.listen();
@@ -183,6 +187,10 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
         slot,
         name,
         create: async () => {
+          const [{ connectVpnkit }, { VirtioNet }] = await Promise.all([
+            import('./net/vpnkit-client.js'),
+            import('./net/device.js'),
+          ]);
           let conn: Awaited<ReturnType<typeof connectVpnkit>>;
           try {
             conn = await connectVpnkit(path, uuid);
@@ -212,9 +220,11 @@ export function parseDeviceSpec(spec: string): DeviceSpec | undefined {
         slot,
         name,
         create: async (ctx) => {
+          const { VirtioNet, parseMac } = await import('./net/device.js');
           let link: EthernetLink | undefined;
           if (tapName) {
             try {
+              const { TapEthernetLink } = await import('./net/tap-link.js');
               link = new TapEthernetLink(tapName, { netnsPath, mtu, offloads: offloads !== 'off' });
             } catch (e) {
               bad(
