@@ -59,12 +59,24 @@ export class NinePServer {
     let corked = false;
     let corkedBytes = 0;
     let flushSoon = false;
+    let flushArmed = false;
     const uncork = () => {
       if (!corked) return;
       corked = false;
       corkedBytes = 0;
       flushSoon = false;
       stream.uncork();
+    };
+    const armedUncork = () => {
+      flushArmed = false;
+      uncork();
+    };
+    // After the immediates the backend scheduled in this turn, too: a reply that waits only for
+    // one of them (DataKit's durable journal write, done there) joins the others.
+    const armFlush = () => {
+      if (flushArmed) return;
+      flushArmed = true;
+      setImmediate(() => setImmediate(armedUncork));
     };
     conn.onSend = (parts, release) => {
       if (stream.destroyed) {
@@ -74,13 +86,10 @@ export class NinePServer {
       const done = release && recyclable ? () => release() : undefined;
       // Replies finished in the same turn of the event loop leave in one writev (many tags in
       // flight make many at once; a client's pipelined chain of requests, handled in one turn,
-      // gets its replies in one segment instead of one per reply). After the immediates the
-      // backend scheduled in that turn, too: a reply that waits only for one of them (DataKit's
-      // durable journal write, done there) joins the others.
+      // gets its replies in one segment instead of one per reply).
       if (!corked) {
         corked = true;
         stream.cork();
-        setImmediate(() => setImmediate(uncork));
       }
       let ok = true;
       for (let i = 0; i < parts.length - 1; i++) {
@@ -89,6 +98,12 @@ export class NinePServer {
       }
       ok = stream.write(parts[parts.length - 1]!, done) && ok;
       corkedBytes += parts[parts.length - 1]!.length;
+      if (conn.outstanding > 0) armFlush();
+      else if (!flushSoon) {
+        // Nothing else in flight on this connection: no reply to wait for, out at the end of this tick.
+        flushSoon = true;
+        process.nextTick(uncork);
+      }
       // Bulk data (reads) goes out at the end of this tick: waiting for the turn to end would
       // only delay it.
       if (corkedBytes >= 16384 && !flushSoon) {
