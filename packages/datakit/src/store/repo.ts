@@ -632,18 +632,32 @@ export class Repository {
     return false;
   }
 
+  /** When the last update was scheduled for publishing (it restarts the idle wait). */
+  private lastUpdateAt = 0;
+
   private schedulePublish(): void {
     if (!this.journal) return;
     const now = performance.now();
     this.publishDue ??= now + PUBLISH_MAX_DELAY_MS;
-    if (this.publishTimer) clearTimeout(this.publishTimer);
+    this.lastUpdateAt = now;
+    // One timer, moved on when it fires early (re-arming a timer on every commit cost more).
+    if (!this.publishTimer) this.armPublish(Math.min(PUBLISH_IDLE_MS, this.publishDue - now));
+  }
+
+  private armPublish(ms: number): void {
     this.publishTimer = setTimeout(
       () => {
         this.publishTimer = undefined;
+        const now = performance.now();
+        const at = Math.min(this.lastUpdateAt + PUBLISH_IDLE_MS, this.publishDue ?? now);
+        if (at - now >= 1) {
+          this.armPublish(at - now);
+          return;
+        }
         this.publishDue = undefined;
         void this.publish().catch(() => {});
       },
-      Math.max(0, Math.min(PUBLISH_IDLE_MS, this.publishDue - now)),
+      Math.max(0, ms),
     );
   }
 
