@@ -331,6 +331,13 @@ static void cmd_vsock_echo(const char *arg) {
   if (c < 0) return fail("vsock-echo", "accept", c);
   u32 h;
   long total = echo_upper(c, buf, sizeof buf, &h);
+  /* As in send: vsock queues what was written for a kernel worker, so a close right before the power-off
+     could lose the echo. Half-close and wait (at most 5 s) for the host's close, which follows its EOF. */
+  struct timespec tv = {5, 0};
+  sc6(SYS_setsockopt, c, SOL_SOCKET, SO_RCVTIMEO, (long)&tv, sizeof tv, 0);
+  SC(SYS_shutdown, c, SHUT_WR, 0);
+  while (SC(SYS_read, c, buf, sizeof buf) > 0) {
+  }
   SC(SYS_close, c, 0, 0);
   ok("vsock-echo");
   say(" bytes ");
