@@ -518,7 +518,8 @@ export class Repository {
     const refs = this.refs as GitRefStore;
     let h = this.held.get(name);
     while (h?.publishing) {
-      await h.publishing;
+      // Its failure (an I/O error) is the publisher's to retry: the lock is still ours.
+      await h.publishing.catch(() => {});
       h = this.held.get(name);
     }
     if (h && !h.lock && h.value !== h.onDisk && !h.lost) {
@@ -585,7 +586,9 @@ export class Repository {
       async () => {
         // A publish meanwhile gave the lock up and takes it again: our compare stands only if
         // nobody moved the ref in between.
-        while (held.publishing) await held.publishing;
+        // (Whether it succeeded or not: a failed publish keeps the lock, and this update is
+        // durable in the journal either way.)
+        while (held.publishing) await held.publishing.catch(() => {});
         held.inFlight--;
         this.schedulePublish();
         if (held.lost) {
