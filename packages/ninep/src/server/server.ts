@@ -12,6 +12,9 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** Replies of one turn up to this many bytes in all are copied into one buffer for their write. */
+const COPY_REPLIES_UP_TO = 16384;
+
 /** Whether something accepts connections on the Unix socket at `path`. */
 function answers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -56,59 +59,43 @@ export class NinePServer {
     // A socket's write callback means the kernel has the bytes, so the buffer may be reused. An
     // in-process stream hands the very buffer to its reader, so it must never be recycled.
     const recyclable = stream instanceof Socket;
-    let corked = false;
-    let corkedBytes = 0;
+    // Replies finished in the same turn of the event loop leave in one write (many tags in flight
+    // make many at once; a client's pipelined chain of requests, handled in one turn, gets its
+    // replies in one segment instead of one per reply). Small ones are copied into one buffer: a
+    // stream write per reply cost more than the copy.
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    let pendingDone: Array<() => void> | undefined;
     let flushSoon = false;
     let flushArmed = false;
-    const uncork = () => {
-      if (!corked) return;
-      corked = false;
-      corkedBytes = 0;
+    const flush = () => {
       flushSoon = false;
-      stream.uncork();
-    };
-    const armedUncork = () => {
-      flushArmed = false;
-      uncork();
-    };
-    // After the immediates the backend scheduled in this turn, too: a reply that waits only for
-    // one of them (DataKit's durable journal write, done there) joins the others.
-    const armFlush = () => {
-      if (flushArmed) return;
-      flushArmed = true;
-      setImmediate(() => setImmediate(armedUncork));
-    };
-    conn.onSend = (parts, release) => {
+      if (pending.length === 0) return;
+      const parts = pending;
+      const bytes = pendingBytes;
+      const dones = pendingDone;
+      pending = [];
+      pendingBytes = 0;
+      pendingDone = undefined;
+      const released = dones
+        ? () => {
+            for (const d of dones) d();
+          }
+        : undefined;
       if (stream.destroyed) {
-        release?.();
+        released?.();
         return;
       }
-      const done = release && recyclable ? () => release() : undefined;
-      // Replies finished in the same turn of the event loop leave in one writev (many tags in
-      // flight make many at once; a client's pipelined chain of requests, handled in one turn,
-      // gets its replies in one segment instead of one per reply).
-      if (!corked) {
-        corked = true;
+      let ok: boolean;
+      if (parts.length === 1) ok = stream.write(parts[0]!, released);
+      else if (bytes <= COPY_REPLIES_UP_TO) {
+        ok = stream.write(Buffer.concat(parts, bytes));
+        released?.(); // copied out
+      } else {
         stream.cork();
-      }
-      let ok = true;
-      for (let i = 0; i < parts.length - 1; i++) {
-        ok = stream.write(parts[i]!);
-        corkedBytes += parts[i]!.length;
-      }
-      ok = stream.write(parts[parts.length - 1]!, done) && ok;
-      corkedBytes += parts[parts.length - 1]!.length;
-      if (conn.outstanding > 0) armFlush();
-      else if (!flushSoon) {
-        // Nothing else in flight on this connection: no reply to wait for, out at the end of this tick.
-        flushSoon = true;
-        process.nextTick(uncork);
-      }
-      // Bulk data (reads) goes out at the end of this tick: waiting for the turn to end would
-      // only delay it.
-      if (corkedBytes >= 16384 && !flushSoon) {
-        flushSoon = true;
-        process.nextTick(uncork);
+        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]!);
+        ok = stream.write(parts[parts.length - 1]!, released);
+        stream.uncork();
       }
       if (!ok && !pausedByWrites) {
         // The client is not reading its replies: stop reading its requests until it catches up.
@@ -118,6 +105,38 @@ export class NinePServer {
           pausedByWrites = false;
           updateFlow();
         });
+      }
+    };
+    const armedFlush = () => {
+      flushArmed = false;
+      flush();
+    };
+    // After the immediates the backend scheduled in this turn, too: a reply that waits only for
+    // one of them (DataKit's durable journal write, done there) joins the others.
+    const armFlush = () => {
+      if (flushArmed) return;
+      flushArmed = true;
+      setImmediate(() => setImmediate(armedFlush));
+    };
+    conn.onSend = (parts, release) => {
+      if (stream.destroyed) {
+        release?.();
+        return;
+      }
+      for (const part of parts) {
+        pending.push(part);
+        pendingBytes += part.length;
+      }
+      if (release && recyclable) {
+        pendingDone ??= [];
+        pendingDone.push(release);
+      }
+      if (conn.outstanding > 0 && pendingBytes < 16384) armFlush();
+      else if (!flushSoon) {
+        // Nothing else in flight on this connection (no reply to wait for), or bulk data (reads,
+        // which waiting for the turn to end would only delay): out at the end of this tick.
+        flushSoon = true;
+        process.nextTick(flush);
       }
     };
     conn.onPause = (paused) => {
