@@ -19,41 +19,50 @@ function entryBounds(tree: Uint8Array): number[] | undefined {
   return out;
 }
 
+/** Writes a git delta's bytes into a buffer grown as needed (no array of numbers per byte). */
 class DeltaWriter {
-  private readonly parts: number[] = [];
+  private out = new Uint8Array(256);
+  private at = 0;
   private pendingInsert: Array<{ from: Uint8Array; start: number; end: number }> = [];
-  private insertLength = 0;
 
   constructor(baseSize: number, targetSize: number) {
     this.varint(baseSize);
     this.varint(targetSize);
   }
 
+  private room(n: number): void {
+    if (this.at + n <= this.out.length) return;
+    const bigger = new Uint8Array(Math.max(this.out.length * 2, this.at + n));
+    bigger.set(this.out.subarray(0, this.at));
+    this.out = bigger;
+  }
+
   private varint(n: number): void {
+    this.room(10);
     let v = n;
     while (v >= 0x80) {
-      this.parts.push((v & 0x7f) | 0x80);
+      this.out[this.at++] = (v & 0x7f) | 0x80;
       v = Math.floor(v / 128);
     }
-    this.parts.push(v);
+    this.out[this.at++] = v;
   }
 
   insert(from: Uint8Array, start: number, end: number): void {
     if (end <= start) return;
     this.pendingInsert.push({ from, start, end });
-    this.insertLength += end - start;
   }
 
   private flushInsert(): void {
     for (const { from, start, end } of this.pendingInsert) {
       for (let at = start; at < end; at += 127) {
         const n = Math.min(127, end - at);
-        this.parts.push(n);
-        for (let i = 0; i < n; i++) this.parts.push(from[at + i] as number);
+        this.room(n + 1);
+        this.out[this.at++] = n;
+        this.out.set(from.subarray(at, at + n), this.at);
+        this.at += n;
       }
     }
-    this.pendingInsert = [];
-    this.insertLength = 0;
+    this.pendingInsert.length = 0;
   }
 
   copy(offset: number, size: number): void {
@@ -61,13 +70,14 @@ class DeltaWriter {
     for (let done = 0; done < size; ) {
       const n = Math.min(0x10000, size - done);
       const off = offset + done;
+      this.room(8);
+      const opAt = this.at++;
       let op = 0x80;
-      const bytes: number[] = [];
       for (let i = 0; i < 4; i++) {
         const b = (off >>> (8 * i)) & 0xff;
         if (b !== 0) {
           op |= 1 << i;
-          bytes.push(b);
+          this.out[this.at++] = b;
         }
       }
       const sizeField = n === 0x10000 ? 0 : n;
@@ -75,17 +85,17 @@ class DeltaWriter {
         const b = (sizeField >>> (8 * i)) & 0xff;
         if (b !== 0) {
           op |= 0x10 << i;
-          bytes.push(b);
+          this.out[this.at++] = b;
         }
       }
-      this.parts.push(op, ...bytes);
+      this.out[opAt] = op;
       done += n;
     }
   }
 
   finish(): Uint8Array {
     this.flushInsert();
-    return Uint8Array.from(this.parts);
+    return this.out.subarray(0, this.at);
   }
 }
 

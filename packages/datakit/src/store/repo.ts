@@ -197,8 +197,14 @@ export class Repository {
     await this.journal?.log.close();
   }
 
+  private lastSignature: Signature | undefined;
+
+  /** Who commits, now (the same object within a second: every commit and reflog line asks). */
   signature(): Signature {
-    return { ...this.author, time: this.clock(), tz: '+0000' };
+    const time = this.clock();
+    if (this.lastSignature?.time !== time)
+      this.lastSignature = { name: this.author.name, email: this.author.email, time, tz: '+0000' };
+    return this.lastSignature;
   }
 
   // ---- commits ----
