@@ -284,8 +284,69 @@ export class Repository {
   }
 
   /** Is `ancestor` reachable from `descendant` (or equal)? Walks only commits at or above `ancestor`'s generation. */
-  async isAncestor(ancestor: string, descendant: string): Promise<boolean> {
-    if (ancestor === descendant) return true;
+  isAncestor(ancestor: string, descendant: string): Promise<boolean> {
+    if (ancestor === descendant) return Promise.resolve(true);
+    const now = this.isAncestorCached(ancestor, descendant);
+    return now !== undefined ? Promise.resolve(now) : this.isAncestorRead(ancestor, descendant);
+  }
+
+  /** The generation number from cached commits alone; undefined when one is not cached. */
+  private generationCached(hash: string): number | undefined {
+    const known = this.generations.get(hash);
+    if (known !== undefined) return known;
+    const stack: string[] = [hash];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as string;
+      if (this.generations.has(top)) {
+        stack.pop();
+        continue;
+      }
+      const commit = this.commitCache.get(top);
+      if (!commit) return undefined;
+      let g = 0;
+      let missing = false;
+      for (const p of commit.parents) {
+        const pg = this.generations.get(p);
+        if (pg === undefined) {
+          stack.push(p);
+          missing = true;
+        } else if (pg > g) g = pg;
+      }
+      if (missing) continue;
+      stack.pop();
+      this.generations.set(top, g + 1);
+    }
+    return this.generations.get(hash);
+  }
+
+  /**
+   * `isAncestor` from cached commits alone (commits we wrote or read recently: a merge into the
+   * head looks only at those), with no promise per step; undefined when one is not cached.
+   */
+  private isAncestorCached(ancestor: string, descendant: string): boolean | undefined {
+    const floor = this.generationCached(ancestor);
+    const top = this.generationCached(descendant);
+    if (floor === undefined || top === undefined) return undefined;
+    if (floor >= top) return false;
+    const seen = new Set<string>([descendant]);
+    const stack = [descendant];
+    while (stack.length > 0) {
+      const c = this.commitCache.get(stack.pop() as string);
+      if (!c) return undefined;
+      for (const p of c.parents) {
+        if (p === ancestor) return true;
+        if (seen.has(p)) continue;
+        const g = this.generationCached(p);
+        if (g === undefined) return undefined;
+        if (g <= floor) continue;
+        seen.add(p);
+        stack.push(p);
+      }
+    }
+    return false;
+  }
+
+  private async isAncestorRead(ancestor: string, descendant: string): Promise<boolean> {
     const floor = await this.generationOf(ancestor);
     if (floor >= (await this.generationOf(descendant))) return false;
     const seen = new Set<string>([descendant]);
