@@ -369,6 +369,42 @@ describe('git store', { timeout: 60_000 }, () => {
     assert.deepEqual(readdirSync(join(gitDir, 'datakit')), []);
   });
 
+  test(
+    'the objects of a journal record that failed go into the next one (the same blob again is not lost)',
+    { timeout: 30_000 },
+    async () => {
+      const path = temp('journal-failed-record');
+      const repo = await Repository.open(path);
+      // The journal's write of the first record fails (as EIO would); the second succeeds.
+      const log = (repo as unknown as { journal: { log: { writeAt(...args: unknown[]): Promise<void> } } })
+        .journal.log;
+      const writeAt = log.writeAt;
+      let writes = 0;
+      log.writeAt = function (this: unknown, ...args: unknown[]) {
+        if (writes++ === 0) return Promise.reject(new Error('injected journal write failure'));
+        return writeAt.apply(this, args);
+      };
+      const content = bytes('kept through a failed journal write\n');
+      const blob = hashObject('blob', content);
+      const empty: DirValue = { kind: 'dir', entries: new Map() };
+      const c1 = await repo.commit(await repo.trees.update(empty, ['f'], fileOfBytes(content)), [], 'one');
+      await assert.rejects(repo.setHead('master', c1, undefined, 'one'), /injected journal write failure/);
+      // The same content under another name: the object store already has the blob pending.
+      const c2 = await repo.commit(await repo.trees.update(empty, ['g'], fileOfBytes(content)), [], 'two');
+      assert.equal(await repo.setHead('master', c2, undefined, 'two'), true);
+      // Acknowledged, so a crash now replays the journal: its records must hold the blob.
+      const [name] = readdirSync(join(path, '.git', 'datakit'));
+      assert.ok(name);
+      const journaled = decodeRecords(readFileSync(join(path, '.git', 'datakit', name))).flatMap((r) =>
+        r.objects.filter((o) => o.type === 'blob' && hashObject('blob', o.data) === blob),
+      );
+      assert.equal(journaled.length, 1, 'the blob is in a durable journal record');
+      await repo.close();
+      assert.equal(git(path, 'cat-file', '-p', `${c2}:g`), 'kept through a failed journal write\n');
+      fsck(path);
+    },
+  );
+
   test('a checkpoint carries over the records not yet published to the git directory', async () => {
     const gitDir = temp('journal-carry');
     const journal = Journal.open(gitDir, 64 << 10);

@@ -68,6 +68,8 @@ export interface GitObjectDbOptions {
 export interface StagedObjects {
   readonly objects: readonly JournalObject[];
   readonly bytes: number;
+  /** The objects written after this sequence number and up to `upTo`. */
+  readonly from: number;
   /** Every object written up to this sequence number is staged now. */
   readonly upTo: number;
 }
@@ -230,7 +232,7 @@ export class GitObjectDb implements ObjectDb {
       await journal.append(
         { objects: staged.objects, refs: [] },
         () => this.markJournaled(staged.upTo),
-        () => this.markFailed(staged.upTo),
+        () => this.markFailed(staged),
       );
       await this.installJournaled();
     } else await this.installDurably(upTo);
@@ -264,7 +266,7 @@ export class GitObjectDb implements ObjectDb {
         bytes += o.data.length + 5;
       }
     }
-    return { objects, bytes, upTo };
+    return { objects, bytes, from, upTo };
   }
 
   /**
@@ -284,9 +286,14 @@ export class GitObjectDb implements ObjectDb {
     );
   }
 
-  /** The record holding objects up to `upTo` failed: none of its objects is in the journal. */
-  markFailed(upTo: number): void {
-    if (upTo > this.failedSeq) this.failedSeq = upTo;
+  /**
+   * The record holding these objects failed: none of them is in the journal, so the next record
+   * takes them again. (A later write of the same object finds it pending and adds nothing: had it
+   * stayed out of every record, a commit acknowledged after that one would lack it after a crash.)
+   */
+  markFailed(staged: StagedObjects): void {
+    if (staged.upTo > this.failedSeq) this.failedSeq = staged.upTo;
+    if (staged.from < this.stagedSeq) this.stagedSeq = staged.from;
   }
 
   /** The record holding objects up to `upTo` is durable (records become durable in order). */

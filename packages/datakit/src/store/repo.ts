@@ -646,7 +646,7 @@ export class Repository {
         // Synchronously with the failure, which fails every record queued after this one too:
         // the next update starts from what is durable.
         held.queued = held.value;
-        if (staged) journal.db.markFailed(staged.upTo);
+        if (staged) journal.db.markFailed(staged);
       },
     );
     const durable = record.then(
