@@ -261,7 +261,18 @@ export class Repository {
   async generationOf(hash: string): Promise<number> {
     const known = this.generations.get(hash);
     if (known !== undefined) return known;
-    // Iterative post-order walk: histories are far deeper than the JS stack.
+    const walk = this.generationWalk(hash);
+    let step = walk.next();
+    while (!step.done) step = walk.next((await this.readCommit(step.value))?.parents ?? []);
+    return step.value;
+  }
+
+  /**
+   * Computes generations down from `hash` by an iterative post-order walk (histories are far
+   * deeper than the JS stack): yields each commit whose parents it needs and is handed them
+   * (none for an unknown commit), so that one walk serves reads and the cache alone.
+   */
+  private *generationWalk(hash: string): Generator<string, number, readonly string[]> {
     const stack: string[] = [hash];
     while (stack.length > 0) {
       const top = stack[stack.length - 1] as string;
@@ -269,15 +280,18 @@ export class Repository {
         stack.pop();
         continue;
       }
-      const parents = (await this.readCommit(top))?.parents ?? [];
-      const missing = parents.filter((p) => !this.generations.has(p));
-      if (missing.length > 0) {
-        stack.push(...missing);
-        continue;
-      }
-      stack.pop();
+      const parents = yield top;
       let g = 0;
-      for (const p of parents) g = Math.max(g, this.generations.get(p) ?? 0);
+      let missing = false;
+      for (const p of parents) {
+        const pg = this.generations.get(p);
+        if (pg === undefined) {
+          stack.push(p);
+          missing = true;
+        } else if (pg > g) g = pg;
+      }
+      if (missing) continue;
+      stack.pop();
       this.generations.set(top, g + 1);
     }
     return this.generations.get(hash) ?? 1;
@@ -294,29 +308,14 @@ export class Repository {
   private generationCached(hash: string): number | undefined {
     const known = this.generations.get(hash);
     if (known !== undefined) return known;
-    const stack: string[] = [hash];
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as string;
-      if (this.generations.has(top)) {
-        stack.pop();
-        continue;
-      }
-      const commit = this.commitCache.get(top);
+    const walk = this.generationWalk(hash);
+    let step = walk.next();
+    while (!step.done) {
+      const commit = this.commitCache.get(step.value);
       if (!commit) return undefined;
-      let g = 0;
-      let missing = false;
-      for (const p of commit.parents) {
-        const pg = this.generations.get(p);
-        if (pg === undefined) {
-          stack.push(p);
-          missing = true;
-        } else if (pg > g) g = pg;
-      }
-      if (missing) continue;
-      stack.pop();
-      this.generations.set(top, g + 1);
+      step = walk.next(commit.parents);
     }
-    return this.generations.get(hash);
+    return step.value;
   }
 
   /**
