@@ -162,6 +162,11 @@ export abstract class DeviceBase implements VirtioDevice {
     } catch (e) {
       this.fail(e instanceof Error ? e.message : String(e));
     }
+    this.wakeAfterHostEvent();
+  }
+
+  /** Wakes the guest after host work; a device may defer or batch it. */
+  protected wakeAfterHostEvent(): void {
     this.wakeGuest();
   }
 }

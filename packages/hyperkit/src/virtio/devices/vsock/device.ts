@@ -176,13 +176,7 @@ export class VirtioVsock extends DeviceBase {
    * other callbacks, so a guest with many connections in flight would take one interrupt, one worker run
    * and one idle cycle per host event. Woken at the turn's end, it finds every answer that arrived.
    */
-  protected override fromHost(action: () => void): void {
-    if (!this.ctx || this.broken) return;
-    try {
-      action();
-    } catch (e) {
-      this.fail(e instanceof Error ? e.message : String(e));
-    }
+  protected override wakeAfterHostEvent(): void {
     if (!this.wakeScheduled) {
       this.wakeScheduled = true;
       setImmediate(this.wakeNow);
