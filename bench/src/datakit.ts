@@ -2,7 +2,7 @@
  * DataKit benchmark: single-file transactions committed per second over 9P (1 and 8 writers) and
  * ro/ read throughput, against `git fast-import` and git plumbing writing the same commits on the
  * same file system, and diod serving the same files from a plain directory.
- * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only] [--server CLI.js]`
+ * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only] [--server CLI.js] [--server-flags "FLAGS"]`
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
@@ -38,6 +38,11 @@ const { values } = parseArgs({
     'commits-only': { type: 'boolean' },
     /** Run this DataKit server (a cli.js) instead of the checkout's: A/B comparisons with an older build. */
     server: { type: 'string' },
+    /**
+     * Node/V8 flags for the server instead of those on its cli.js's `#!/usr/bin/env -S node ...`
+     * line (what a user running the `datakit` executable gets): A/B comparisons of flags.
+     */
+    'server-flags': { type: 'string' },
   },
 });
 /** Each measurement is repeated, ours and the anchors interleaved, and the median reported: on a shared machine one run can land in a busy or an idle moment. */
@@ -80,6 +85,13 @@ async function waitConnect(url: string): Promise<void> {
   throw new Error(`server at ${url} did not come up`);
 }
 
+/** The node flags on an executable's `#!/usr/bin/env -S node FLAGS` line: the server runs as `datakit` would. */
+function shebangFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node (.*)$/.exec(first);
+  return m?.[1] ? m[1].split(' ').filter((f) => f !== '') : [];
+}
+
 async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const url = `tcp://127.0.0.1:${port}`;
@@ -87,7 +99,8 @@ async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProc
   const prof = values['cpu-prof']
     ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', values['cpu-prof']]
     : [];
-  const proc = spawn(process.execPath, [...prof, cli, '--git', dir, '--listen', url], {
+  const flags = values['server-flags']?.split(' ').filter((f) => f !== '') ?? shebangFlags(cli);
+  const proc = spawn(process.execPath, [...flags, ...prof, cli, '--git', dir, '--listen', url], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(proc);
@@ -145,9 +158,9 @@ async function roundTripUs(url: string): Promise<number> {
 }
 
 /** CPU time the process has used so far, in ms, from /proc (Linux): [user, system]. */
-function cpuMs(pid: number | undefined): [number, number] {
+function cpuMs(pid: number | undefined, thread?: number): [number, number] {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(thread ? `/proc/${pid}/task/${thread}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of stat(5); 12 and 13 after the command name.
     return [(Number(fields[11]) * 1000) / clockTicks, (Number(fields[12]) * 1000) / clockTicks];
@@ -165,6 +178,8 @@ const clockTicks = (() => {
 /** Server CPU per acknowledged transaction (µs), per writer count: user + system, and system alone. */
 const serverCpu = new Map<number, number[]>();
 const serverSys = new Map<number, number[]>();
+/** The server's main thread alone (the event loop: no compiler or GC helper threads). */
+const serverMain = new Map<number, number[]>();
 /** The bench's own CPU (the 9P client side) per transaction (µs), per writer count. */
 const clientCpu = new Map<number, number[]>();
 
@@ -175,6 +190,7 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
   const clients = await Promise.all(Array.from({ length: writers }, () => DataKitClient.connect(url)));
   const per = Math.floor(total / writers);
   const cpuBefore = cpuMs(proc.pid);
+  const mainBefore = cpuMs(proc.pid, proc.pid);
   const clientBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
@@ -188,6 +204,7 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
   );
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = cpuMs(proc.pid);
+  const mainAfter = cpuMs(proc.pid, proc.pid);
   const client = process.cpuUsage(clientBefore);
   clientCpu.set(writers, [
     ...(clientCpu.get(writers) ?? []),
@@ -197,6 +214,8 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
   const sys = ((cpuAfter[1] - cpuBefore[1]) * 1000) / (per * writers);
   serverCpu.set(writers, [...(serverCpu.get(writers) ?? []), user + sys]);
   serverSys.set(writers, [...(serverSys.get(writers) ?? []), sys]);
+  const main = ((mainAfter[0] + mainAfter[1] - mainBefore[0] - mainBefore[1]) * 1000) / (per * writers);
+  serverMain.set(writers, [...(serverMain.get(writers) ?? []), main]);
   for (const c of clients) c.close();
   await stop(proc);
   const count = Number(
@@ -368,7 +387,7 @@ async function main() {
     .map(
       (w) =>
         `${w} writer${w > 1 ? 's' : ''} ${median(serverCpu.get(w) ?? []).toFixed(0)} µs ` +
-        `(system ${median(serverSys.get(w) ?? []).toFixed(0)})`,
+        `(system ${median(serverSys.get(w) ?? []).toFixed(0)}, main thread ${median(serverMain.get(w) ?? []).toFixed(0)})`,
     )
     .join(', ');
   const clientLine = [1, 8]
