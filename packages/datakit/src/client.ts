@@ -8,6 +8,7 @@ import {
   OpenFlags,
   flagsToOpenMode,
 } from '@kitset/ninep';
+import { hashObject } from './store/objects.js';
 
 export type PathLike = string | readonly string[];
 
@@ -508,35 +509,89 @@ export class Branch {
 }
 
 export class Transaction {
+  /** Steps not sent yet (the transaction's mkdir, writes): they go out together at the end of the tick. */
+  private unsent: ChainStep[];
+  /** For the writes in `unsent`: each path's hash line once they are done (`commit` checks them). */
+  private readonly written = new Map<string, string>();
+  /** A write in `unsent` whose outcome `commit` cannot check: its chain is sent and awaited first. */
+  private uncheckable = false;
+  private flushQueued = false;
+  /** Chains sent whose outcome nobody has awaited yet (write-behind): the next operation reports it. */
+  private inFlight: Promise<void> | undefined;
+
   constructor(
     private readonly client: DataKitClient,
     readonly path: string[],
-    /** Steps not sent yet (the transaction's mkdir): they go first in the next chain. */
-    private setup: ChainStep[] = [],
-  ) {}
+    /** Steps to send first (the transaction's mkdir). */
+    setup: ChainStep[] = [],
+  ) {
+    this.unsent = setup;
+  }
 
-  /** `steps` after any pending setup, in one round trip. */
-  private send(steps: ChainStep[]): Promise<void> {
-    const all = [...this.setup, ...steps];
-    this.setup = [];
-    return this.client.chains(all);
+  /**
+   * Sends the unsent steps as one chain (after the chains in flight: the server runs chains on
+   * different fids in any order); its outcome is reported by the next operation.
+   */
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.unsent.length === 0) return;
+    const steps = this.takeUnsent();
+    const before = this.inFlight;
+    const sent = before ? before.then(() => this.client.chains(steps)) : this.client.chains(steps);
+    sent.catch(() => {}); // reported by whoever awaits `inFlight`
+    this.inFlight = sent;
+  }
+
+  private takeUnsent(): ChainStep[] {
+    const steps = this.unsent;
+    this.unsent = [];
+    this.written.clear();
+    this.uncheckable = false;
+    return steps;
+  }
+
+  /**
+   * Waits for the chains in flight; throws their first error (once: the operation that gets it
+   * is not done, and steps still unsent stay queued for the next one).
+   */
+  private async landed(): Promise<void> {
+    const inFlight = this.inFlight;
+    if (!inFlight) return;
+    this.inFlight = undefined;
+    await inFlight;
+  }
+
+  /** Waits for every step sent or queued so far; throws the first error among them. */
+  private async settled(): Promise<void> {
+    this.flush();
+    await this.landed();
+  }
+
+  /** `steps` after the queued ones, in one round trip (once the chains in flight are done). */
+  private async send(steps: ChainStep[]): Promise<void> {
+    await this.landed();
+    await this.client.chains([...this.takeUnsent(), ...steps]);
   }
 
   /**
    * Makes the transaction's directory now (it is otherwise made along with the first operation),
-   * e.g. before using `path` with the raw file calls.
+   * e.g. before using `path` with the raw file calls; reports errors of writes made before.
    */
   async begin(): Promise<void> {
-    if (this.setup.length > 0) await this.send([]);
+    await this.settled();
   }
 
   private ready(): Promise<void> {
-    return this.begin();
+    return this.settled();
   }
 
   /**
-   * Writes `path` in the working tree, creating parent directories and the file as needed: one
-   * round trip (with the transaction's mkdir, when this is its first operation).
+   * Writes `path` in the working tree, creating parent directories and the file as needed.
+   * Write-behind: the requests go out at the end of the tick, together with anything else the
+   * transaction is asked meanwhile (`commit`: a single-file transaction is one round trip), and
+   * resolve without waiting for the reply. A failed write is reported by the transaction's next
+   * operation, and `commit` then commits nothing (it sends the hash of every file it has not
+   * heard back about, and the server refuses the commit unless `rw/` matches).
    */
   async write(
     path: PathLike,
@@ -546,18 +601,19 @@ export class Transaction {
     const p = parts(path);
     const name = p.pop();
     if (name === undefined) throw new DataKitError('ERR_BAD_PATH', 'cannot write the root');
-    const steps: ChainStep[] = [];
+    const bytes = asBytes(data);
     for (let i = 0; i < p.length; i++)
-      steps.push(this.client.mkdirStep([...this.path, 'rw', ...p.slice(0, i)], p[i] ?? ''));
-    steps.push(
-      this.client.createStep(
-        [...this.path, 'rw', ...p],
-        name,
-        asBytes(data),
-        options.executable ? 0o755 : 0o644,
-      ),
+      this.unsent.push(this.client.mkdirStep([...this.path, 'rw', ...p.slice(0, i)], p[i] ?? ''));
+    this.unsent.push(
+      this.client.createStep([...this.path, 'rw', ...p], name, bytes, options.executable ? 0o755 : 0o644),
     );
-    await this.send(steps);
+    const full = [...p, name];
+    if (full.some((c) => c.includes('\n'))) this.uncheckable = true;
+    else this.written.set(full.join('/'), `${options.executable ? 'X' : 'F'}-${hashObject('blob', bytes)}`);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(() => this.flush());
+    }
   }
 
   async read(path: PathLike): Promise<Uint8Array> {
@@ -602,17 +658,34 @@ export class Transaction {
   }
 
   /**
-   * Commits (three-way merging into the branch head); with `msg`, sets the message first, in the
-   * same round trip. Resolves once the commit is durable.
+   * Commits (three-way merging into the branch head); with `msg`, sets the message first. Sent
+   * with the writes not sent yet, in the same round trip; resolves once the commit is durable.
+   * Throws the first error of the transaction's writes not yet reported (nothing is committed then).
    */
   async commit(msg?: string): Promise<void> {
-    const ctl = this.client.writeStep([...this.path, 'ctl'], asBytes('commit'));
-    if (msg === undefined) await this.send([ctl]);
-    else await this.send([this.client.writeStep([...this.path, 'msg'], asBytes(msg)), ctl]);
+    for (;;) {
+      await this.landed();
+      // Checked and taken with no await in between: a write made meanwhile is in both or neither.
+      let command = 'commit';
+      for (const [path, line] of this.written) command += `\n${line} ${path}`;
+      const bytes = asBytes(command);
+      // One write must carry the whole command; otherwise wait for the writes first.
+      if (this.uncheckable || bytes.length > Math.min(this.client.ninep.maxIo, 64 << 10)) {
+        this.flush();
+        continue;
+      }
+      const ctl = this.client.writeStep([...this.path, 'ctl'], bytes);
+      const message = msg === undefined ? [] : [this.client.writeStep([...this.path, 'msg'], asBytes(msg))];
+      await this.client.chains([...this.takeUnsent(), ...message, ctl]);
+      return;
+    }
   }
 
+  /** Closes the transaction without committing; errors of writes not yet reported are dropped. */
   async abort(): Promise<void> {
-    await this.send([this.client.writeStep([...this.path, 'ctl'], asBytes('close'))]);
+    await this.landed().catch(() => {});
+    const ignored = this.takeUnsent().map((step) => ({ ...step, ignore: () => true }));
+    await this.client.chains([...ignored, this.client.writeStep([...this.path, 'ctl'], asBytes('close'))]);
   }
 }
 

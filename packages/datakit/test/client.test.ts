@@ -4,7 +4,9 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigRecord, DataKitClient, type DataKitError } from '../src/client.js';
 import { DataKitServer } from '../src/server.js';
-import { fsck, git, tempDir, utf8 } from './helpers.js';
+import { fsck, git, gitBytes, tempDir, utf8 } from './helpers.js';
+
+const utf8Bytes = (s: string) => new TextEncoder().encode(s);
 
 const cleanups: Array<() => void> = [];
 after(() => {
@@ -19,6 +21,68 @@ async function start() {
 }
 
 describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_000 }, () => {
+  test(
+    'a single-file transaction is one round trip; a write that failed commits nothing',
+    { timeout: 30_000 },
+    async () => {
+      const { dir, server, url } = await start();
+      const c = await DataKitClient.connect(url);
+      try {
+        const master = c.branch('master');
+        let chains = 0;
+        const chain = c.chains.bind(c);
+        c.chains = (steps) => {
+          chains++;
+          return chain(steps);
+        };
+        for (let i = 0; i < 3; i++) {
+          const t = await master.transaction();
+          await t.write(`dir/f${i}`, `${i}\n`);
+          await t.commit(`c${i}`);
+        }
+        assert.equal(chains, 3, 'mkdir, write and commit of each transaction in one chain');
+        const head = await master.head();
+        assert.ok(head);
+
+        // The write fails (dir/f0 is a file), after write() has resolved: commit reports its error
+        // and commits nothing; the transaction is still open and can be aborted.
+        const bad = await master.transaction('bad');
+        await bad.write('dir/f0/under-a-file', 'x');
+        await assert.rejects(bad.commit('bad'), (e: DataKitError) =>
+          /create \/branch\/master\/transactions\/bad\/rw\/dir\/f0\/under-a-file: /.test(e.message),
+        );
+        assert.equal(await master.head(), head);
+        await bad.abort();
+
+        // The server's side, raw: `commit` with hash lines commits only if rw/ matches them.
+        const raw = await master.transaction('raw');
+        await raw.write('g', 'g\n');
+        await raw.begin();
+        const ctl = [...raw.path, 'ctl'];
+        const blob = gitBytes(dir, ['hash-object', '--stdin'], utf8Bytes('g\n')).toString().trim();
+        await assert.rejects(c.write(ctl, `commit\nF-${blob} dir/f0`), (e: DataKitError) =>
+          new RegExp(`Not committed: rw/dir/f0 is F-[0-9a-f]{40}, not "F-${blob}"`).test(e.message),
+        );
+        await assert.rejects(c.write(ctl, `commit\nX-${blob} g`), /Not committed: rw\/g is F-/);
+        assert.equal(await master.head(), head);
+        await c.write(ctl, `commit\nF-${blob} g\nabsent nothing/here`);
+        assert.notEqual(await master.head(), head);
+        assert.equal(utf8(await master.read('g')), 'g\n');
+        await server.settle();
+        assert.deepEqual(git(dir, 'log', '--format=%s', 'master').trim().split('\n'), [
+          '(no commit message)',
+          'c2',
+          'c1',
+          'c0',
+        ]);
+        fsck(dir);
+      } finally {
+        c.close();
+        await server.close();
+      }
+    },
+  );
+
   test('branches, transactions, watch, snapshots, merge, fast-forward', { timeout: 30_000 }, async () => {
     const { dir, server, url } = await start();
     const c = await DataKitClient.connect(url);

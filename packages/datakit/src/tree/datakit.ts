@@ -491,12 +491,38 @@ export class DataKit {
       const message = msg.get() === '' ? '(no commit message)' : msg.get();
       return { commit: await repo.commit(view.root, ps, message), parents: ps, message };
     };
+    /**
+     * Beyond the original: `commit` followed by lines `<F|X|L|D>-<hash> <path>` (the hash lines of
+     * tree.live) commits only if each path of `rw/` is as stated. A client that sends its writes
+     * and the commit together, without waiting for the writes' replies, so makes sure that a
+     * write that failed commits nothing.
+     */
+    const checkExpected = async (lines: string) => {
+      for (const line of lines.split('\n')) {
+        const space = line.indexOf(' ');
+        const expected = space > 0 ? line.slice(0, space) : line;
+        const path = space > 0 ? line.slice(space + 1).split('/') : [];
+        const v = await view.find(path);
+        const found =
+          v === undefined
+            ? 'absent'
+            : v.kind === 'dir'
+              ? `D-${await repo.trees.hash(v)}`
+              : `${v.perm === 'exec' ? 'X' : v.perm === 'link' ? 'L' : 'F'}-${repo.trees.fileHash(v)}`;
+        if (found !== expected)
+          throw VfsError.other(
+            `Not committed: rw/${path.join('/')} is ${found}, not ${quote(expected)}`,
+            Errno.EIO,
+          );
+      }
+    };
     const ctl = commandFile(async (cmd) => {
       if (cmd === 'close') {
         remover();
         return '';
       }
-      if (cmd === 'commit') {
+      if (cmd === 'commit' || cmd.startsWith('commit\n')) {
+        if (cmd !== 'commit') await checkExpected(cmd.slice('commit\n'.length));
         const { commit, message } = await commitOfView();
         await this.mergeIntoBranch(branch(), commit, message);
         remover();
