@@ -2,7 +2,7 @@
  * DataKit benchmark: single-file transactions committed per second over 9P (1 and 8 writers) and
  * ro/ read throughput, against `git fast-import` and git plumbing writing the same commits on the
  * same file system, and diod serving the same files from a plain directory.
- * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only] [--server CLI.js] [--server-flags "FLAGS"]`
+ * `npm run bench -- datakit [--commits N] [--rounds N] [--dir PATH] [--cpu-prof DIR] [--commits-only] [--server CLI.js] [--server-flags="FLAGS"] [--unix]`
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
@@ -43,6 +43,8 @@ const { values } = parseArgs({
      * line (what a user running the `datakit` executable gets): A/B comparisons of flags.
      */
     'server-flags': { type: 'string' },
+    /** Also measure commits over a Unix-domain socket (9P's other transport), beside loopback TCP. */
+    unix: { type: 'boolean' },
   },
 });
 /** Each measurement is repeated, ours and the anchors interleaved, and the median reported: on a shared machine one run can land in a busy or an idle moment. */
@@ -92,9 +94,8 @@ function shebangFlags(cli: string): string[] {
   return m?.[1] ? m[1].split(' ').filter((f) => f !== '') : [];
 }
 
-async function startDataKit(dir: string): Promise<{ url: string; proc: ChildProcess }> {
-  const port = await freePort();
-  const url = `tcp://127.0.0.1:${port}`;
+async function startDataKit(dir: string, unix = false): Promise<{ url: string; proc: ChildProcess }> {
+  const url = unix ? `unix://${dir}.sock` : `tcp://127.0.0.1:${await freePort()}`;
   const cli = values.server ?? join(findRepoRoot(), 'packages', 'datakit', 'dist', 'src', 'cli.js');
   const prof = values['cpu-prof']
     ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', values['cpu-prof']]
@@ -183,10 +184,11 @@ const serverMain = new Map<number, number[]>();
 /** The bench's own CPU (the 9P client side) per transaction (µs), per writer count. */
 const clientCpu = new Map<number, number[]>();
 
-async function datakitCommits(writers: number, total: number): Promise<number> {
+/** Per-run figures are keyed by writer count, negative over a Unix socket. */
+async function datakitCommits(writers: number, total: number, unix = false): Promise<number> {
   const dir = join(base, `dk-${writers}-${++runSeq}`);
-  const { url, proc } = await startDataKit(dir);
-  if (writers === 1) roundTrips.push(await roundTripUs(url));
+  const { url, proc } = await startDataKit(dir, unix);
+  if (writers === 1 && !unix) roundTrips.push(await roundTripUs(url));
   const clients = await Promise.all(Array.from({ length: writers }, () => DataKitClient.connect(url)));
   const per = Math.floor(total / writers);
   const cpuBefore = cpuMs(proc.pid);
@@ -206,16 +208,14 @@ async function datakitCommits(writers: number, total: number): Promise<number> {
   const cpuAfter = cpuMs(proc.pid);
   const mainAfter = cpuMs(proc.pid, proc.pid);
   const client = process.cpuUsage(clientBefore);
-  clientCpu.set(writers, [
-    ...(clientCpu.get(writers) ?? []),
-    (client.user + client.system) / (per * writers),
-  ]);
+  const key = unix ? -writers : writers;
+  clientCpu.set(key, [...(clientCpu.get(key) ?? []), (client.user + client.system) / (per * writers)]);
   const user = ((cpuAfter[0] - cpuBefore[0]) * 1000) / (per * writers);
   const sys = ((cpuAfter[1] - cpuBefore[1]) * 1000) / (per * writers);
-  serverCpu.set(writers, [...(serverCpu.get(writers) ?? []), user + sys]);
-  serverSys.set(writers, [...(serverSys.get(writers) ?? []), sys]);
+  serverCpu.set(key, [...(serverCpu.get(key) ?? []), user + sys]);
+  serverSys.set(key, [...(serverSys.get(key) ?? []), sys]);
   const main = ((mainAfter[0] + mainAfter[1] - mainBefore[0] - mainBefore[1]) * 1000) / (per * writers);
-  serverMain.set(writers, [...(serverMain.get(writers) ?? []), main]);
+  serverMain.set(key, [...(serverMain.get(key) ?? []), main]);
   for (const c of clients) c.close();
   await stop(proc);
   const count = Number(
@@ -351,6 +351,8 @@ async function main() {
   const fis: number[] = [];
   const ones: number[] = [];
   const eights: number[] = [];
+  const onesUnix: number[] = [];
+  const eightsUnix: number[] = [];
   const oursReads: number[] = [];
   const diodReads: number[] = [];
   const flushes: number[] = [];
@@ -360,6 +362,13 @@ async function main() {
     ones.push(await datakitCommits(1, COMMITS));
     fis.push(fastImport(COMMITS));
     eights.push(await datakitCommits(8, COMMITS));
+    if (values.unix) {
+      onesUnix.push(await datakitCommits(1, COMMITS, true));
+      eightsUnix.push(await datakitCommits(8, COMMITS, true));
+    }
+    const unixNote = values.unix
+      ? ` (Unix socket: ${onesUnix.at(-1)?.toFixed(0)}, ${eightsUnix.at(-1)?.toFixed(0)})`
+      : '';
     if (values['commits-only']) {
       console.log(
         `round ${round + 1}: fast-import ${fis
@@ -367,7 +376,7 @@ async function main() {
           .map((x) => x.toFixed(0))
           .join(
             '/',
-          )}, ours 1 writer ${ones.at(-1)?.toFixed(0)}, 8 writers ${eights.at(-1)?.toFixed(0)} commits/s`,
+          )}, ours 1 writer ${ones.at(-1)?.toFixed(0)}, 8 writers ${eights.at(-1)?.toFixed(0)} commits/s${unixNote}`,
       );
       continue;
     }
@@ -379,23 +388,26 @@ async function main() {
         .slice(-2)
         .map((x) => x.toFixed(0))
         .join('/')}, ` +
-        `ours 1 writer ${ones.at(-1)?.toFixed(0)}, 8 writers ${eights.at(-1)?.toFixed(0)} commits/s; ` +
+        `ours 1 writer ${ones.at(-1)?.toFixed(0)}, 8 writers ${eights.at(-1)?.toFixed(0)} commits/s${unixNote}; ` +
         `reads ours ${r.ours.toFixed(0)}, diod ${r.diod.toFixed(0)} MB/s`,
     );
   }
-  const cpuLine = [1, 8]
+  const keys = values.unix ? [1, 8, -1, -8] : [1, 8];
+  const label = (w: number) =>
+    `${Math.abs(w)} writer${Math.abs(w) > 1 ? 's' : ''}${w < 0 ? ' (Unix socket)' : ''}`;
+  const cpuLine = keys
     .map(
       (w) =>
-        `${w} writer${w > 1 ? 's' : ''} ${median(serverCpu.get(w) ?? []).toFixed(0)} µs ` +
+        `${label(w)} ${median(serverCpu.get(w) ?? []).toFixed(0)} µs ` +
         `(system ${median(serverSys.get(w) ?? []).toFixed(0)}, main thread ${median(serverMain.get(w) ?? []).toFixed(0)})`,
     )
     .join(', ');
-  const clientLine = [1, 8]
-    .map((w) => `${w} writer${w > 1 ? 's' : ''} ${median(clientCpu.get(w) ?? []).toFixed(0)} µs`)
+  const clientLine = keys
+    .map((w) => `${label(w)} ${median(clientCpu.get(w) ?? []).toFixed(0)} µs`)
     .join(', ');
   console.log(
     `server CPU (user + system) per acknowledged transaction, medians: ${cpuLine}; client CPU: ${clientLine} ` +
-      `(per round: ${[1, 8].map((w) => (serverCpu.get(w) ?? []).map((x) => x.toFixed(0)).join('/')).join(' | ')})`,
+      `(per round: ${keys.map((w) => (serverCpu.get(w) ?? []).map((x) => x.toFixed(0)).join('/')).join(' | ')})`,
   );
   if (values['commits-only']) return;
   const pl = plumbing(Math.min(COMMITS, 60));
@@ -420,6 +432,26 @@ async function main() {
       anchorName: 'git fast-import',
       higherIsBetter: true,
     },
+    ...(values.unix
+      ? [
+          {
+            metric: 'commits/s, 1 writer over 9P, Unix socket',
+            unit: 'commits/s',
+            ours: median(onesUnix),
+            anchor: fi,
+            anchorName: 'git fast-import',
+            higherIsBetter: true,
+          },
+          {
+            metric: 'commits/s, 8 writers over 9P, Unix socket',
+            unit: 'commits/s',
+            ours: median(eightsUnix),
+            anchor: fi,
+            anchorName: 'git fast-import',
+            higherIsBetter: true,
+          },
+        ]
+      : []),
     {
       metric: 'commits/s, 1 writer over 9P',
       unit: 'commits/s',
