@@ -186,11 +186,16 @@ export function expandCompressed(c: number): number {
 }
 
 /**
- * Every 16-bit parcel's expansion, computed once (65,536 entries, a few milliseconds): the interpreter and
- * the block translator look compressed instructions up instead of re-decoding them.
+ * Every 16-bit parcel's expansion, filled in on first use (`expandedCompressed`): building all 65,536 up
+ * front cost ~7 ms of every process start. The interpreter and the translators read an entry and call
+ * `expandedCompressed` when it is still 0 (not yet expanded, or illegal: those are expanded again each
+ * time, as they trap anyway).
  */
-export const EXPANDED_COMPRESSED: Int32Array = (() => {
-  const table = new Int32Array(65536);
-  for (let half = 0; half < 65536; half++) if ((half & 3) !== 3) table[half] = expandCompressed(half);
-  return table;
-})();
+export const EXPANDED_COMPRESSED: Int32Array = new Int32Array(65536);
+
+/** The expansion of compressed parcel `half` (0 when illegal), memoised in EXPANDED_COMPRESSED. */
+export function expandedCompressed(half: number): number {
+  const ins = expandCompressed(half);
+  EXPANDED_COMPRESSED[half] = ins;
+  return ins;
+}

@@ -1,7 +1,7 @@
 import { type CpuBackend, type Privilege, StopReason } from '../../machine/backend.js';
 import type { MmioBus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/memory.js';
-import { EXPANDED_COMPRESSED } from './compressed.js';
+import { EXPANDED_COMPRESSED, expandedCompressed } from './compressed.js';
 import {
   CAUSE,
   CSR,
@@ -29,14 +29,18 @@ import {
 } from './csr-numbers.js';
 import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
 import { type Block, translateBlock } from './jit.js';
+import { HEAT_ENTRIES, INTERP_HOT, INTERP_TRAP, INTERP_UNHANDLED } from './wasm-interp.js';
 import {
   CHAIN_ENTRIES,
   CHAIN_PROMOTE,
   CHAIN_TRAP,
   CTL_CHAIN,
   CTL_CODE_PAGES,
+  CTL_COMPRESSED,
   CTL_COUNTERS,
   CTL_DMODE,
+  CTL_HEAT,
+  CTL_HEAT_LIMIT,
   CTL_NPC,
   CTL_READ_PHYS,
   CTL_READ_TAG,
@@ -289,6 +293,16 @@ export class RiscvHart implements CpuBackend {
   wasmBatch = Math.max(1, Number(process.env.HYPERKIT_WASM_BATCH ?? 16) || 16);
   /** The last region compiled per page, kept across flushes: reused while the page's bytes are unchanged. */
   private readonly wasmCache: (WasmRegion | undefined)[];
+  /**
+   * Run the interpreter's commonest instructions in WebAssembly (wasm-interp.ts) when WebAssembly is on
+   * (HYPERKIT_WASM_INTERP=0 keeps them in JavaScript). Its compressed-expansion table and block-start heat
+   * live in the CPU area.
+   */
+  wasmInterp: boolean;
+  private readonly compressed32: Int32Array | null;
+  private readonly heat32: Int32Array | null;
+  /** Instructions retired in the WebAssembly interpreter. */
+  interpRetired = 0;
   /** The CPU area as int32 words (pc hand-over, retired count, slow-path values, MMU mode); null without. */
   private readonly ctl32: Int32Array | null;
   /** The warm-block chain table and run counters in the CPU area (null without one). */
@@ -364,6 +378,9 @@ export class RiscvHart implements CpuBackend {
       });
       this.wasm = process.env.HYPERKIT_WASM !== '0';
       if (this.wasm && !process.env.HYPERKIT_JIT_THRESHOLD) this.jitThreshold = 65535;
+      this.compressed32 = new Int32Array(mem.buffer, ctl + CTL_COMPRESSED, 65536);
+      this.heat32 = new Int32Array(mem.buffer, ctl + CTL_HEAT, HEAT_ENTRIES * 2);
+      this.wasmInterp = this.wasm && process.env.HYPERKIT_WASM_INTERP !== '0';
     } else {
       this.x = new Int32Array(64);
       this.ctl32 = null;
@@ -373,6 +390,9 @@ export class RiscvHart implements CpuBackend {
       this.tlbSets = [newTlbSet(), newTlbSet(), newTlbSet()];
       this.translator = undefined;
       this.wasm = false;
+      this.compressed32 = null;
+      this.heat32 = null;
+      this.wasmInterp = false;
     }
     this.bus = platform.bus;
     this.readTime = platform.readTime;
@@ -567,7 +587,10 @@ export class RiscvHart implements CpuBackend {
               }
             }
           }
-          remaining -= this.interpret(remaining);
+          remaining -=
+            this.jit && this.wasm && this.wasmInterp
+              ? this.interpretWasm(remaining)
+              : this.interpret(remaining);
           if (this.idle || this.stopRequested) break;
         }
       } catch (e) {
@@ -637,7 +660,7 @@ export class RiscvHart implements CpuBackend {
         let ins: number;
         let len: number;
         if ((half & 3) !== 3) {
-          ins = EXPANDED_COMPRESSED[half]!;
+          ins = EXPANDED_COMPRESSED[half] || expandedCompressed(half);
           if (ins === 0) this.illegal();
           len = 2;
         } else {
@@ -929,6 +952,67 @@ export class RiscvHart implements CpuBackend {
     return pending;
   }
 
+  /**
+   * Runs the WebAssembly interpreter from the pc (see wasm-interp.ts); returns the budget used. Instructions
+   * it leaves to us run here one at a time, through `interpret`.
+   */
+  private interpretWasm(limit: number): number {
+    const lo = this.pcLo;
+    if (lo >>> 12 !== this.fetchVpn || this.pcHi !== this.fetchHi) {
+      const off = this.fetchOffset(lo, this.pcHi);
+      this.fetchVpn = this.fetchCacheable ? lo >>> 12 : -1;
+      this.fetchHi = this.pcHi;
+      this.fetchOff = off - (lo & 4095);
+    }
+    if (this.fetchVpn === -1) return this.interpret(limit); // PMP splits this page: every fetch is checked
+    const c = this.ctl32!;
+    c[CTL_NPC >> 2] = lo;
+    c[(CTL_NPC >> 2) + 1] = this.pcHi;
+    c[CTL_HEAT_LIMIT >> 2] = this.wasmThreshold;
+    const status = this.translator!.interpret(this.fetchOff, limit);
+    const n = c[CTL_RETIRED >> 2]!;
+    this.retired += n;
+    this.interpRetired += n;
+    this.pcLo = c[CTL_NPC >> 2]!;
+    this.pcHi = c[(CTL_NPC >> 2) + 1]!;
+    if (status === INTERP_UNHANDLED) {
+      const off = this.fetchOff + (this.pcLo & 4095);
+      const half = this.ram16[off >> 1]!;
+      if ((half & 3) !== 3 && this.compressed32![half] === 0) {
+        // a compressed parcel not expanded yet: expand it for the WebAssembly loop too, then go on there
+        const ins = EXPANDED_COMPRESSED[half] || expandedCompressed(half);
+        if (ins !== 0) {
+          this.compressed32![half] = ins;
+          return n;
+        }
+      }
+      try {
+        return n + this.interpret(1);
+      } catch (e) {
+        this.trapRetired += n;
+        throw e;
+      }
+    }
+    this.blockStart = true;
+    if (status === INTERP_TRAP) {
+      this.enterTrap(this.trapCause, false, this.trapTvalLo, this.trapTvalHi);
+      return n + 1;
+    }
+    if (status === INTERP_HOT) {
+      const off = this.fetchOff + (this.pcLo & 4095);
+      this.compileRegion(off >>> 12, off & 4095);
+    }
+    return n;
+  }
+
+  /** True when the WebAssembly interpreter has counted visits of a block start at RAM offset `off`. */
+  private interpHeatSeen(off: number): boolean {
+    const heat = this.heat32;
+    if (heat === null) return false;
+    const at = ((off >> 1) & (HEAT_ENTRIES - 1)) * 2;
+    return heat[at] === off && heat[at + 1]! > 0;
+  }
+
   /** The translated block at RAM offset `off`, translating it once it is hot; null to interpret. */
   private blockAt(off: number): Block | null {
     const page = off >>> 12;
@@ -1144,7 +1228,9 @@ export class RiscvHart implements CpuBackend {
       const heat = this.heatPages[page];
       const blocks = this.blockPages[page];
       const executed = (o: number) =>
-        (heat !== undefined && heat[o >> 1]! > 0) || (blocks !== undefined && blocks[o >> 1] != null);
+        (heat !== undefined && heat[o >> 1]! > 0) ||
+        (blocks !== undefined && blocks[o >> 1] != null) ||
+        this.interpHeatSeen(page * 4096 + o);
       // without a profiling phase (every block translated on first sight) all reachable code goes in
       return {
         pageOff: page * 4096,
@@ -1677,7 +1763,7 @@ export class RiscvHart implements CpuBackend {
     const half = this.ram16[off >> 1]!;
     let ins: number;
     if ((half & 3) !== 3) {
-      ins = EXPANDED_COMPRESSED[half]!;
+      ins = EXPANDED_COMPRESSED[half] || expandedCompressed(half);
       if (ins === 0) this.illegal();
       this.execute(ins, 2);
     } else {

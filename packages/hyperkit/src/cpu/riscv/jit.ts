@@ -1,4 +1,4 @@
-import { EXPANDED_COMPRESSED } from './compressed.js';
+import { EXPANDED_COMPRESSED, expandedCompressed } from './compressed.js';
 
 /**
  * Translation of hot basic blocks into JavaScript functions (V8 then compiles them to machine code).
@@ -286,7 +286,7 @@ export function translateBlock(ram16: Uint16Array, start: number): Block | null 
     let raw: number;
     let length: number;
     if ((half & 3) !== 3) {
-      ins = EXPANDED_COMPRESSED[half]!;
+      ins = EXPANDED_COMPRESSED[half] || expandedCompressed(half);
       if (ins === 0) break;
       raw = half;
       length = 2;

@@ -1,5 +1,6 @@
-import { EXPANDED_COMPRESSED } from './compressed.js';
+import { EXPANDED_COMPRESSED, expandedCompressed } from './compressed.js';
 import { ByteWriter, type FuncDef, I32, I64, Op, VOID, encodeModule } from './wasm-encoder.js';
+import { HEAT_ENTRIES, INTERP_LOCALS, interpreterBody } from './wasm-interp.js';
 
 /**
  * Translation of hot guest code into WebAssembly, which has the native 64-bit integers that JavaScript
@@ -36,6 +37,8 @@ export const CTL_WRITE_TAG = 280;
 export const CTL_WRITE_PHYS = 284;
 /** A loaded value handed back by the slow path (i64). */
 export const CTL_VALUE = 288;
+/** Visits at which the WebAssembly interpreter reports a block start hot (i32). */
+export const CTL_HEAT_LIMIT = 296;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
@@ -49,7 +52,11 @@ export const CHAIN_ENTRIES = 16384;
 /** Run counters of warm blocks by table index (a block reaching WARM_PROMOTE runs asks to be promoted). */
 export const CTL_COUNTERS = CTL_CHAIN + CHAIN_ENTRIES * 8;
 export const MAX_WARM_BLOCKS = 65536;
-export const CTL_CODE_PAGES = CTL_COUNTERS + MAX_WARM_BLOCKS * 4;
+/** The WebAssembly interpreter's copy of the compressed-instruction expansions (filled by the hart). */
+export const CTL_COMPRESSED = CTL_COUNTERS + MAX_WARM_BLOCKS * 4;
+/** The WebAssembly interpreter's block-start visit counts (see wasm-interp.ts). */
+export const CTL_HEAT = CTL_COMPRESSED + 65536 * 4;
+export const CTL_CODE_PAGES = CTL_HEAT + HEAT_ENTRIES * 8;
 /** Runs of a warm block (counted inside WebAssembly) before it asks for its page's hot region. */
 export const WARM_PROMOTE = 20000;
 /** Results of a warm block or of the dispatcher, besides a next table index (>= 0). */
@@ -161,7 +168,7 @@ interface RegionBlock {
 function fetchInsn(ram16: Uint16Array, pageOff: number, off: number): Insn | undefined {
   const half = ram16[(pageOff + off) >> 1]!;
   if ((half & 3) !== 3) {
-    const ins = EXPANDED_COMPRESSED[half]!;
+    const ins = EXPANDED_COMPRESSED[half] || expandedCompressed(half);
     return ins === 0 ? undefined : { ins, off, len: 2 };
   }
   if (off + 4 > 4096) return undefined;
@@ -1332,6 +1339,33 @@ export class WasmTranslator {
       this.enterFn = instance.exports.enter as (slot: number, entry: number, budget: number) => number;
     }
     return this.enterFn(slot, entry, budget);
+  }
+
+  private interpFn: ((fetchBase: number, budget: number) => number) | undefined;
+
+  /**
+   * Runs the WebAssembly interpreter (wasm-interp.ts) from the pc in the CPU area, in the fetch page at RAM
+   * offset `fetchBase`, for at most `budget` instructions; returns an INTERP_ status.
+   */
+  interpret(fetchBase: number, budget: number): number {
+    if (this.interpFn === undefined) {
+      const body = interpreterBody({
+        regs: this.ctl + CTL_REGS,
+        value: this.ctl + CTL_VALUE,
+        npc: this.ctl + CTL_NPC,
+        retired: this.ctl + CTL_RETIRED,
+        heatLimit: this.ctl + CTL_HEAT_LIMIT,
+        compressed: this.ctl + CTL_COMPRESSED,
+        heat: this.ctl + CTL_HEAT,
+        codePages: this.ctl + CTL_CODE_PAGES,
+      });
+      const instance = this.instantiate([
+        ...this.helpers,
+        { type: T_REGION, locals: INTERP_LOCALS, body, export: 'interp' },
+      ]);
+      this.interpFn = instance.exports.interp as (fetchBase: number, budget: number) => number;
+    }
+    return this.interpFn(fetchBase, budget);
   }
 
   /** Runs chained warm blocks from table index `first`: returns CHAIN_EXIT, CHAIN_TRAP, CHAIN_STOP or PROMOTE. */
