@@ -26,7 +26,7 @@ describe('guest ISA suite (reference transcripts from QEMU)', { concurrency: 1 }
     return;
   }
   for (const name of names) {
-    for (const mode of ['interpreter', 'jit-all', 'wasm-all', 'wasm-batched'] as const) {
+    for (const mode of ['interpreter', 'wasm-interp', 'jit-all', 'wasm-all', 'wasm-batched'] as const) {
       test(`${name} (${mode})`, { timeout: 120_000 }, async () => {
         const elf = join(isaDir!, `${name}.elf`);
         const expected = readFileSync(join(isaDir!, `${name}.expected`), 'latin1');

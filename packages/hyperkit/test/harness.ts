@@ -55,15 +55,18 @@ export interface RunResult {
   instructions: number;
   /** Instructions retired inside WebAssembly regions. */
   wasmInstructions: number;
+  /** Instructions retired in the WebAssembly interpreter. */
+  interpInstructions: number;
 }
 
 /** Runs a bare-metal ELF on our machine (M-mode at its entry) with a wall-clock limit. */
 /**
- * How the hart executes: interpreter only; every block translated on first sight to JavaScript ('jit-all')
+ * How the hart executes: interpreter only; the WebAssembly interpreter with no translation ('wasm-interp');
+ * every block translated on first sight to JavaScript ('jit-all')
  * or to WebAssembly regions ('wasm-all'); warm code queued for WebAssembly and compiled in batches of
  * several pages per module ('wasm-batched'); or the defaults.
  */
-export type ExecMode = 'interpreter' | 'jit-all' | 'wasm-all' | 'wasm-batched' | 'default';
+export type ExecMode = 'interpreter' | 'wasm-interp' | 'jit-all' | 'wasm-all' | 'wasm-batched' | 'default';
 
 export async function runOurs(
   elf: string,
@@ -81,6 +84,12 @@ export async function runOurs(
   const image = loadElf(readFileSync(elf), vm.memory);
   vm.hart.reset(image.entry, 'M', 0, 0);
   if (mode === 'interpreter') vm.hart.jit = false;
+  if (mode === 'wasm-interp') {
+    vm.hart.wasmThreshold = 0x7fffffff;
+    vm.hart.jitThreshold = 65535;
+  }
+  // the translation modes translate on first sight: block starts stay with the run loop
+  if (mode !== 'wasm-interp' && mode !== 'default') vm.hart.wasmInterp = false;
   if (mode === 'jit-all' || mode === 'wasm-all') {
     vm.hart.jit = true;
     vm.hart.wasm = mode === 'wasm-all';
@@ -104,6 +113,7 @@ export async function runOurs(
     exit: exit.kind === 'stopped' ? { kind: 'timeout' } : exit,
     instructions: vm.hart.instructionsRetired,
     wasmInstructions: vm.hart.wasmRetired,
+    interpInstructions: vm.hart.interpRetired,
   };
 }
 

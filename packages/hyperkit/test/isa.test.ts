@@ -33,7 +33,7 @@ const PROGRAMS: { source: string; what: string; knownQemuDeviations?: [string, s
 
 describe('ISA programs vs qemu-system-riscv64', { concurrency: 1 }, () => {
   for (const p of PROGRAMS) {
-    for (const mode of ['interpreter', 'jit-all', 'wasm-all', 'wasm-batched'] as ExecMode[]) {
+    for (const mode of ['interpreter', 'wasm-interp', 'jit-all', 'wasm-all', 'wasm-batched'] as ExecMode[]) {
       test(`${p.source} (${mode}): ${p.what}`, { timeout: 90_000 }, async (t) => {
         if (!HAVE_TOOLCHAIN) return t.skip('riscv64-linux-gnu-gcc not installed');
         const elf = buildProgram(p.source);

@@ -82,7 +82,7 @@ describe('guest memory backing', () => {
  */
 describe('translated code vs the interpreter and QEMU', { concurrency: 1 }, () => {
   const runs = new Map<ExecMode, RunResult>();
-  for (const mode of ['interpreter', 'jit-all', 'wasm-all', 'wasm-batched'] as ExecMode[]) {
+  for (const mode of ['interpreter', 'wasm-interp', 'jit-all', 'wasm-all', 'wasm-batched'] as ExecMode[]) {
     test(`jitcheck.c (${mode})`, { timeout: 60_000 }, async (t) => {
       if (!HAVE_TOOLCHAIN) return t.skip('riscv64-linux-gnu-gcc not installed');
       const ours = await runOurs(buildProgram('jitcheck.c'), 30_000, 128 << 20, mode);
@@ -94,6 +94,13 @@ describe('translated code vs the interpreter and QEMU', { concurrency: 1 }, () =
         assert.ok(
           ours.wasmInstructions > 0.8 * ours.instructions,
           `${ours.wasmInstructions} of ${ours.instructions} instructions ran in WebAssembly`,
+        );
+      }
+      if (mode === 'wasm-interp') {
+        // the WebAssembly interpreter ran it, not the JavaScript one
+        assert.ok(
+          ours.interpInstructions > 0.8 * ours.instructions,
+          `${ours.interpInstructions} of ${ours.instructions} instructions ran in the WebAssembly interpreter`,
         );
       }
       const reference = runs.get('interpreter');

@@ -1,0 +1,813 @@
+import { ByteWriter, I32, I64, Op, VOID } from './wasm-encoder.js';
+
+/**
+ * The interpreter's inner loop as one WebAssembly function, built once per VM.
+ *
+ * In a fresh process V8 runs the JavaScript interpreter (hart.ts `interpret`) in its bytecode interpreter and
+ * baseline tiers for the first hundreds of milliseconds, and deoptimises it again whenever the guest reaches
+ * a path it had not seen: the Linux boot's first 300 k instructions ran at ~7 MIPS. WebAssembly is compiled
+ * before it runs (V8's baseline compiler takes about a millisecond for this function), so the commonest
+ * instructions run at compiled speed from the first one.
+ *
+ * It runs the integer instructions the region translator handles (ALU, M, loads and stores through the same
+ * address helpers, LUI/AUIPC, branches and jumps, FENCE) from the pc inside one fetch page, following
+ * branches within the page, and leaves to the hart for anything else: another page, an instruction it does
+ * not run (CSR, AMO, floating point, SYSTEM, FENCE.I, an unexpanded compressed parcel), a trapping access, a
+ * slow-path access with side effects, a block start that has grown hot (the hart then compiles its region),
+ * a page holding translated code, or the budget. Guest registers stay in the register file; the retired
+ * count and the next pc go to the CPU area as for regions.
+ */
+
+/** Results of the interpreter function. */
+export const INTERP_BLOCK = 0; // at a block start (another page, translated code, the budget)
+export const INTERP_TRAP = 1; // the access at the pc trapped
+export const INTERP_LEAVE = 2; // a slow-path access had side effects: stopped after it
+export const INTERP_UNHANDLED = 3; // the instruction at the pc is the hart's
+export const INTERP_HOT = 4; // the block start at the pc reached the heat limit
+
+/** Heat table: direct-mapped (RAM offset of a block start, visits), HEAT_ENTRIES pairs of i32. */
+export const HEAT_ENTRIES = 65536;
+
+/** Absolute addresses (in the WebAssembly memory) of what the loop uses in the CPU area. */
+export interface InterpLayout {
+  regs: number;
+  value: number;
+  npc: number;
+  retired: number;
+  heatLimit: number;
+  compressed: number;
+  heat: number;
+  codePages: number;
+}
+
+// function indices in the module (imports first, then the translator's helpers)
+const F_LD = 0;
+const F_ST = 1;
+const F_RDX = 2;
+const F_WRX = 3;
+const F_MULHU = 4;
+
+// params
+const P_FB = 0; // RAM offset of the fetch page
+const P_BUDGET = 1;
+// i64 locals
+const L_PC = 2;
+const L_A = 3;
+const L_B = 4;
+const L_ADDR = 5;
+const L_T = 6; // branch target, or scratch
+const L_V = 7; // value for rd
+// i32 locals
+const L_N = 8;
+const L_INS = 9;
+const L_LEN = 10;
+const L_RD = 11;
+const L_F3 = 12;
+const L_OFF = 13;
+const L_ST = 14;
+const L_K = 15;
+const L_IMM = 16;
+const L_SIZE = 17;
+
+/** Locals after the two i32 parameters. */
+export const INTERP_LOCALS: [number, number][] = [
+  [6, I64],
+  [10, I32],
+];
+
+/** Opcode groups ((ins & 0x7f) >> 2) the loop runs; the rest leave as unhandled. */
+const G_LOAD = 0;
+const G_MISC_MEM = 3;
+const G_OP_IMM = 4;
+const G_AUIPC = 5;
+const G_OP_IMM_32 = 6;
+const G_STORE = 8;
+const G_OP = 12;
+const G_LUI = 13;
+const G_OP_32 = 14;
+const G_BRANCH = 24;
+const G_JALR = 25;
+const G_JAL = 27;
+
+type Label = 'exit' | 'next' | 'bstart' | 'advance' | 'write' | string;
+
+class InterpEmitter {
+  readonly w = new ByteWriter(8192);
+  private labels: Label[] = [];
+
+  constructor(private readonly l: InterpLayout) {}
+
+  private open(code: number, type: number, label: Label = ''): void {
+    this.w.op(code).byte(type);
+    this.labels.push(label);
+  }
+
+  private close(): void {
+    this.w.op(Op.end);
+    this.labels.pop();
+  }
+
+  private depth(label: Label): number {
+    const i = this.labels.lastIndexOf(label);
+    if (i < 0) throw new Error(`no label ${label}`);
+    return this.labels.length - 1 - i;
+  }
+
+  private br(label: Label): void {
+    this.w.op(Op.br).u32(this.depth(label));
+  }
+
+  /** Leaves with status `st` (pc and count as they are). */
+  private exit(st: number): void {
+    this.w.i32Const(st).set(L_ST);
+    this.br('exit');
+  }
+
+  /** Pushes x[reg] where reg is an i32 register number (pushed by `index`). */
+  private loadReg(index: () => void): void {
+    index();
+    this.w.i32Const(3).op(Op.i32Shl).mem(Op.i64Load, 3, this.l.regs);
+  }
+
+  /** x[rd] = value (pushed by `value`), keeping x0 zero. */
+  private writeRd(value: () => void): void {
+    const w = this.w;
+    w.get(L_RD).i32Const(3).op(Op.i32Shl);
+    value();
+    w.mem(Op.i64Store, 3, this.l.regs);
+    w.i32Const(0).i64Const(0).mem(Op.i64Store, 3, this.l.regs);
+  }
+
+  /** Field (ins >> shift) & mask as i32. */
+  private field(shift: number, mask: number): void {
+    this.w.get(L_INS).i32Const(shift).op(Op.i32ShrU).i32Const(mask).op(Op.i32And);
+  }
+
+  emit(): Uint8Array {
+    const w = this.w;
+    const l = this.l;
+    this.open(Op.block, VOID, 'exit');
+    this.open(Op.loop, VOID, 'next');
+    // the budget
+    w.get(L_N).get(P_BUDGET).op(Op.i32GeS);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_BLOCK);
+    this.close();
+    w.i32Const(0).set(L_ST);
+    // fetch: page offset in K
+    w.get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).set(L_K);
+    w.get(P_FB).get(L_K).op(Op.i32Add).mem(Op.i32Load16U, 1, 0).set(L_INS);
+    w.get(L_INS).i32Const(3).op(Op.i32And).i32Const(3).op(Op.i32Ne);
+    this.open(Op.if, VOID);
+    // compressed: the expansion table (0: not expanded yet, or illegal: the hart's)
+    w.get(L_INS).i32Const(2).op(Op.i32Shl).mem(Op.i32Load, 2, l.compressed).tee(L_INS).op(Op.i32Eqz);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.i32Const(2).set(L_LEN);
+    w.op(Op.else);
+    // a 4-byte instruction across the page end is the hart's
+    w.get(L_K).i32Const(4092).op(Op.i32GtU);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.get(P_FB).get(L_K).op(Op.i32Add).mem(Op.i32Load, 1, 0).set(L_INS);
+    w.i32Const(4).set(L_LEN);
+    this.close();
+    // decode what every handler uses
+    this.field(7, 31);
+    w.set(L_RD);
+    this.field(12, 7);
+    w.set(L_F3);
+    this.loadReg(() => this.field(15, 31));
+    w.set(L_A);
+    w.get(L_INS).i32Const(20).op(Op.i32ShrS).set(L_IMM);
+
+    this.open(Op.block, VOID, 'bstart');
+    this.open(Op.block, VOID, 'advance');
+    this.open(Op.block, VOID, 'write');
+    const handlers: [number, () => void][] = [
+      [G_LOAD, () => this.load()],
+      [G_MISC_MEM, () => this.fence()],
+      [G_OP_IMM, () => this.opImm()],
+      [G_AUIPC, () => this.upper(true)],
+      [G_OP_IMM_32, () => this.opImm32()],
+      [G_STORE, () => this.store()],
+      [G_OP, () => this.op()],
+      [G_LUI, () => this.upper(false)],
+      [G_OP_32, () => this.op32()],
+      [G_BRANCH, () => this.branch()],
+      [G_JALR, () => this.jump(true)],
+      [G_JAL, () => this.jump(false)],
+    ];
+    // blocks: unhandled innermost (index 0), then each handler
+    const count = handlers.length + 1;
+    for (let i = count - 1; i >= 0; i--) this.open(Op.block, VOID, `h${i}`);
+    w.get(L_INS).i32Const(2).op(Op.i32ShrU).i32Const(31).op(Op.i32And);
+    w.op(Op.brTable).u32(32);
+    for (let g = 0; g < 32; g++) {
+      const h = handlers.findIndex(([group]) => group === g);
+      w.u32(h < 0 ? 0 : h + 1);
+    }
+    w.u32(0);
+    this.close(); // h0: unhandled
+    this.exit(INTERP_UNHANDLED);
+    for (let i = 0; i < handlers.length; i++) {
+      this.close();
+      handlers[i]![1]();
+    }
+    this.close(); // write: x[rd] = V
+    this.writeRd(() => w.get(L_V));
+    this.close(); // advance
+    w.get(L_PC).get(L_LEN).op(Op.i64ExtendI32U).op(Op.i64Add).set(L_PC);
+    w.get(L_N).i32Const(1).op(Op.i32Add).set(L_N);
+    // a slow-path access asked to leave: after this instruction
+    w.get(L_ST);
+    this.open(Op.if, VOID);
+    this.br('exit');
+    this.close();
+    // into the next page: the hart translates the fetch again
+    w.get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).get(L_LEN).op(Op.i32LtU);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_BLOCK);
+    this.close();
+    this.br('next');
+    this.close(); // bstart: a control transfer to L_T retired
+    this.blockStart();
+    this.close(); // loop
+    this.close(); // exit
+    w.i32Const(0).get(L_PC).mem(Op.i64Store, 3, l.npc);
+    w.i32Const(0).get(L_N).mem(Op.i32Store, 2, l.retired);
+    w.get(L_ST).op(Op.end);
+    const body = w.finish();
+    const pro = new ByteWriter(32);
+    pro.i32Const(0).mem(Op.i64Load, 3, l.npc).set(L_PC);
+    return new ByteWriter(pro.length + body.length).bytes(pro.finish()).bytes(body).finish();
+  }
+
+  /** After a branch or jump retired with target L_T: stay in the page unless the hart must look. */
+  private blockStart(): void {
+    const w = this.w;
+    const l = this.l;
+    w.get(L_N).i32Const(1).op(Op.i32Add).set(L_N);
+    w.get(L_T).get(L_PC).op(Op.i64Xor).i64Const(12).op(Op.i64ShrU).op(Op.i64Eqz).op(Op.i32Eqz);
+    w.get(L_T).set(L_PC);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_BLOCK);
+    this.close();
+    // translated code on this page: the hart dispatches block starts there
+    w.get(P_FB).i32Const(12).op(Op.i32ShrU).mem(Op.i32Load8U, 0, l.codePages);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_BLOCK);
+    this.close();
+    // heat: K = RAM offset of the block start, OFF = its entry's address
+    w.get(P_FB).get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).op(Op.i32Add).set(L_K);
+    w.get(L_K)
+      .i32Const(1)
+      .op(Op.i32ShrU)
+      .i32Const(HEAT_ENTRIES - 1)
+      .op(Op.i32And)
+      .i32Const(3)
+      .op(Op.i32Shl)
+      .set(L_OFF);
+    // visits: one more if the entry is this block start's, else the entry becomes its, at 1
+    w.get(L_OFF).mem(Op.i32Load, 2, l.heat).get(L_K).op(Op.i32Eq);
+    this.open(Op.if, I32);
+    w.get(L_OFF)
+      .mem(Op.i32Load, 2, l.heat + 4)
+      .i32Const(1)
+      .op(Op.i32Add);
+    w.op(Op.else);
+    w.get(L_OFF).get(L_K).mem(Op.i32Store, 2, l.heat);
+    w.i32Const(1);
+    this.close();
+    w.set(L_SIZE);
+    w.get(L_OFF)
+      .get(L_SIZE)
+      .mem(Op.i32Store, 2, l.heat + 4);
+    w.get(L_SIZE).i32Const(0).mem(Op.i32Load, 2, l.heatLimit).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_HOT);
+    this.close();
+    this.br('next');
+  }
+
+  /** addr = A + imm (i32 in L_IMM). */
+  private address(): void {
+    this.w.get(L_A).get(L_IMM).op(Op.i64ExtendI32S).op(Op.i64Add).set(L_ADDR);
+  }
+
+  private addressHalves(): void {
+    this.w.get(L_ADDR).op(Op.i32WrapI64).get(L_ADDR).i64Const(32).op(Op.i64ShrU).op(Op.i32WrapI64);
+  }
+
+  /** After a slow-path call's status (on the stack): leave on a trap; remember "leave after" (2). */
+  private slowStatus(): void {
+    const w = this.w;
+    w.tee(L_ST).i32Const(1).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.br('exit');
+    this.close();
+  }
+
+  private load(): void {
+    const w = this.w;
+    const l = this.l;
+    w.get(L_F3).i32Const(7).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.i32Const(1).get(L_F3).i32Const(3).op(Op.i32And).op(Op.i32Shl).set(L_SIZE);
+    this.address();
+    w.get(L_ADDR).get(L_SIZE).call(F_RDX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, I64);
+    this.addressHalves();
+    w.get(L_SIZE).call(F_LD);
+    this.slowStatus();
+    w.i32Const(0).mem(Op.i64Load, 3, l.value);
+    w.op(Op.else);
+    // up to 7 bytes past the access: RAM is followed by the CPU area in the same memory
+    w.get(L_OFF).mem(Op.i64Load, 0, 0);
+    this.close();
+    // shift the value to the top and back: sign- or zero-extends by f3
+    w.set(L_V);
+    w.i64Const(64).get(L_SIZE).i32Const(3).op(Op.i32Shl).op(Op.i64ExtendI32U).op(Op.i64Sub).set(L_T);
+    w.get(L_V).get(L_T).op(Op.i64Shl).set(L_V);
+    w.get(L_F3).i32Const(4).op(Op.i32And);
+    this.open(Op.if, I64);
+    w.get(L_V).get(L_T).op(Op.i64ShrU);
+    w.op(Op.else);
+    w.get(L_V).get(L_T).op(Op.i64ShrS);
+    this.close();
+    w.set(L_V);
+    this.br('write');
+  }
+
+  private store(): void {
+    const w = this.w;
+    w.get(L_F3).i32Const(3).op(Op.i32GtU);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.i32Const(1).get(L_F3).op(Op.i32Shl).set(L_SIZE);
+    // imm = ins[31:25] << 5 | ins[11:7]
+    w.get(L_INS).i32Const(25).op(Op.i32ShrS).i32Const(5).op(Op.i32Shl).get(L_RD).op(Op.i32Or).set(L_IMM);
+    this.address();
+    this.loadReg(() => this.field(20, 31));
+    w.set(L_B);
+    w.get(L_ADDR).get(L_SIZE).call(F_WRX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, VOID);
+    this.addressHalves();
+    w.get(L_SIZE).get(L_B).op(Op.i32WrapI64).get(L_B).i64Const(32).op(Op.i64ShrU).op(Op.i32WrapI64);
+    w.call(F_ST);
+    this.slowStatus();
+    this.br('advance');
+    this.close();
+    // by width: f3 0..3
+    this.open(Op.block, VOID, 's3');
+    this.open(Op.block, VOID, 's2');
+    this.open(Op.block, VOID, 's1');
+    this.open(Op.block, VOID, 's0');
+    w.get(L_F3).op(Op.brTable).u32(4).u32(0).u32(1).u32(2).u32(3).u32(3);
+    const stores = [Op.i64Store8, Op.i64Store16, Op.i64Store32, Op.i64Store];
+    for (let i = 0; i < 4; i++) {
+      this.close();
+      w.get(L_OFF).get(L_B).mem(stores[i]!, 0, 0);
+      this.br('advance');
+    }
+  }
+
+  private fence(): void {
+    // FENCE orders nothing here (one hart, coherent memory); FENCE.I drops translations: the hart's
+    this.w.get(L_F3);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    this.br('advance');
+  }
+
+  /** LUI, or AUIPC when `pcRelative`. */
+  private upper(pcRelative: boolean): void {
+    const w = this.w;
+    if (pcRelative) w.get(L_PC);
+    w.get(L_INS).i32Const(-4096).op(Op.i32And).op(Op.i64ExtendI32S);
+    if (pcRelative) w.op(Op.i64Add);
+    w.set(L_V);
+    this.br('write');
+  }
+
+  /** Runs `cases[f3]` (each leaves V on nothing: it sets L_V and branches), the rest unhandled. */
+  private byF3(cases: ((() => void) | undefined)[]): void {
+    const w = this.w;
+    this.open(Op.block, VOID, 'f3u');
+    for (let i = 7; i >= 0; i--) this.open(Op.block, VOID, `f3_${i}`);
+    w.get(L_F3).op(Op.brTable).u32(8);
+    for (let i = 0; i < 8; i++) w.u32(i);
+    w.u32(7);
+    for (let i = 0; i < 8; i++) {
+      this.close();
+      const c = cases[i];
+      if (c === undefined) this.br('f3u');
+      else c();
+    }
+    this.close(); // f3u
+    this.exit(INTERP_UNHANDLED);
+  }
+
+  /** V = A op operand (pushed by `b`). */
+  private binary(b: () => void, op: number): () => void {
+    return () => {
+      this.w.get(L_A);
+      b();
+      this.w.op(op).set(L_V);
+      this.br('write');
+    };
+  }
+
+  /** When `cond` (pushed i32) holds run `then`, else leave unhandled. */
+  private requireThen(cond: () => void, then: () => void): () => void {
+    return () => {
+      cond();
+      this.open(Op.if, VOID);
+      then();
+      this.close();
+      this.exit(INTERP_UNHANDLED);
+    };
+  }
+
+  private opImm(): void {
+    const w = this.w;
+    const imm = () => w.get(L_IMM).op(Op.i64ExtendI32S);
+    const shamt = () => w.get(L_IMM).i32Const(63).op(Op.i32And).op(Op.i64ExtendI32U);
+    const compare = (op: number) => () => {
+      w.get(L_A);
+      imm();
+      w.op(op).op(Op.i64ExtendI32U).set(L_V);
+      this.br('write');
+    };
+    const high6 = (v: number) => () =>
+      w.get(L_IMM).i32Const(6).op(Op.i32ShrU).i32Const(63).op(Op.i32And).i32Const(v).op(Op.i32Eq);
+    this.byF3([
+      this.binary(imm, Op.i64Add),
+      this.requireThen(high6(0), this.binary(shamt, Op.i64Shl)),
+      compare(Op.i64LtS),
+      compare(Op.i64LtU),
+      this.binary(imm, Op.i64Xor),
+      () => {
+        high6(0)();
+        this.open(Op.if, VOID);
+        this.binary(shamt, Op.i64ShrU)();
+        this.close();
+        high6(0x10)();
+        this.open(Op.if, VOID);
+        this.binary(shamt, Op.i64ShrS)();
+        this.close();
+        this.exit(INTERP_UNHANDLED);
+      },
+      this.binary(imm, Op.i64Or),
+      this.binary(imm, Op.i64And),
+    ]);
+  }
+
+  /** V = sext32(wrap(A) op operand) */
+  private word(b: () => void, op: number): () => void {
+    return () => {
+      this.w.get(L_A).op(Op.i32WrapI64);
+      b();
+      this.w.op(op).op(Op.i64ExtendI32S).set(L_V);
+      this.br('write');
+    };
+  }
+
+  private opImm32(): void {
+    const w = this.w;
+    const imm = () => w.get(L_IMM);
+    const shamt = () => w.get(L_IMM).i32Const(31).op(Op.i32And);
+    const high7 = (v: number) => () =>
+      w.get(L_IMM).i32Const(5).op(Op.i32ShrU).i32Const(127).op(Op.i32And).i32Const(v).op(Op.i32Eq);
+    this.byF3([
+      this.word(imm, Op.i32Add),
+      this.requireThen(high7(0), this.word(shamt, Op.i32Shl)),
+      undefined,
+      undefined,
+      undefined,
+      () => {
+        high7(0)();
+        this.open(Op.if, VOID);
+        this.word(shamt, Op.i32ShrU)();
+        this.close();
+        high7(0x20)();
+        this.open(Op.if, VOID);
+        this.word(shamt, Op.i32ShrS)();
+        this.close();
+        this.exit(INTERP_UNHANDLED);
+      },
+      undefined,
+      undefined,
+    ]);
+  }
+
+  /** funct7 in K. */
+  private funct7(): void {
+    this.w.get(L_INS).i32Const(25).op(Op.i32ShrU).set(L_K);
+  }
+
+  private f7Is(v: number): () => void {
+    return () => this.w.get(L_K).i32Const(v).op(Op.i32Eq);
+  }
+
+  private op(): void {
+    const w = this.w;
+    this.loadReg(() => this.field(20, 31));
+    w.set(L_B);
+    this.funct7();
+    const b = () => w.get(L_B);
+    const compare = (op: number) => () => {
+      w.get(L_A).get(L_B).op(op).op(Op.i64ExtendI32U).set(L_V);
+      this.br('write');
+    };
+    w.get(L_K).i32Const(1).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.mulDiv();
+    this.close();
+    w.get(L_K).i32Const(0x20).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.byF3([
+      this.binary(b, Op.i64Sub),
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      this.binary(b, Op.i64ShrS),
+      undefined,
+      undefined,
+    ]);
+    this.close();
+    this.requireThen(this.f7Is(0), () =>
+      this.byF3([
+        this.binary(b, Op.i64Add),
+        this.binary(b, Op.i64Shl),
+        compare(Op.i64LtS),
+        compare(Op.i64LtU),
+        this.binary(b, Op.i64Xor),
+        this.binary(b, Op.i64ShrU),
+        this.binary(b, Op.i64Or),
+        this.binary(b, Op.i64And),
+      ]),
+    )();
+  }
+
+  /** MUL..REMU with A, B (RISC-V's results for division by zero and overflow, no wasm traps). */
+  private mulDiv(): void {
+    const w = this.w;
+    const done = () => {
+      w.set(L_V);
+      this.br('write');
+    };
+    // T = B for the divisions' tests
+    const signFix = (x: number, y: number) => {
+      // - (x < 0 ? y : 0)
+      w.get(x).i64Const(63).op(Op.i64ShrS).get(y).op(Op.i64And).op(Op.i64Sub);
+    };
+    this.byF3([
+      () => {
+        w.get(L_A).get(L_B).op(Op.i64Mul);
+        done();
+      },
+      () => {
+        w.get(L_A).get(L_B).call(F_MULHU);
+        signFix(L_A, L_B);
+        signFix(L_B, L_A);
+        done();
+      },
+      () => {
+        w.get(L_A).get(L_B).call(F_MULHU);
+        signFix(L_A, L_B);
+        done();
+      },
+      () => {
+        w.get(L_A).get(L_B).call(F_MULHU);
+        done();
+      },
+      () => {
+        // DIV: /0 -> -1; /-1 -> -A (wrapping)
+        w.get(L_B).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        w.i64Const(-1);
+        w.op(Op.else);
+        w.get(L_B).i64Const(-1).op(Op.i64Eq);
+        this.open(Op.if, I64);
+        w.i64Const(0).get(L_A).op(Op.i64Sub);
+        w.op(Op.else);
+        w.get(L_A).get(L_B).op(Op.i64DivS);
+        this.close();
+        this.close();
+        done();
+      },
+      () => {
+        w.get(L_B).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        w.i64Const(-1);
+        w.op(Op.else);
+        w.get(L_A).get(L_B).op(Op.i64DivU);
+        this.close();
+        done();
+      },
+      () => {
+        w.get(L_B).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        w.get(L_A);
+        w.op(Op.else);
+        w.get(L_A).get(L_B).op(Op.i64RemS);
+        this.close();
+        done();
+      },
+      () => {
+        w.get(L_B).op(Op.i64Eqz);
+        this.open(Op.if, I64);
+        w.get(L_A);
+        w.op(Op.else);
+        w.get(L_A).get(L_B).op(Op.i64RemU);
+        this.close();
+        done();
+      },
+    ]);
+  }
+
+  private op32(): void {
+    const w = this.w;
+    this.loadReg(() => this.field(20, 31));
+    w.set(L_B);
+    this.funct7();
+    const b = () => w.get(L_B).op(Op.i32WrapI64);
+    const b5 = () => w.get(L_B).op(Op.i32WrapI64).i32Const(31).op(Op.i32And);
+    w.get(L_K).i32Const(1).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.mulDiv32();
+    this.close();
+    w.get(L_K).i32Const(0x20).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.byF3([
+      this.word(b, Op.i32Sub),
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      this.word(b5, Op.i32ShrS),
+      undefined,
+      undefined,
+    ]);
+    this.close();
+    this.requireThen(this.f7Is(0), () =>
+      this.byF3([
+        this.word(b, Op.i32Add),
+        this.word(b5, Op.i32Shl),
+        undefined,
+        undefined,
+        undefined,
+        this.word(b5, Op.i32ShrU),
+        undefined,
+        undefined,
+      ]),
+    )();
+  }
+
+  /** MULW, DIVW, DIVUW, REMW, REMUW: 32-bit operations, sign-extended results. */
+  private mulDiv32(): void {
+    const w = this.w;
+    const a = () => w.get(L_A).op(Op.i32WrapI64);
+    const b = () => w.get(L_B).op(Op.i32WrapI64);
+    const done = () => {
+      w.op(Op.i64ExtendI32S).set(L_V);
+      this.br('write');
+    };
+    const zeroB = () => {
+      b();
+      w.op(Op.i32Eqz);
+    };
+    const guarded = (onZero: () => void, divide: () => void) => () => {
+      zeroB();
+      this.open(Op.if, I32);
+      onZero();
+      w.op(Op.else);
+      divide();
+      this.close();
+      done();
+    };
+    this.byF3([
+      () => {
+        a();
+        b();
+        w.op(Op.i32Mul);
+        done();
+      },
+      undefined,
+      undefined,
+      undefined,
+      guarded(
+        () => w.i32Const(-1),
+        () => {
+          // -1: -A (wrapping), so MIN / -1 = MIN without a wasm trap
+          b();
+          w.i32Const(-1).op(Op.i32Eq);
+          this.open(Op.if, I32);
+          w.i32Const(0);
+          a();
+          w.op(Op.i32Sub);
+          w.op(Op.else);
+          a();
+          b();
+          w.op(Op.i32DivS);
+          this.close();
+        },
+      ),
+      guarded(
+        () => w.i32Const(-1),
+        () => {
+          a();
+          b();
+          w.op(Op.i32DivU);
+        },
+      ),
+      guarded(a, () => {
+        a();
+        b();
+        w.op(Op.i32RemS);
+      }),
+      guarded(a, () => {
+        a();
+        b();
+        w.op(Op.i32RemU);
+      }),
+    ]);
+  }
+
+  private branch(): void {
+    const w = this.w;
+    this.loadReg(() => this.field(20, 31));
+    w.set(L_B);
+    const taken = (op: number) => () => {
+      w.get(L_A).get(L_B).op(op).set(L_K);
+      this.br('taken');
+    };
+    this.open(Op.block, VOID, 'taken');
+    this.byF3([
+      taken(Op.i64Eq),
+      taken(Op.i64Ne),
+      undefined,
+      undefined,
+      taken(Op.i64LtS),
+      taken(Op.i64GeS),
+      taken(Op.i64LtU),
+      taken(Op.i64GeU),
+    ]);
+    this.close();
+    // T = pc + (taken ? imm : len)
+    w.get(L_PC);
+    w.get(L_K);
+    this.open(Op.if, I32);
+    // imm[12|10:5|4:1|11] = ins[31|30:25|11:8|7]
+    w.get(L_INS).i32Const(31).op(Op.i32ShrS).i32Const(12).op(Op.i32Shl);
+    this.field(7, 1);
+    w.i32Const(11).op(Op.i32Shl).op(Op.i32Or);
+    this.field(25, 0x3f);
+    w.i32Const(5).op(Op.i32Shl).op(Op.i32Or);
+    this.field(8, 0xf);
+    w.i32Const(1).op(Op.i32Shl).op(Op.i32Or);
+    w.op(Op.else);
+    w.get(L_LEN);
+    this.close();
+    w.op(Op.i64ExtendI32S).op(Op.i64Add).set(L_T);
+    this.br('bstart');
+  }
+
+  /** JAL, or JALR when `register`: the link is written after the target is read (rd may be rs1). */
+  private jump(register: boolean): void {
+    const w = this.w;
+    if (register) {
+      w.get(L_F3);
+      this.open(Op.if, VOID);
+      this.exit(INTERP_UNHANDLED);
+      this.close();
+      w.get(L_A).get(L_IMM).op(Op.i64ExtendI32S).op(Op.i64Add).i64Const(-2).op(Op.i64And).set(L_T);
+    } else {
+      // imm[20|10:1|11|19:12] = ins[31|30:21|20|19:12]
+      w.get(L_PC);
+      w.get(L_INS).i32Const(31).op(Op.i32ShrS).i32Const(20).op(Op.i32Shl);
+      this.field(12, 0xff);
+      w.i32Const(12).op(Op.i32Shl).op(Op.i32Or);
+      this.field(20, 1);
+      w.i32Const(11).op(Op.i32Shl).op(Op.i32Or);
+      this.field(21, 0x3ff);
+      w.i32Const(1).op(Op.i32Shl).op(Op.i32Or);
+      w.op(Op.i64ExtendI32S).op(Op.i64Add).set(L_T);
+    }
+    this.writeRd(() => w.get(L_PC).get(L_LEN).op(Op.i64ExtendI32U).op(Op.i64Add));
+    this.br('bstart');
+  }
+}
+
+/** The interpreter function's body (type (fetchBase: i32, budget: i32) -> status: i32). */
+export function interpreterBody(layout: InterpLayout): Uint8Array {
+  return new InterpEmitter(layout).emit();
+}
