@@ -3,6 +3,7 @@
  * `datakit [--git PATH] [--listen URL]...` serves DataKit over 9P (default tcp://127.0.0.1:5640;
  * without --git, an in-memory store). `datakit ls|cat|write|commit|log|watch` talk to a running server.
  */
+import './v8flags.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DataKitClient } from './client.js';
