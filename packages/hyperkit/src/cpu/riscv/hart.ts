@@ -29,7 +29,14 @@ import {
 } from './csr-numbers.js';
 import { F32, F64, FLAG_NV, SoftFloat, classify } from './fpu.js';
 import { type Block, translateBlock } from './jit.js';
-import { HEAT_ENTRIES, INTERP_HOT, INTERP_TRAP, INTERP_UNHANDLED } from './wasm-interp.js';
+import {
+  ENTRY_MAP_SLOTS,
+  ENTRY_MAP_SLOT_BYTES,
+  HEAT_ENTRIES,
+  INTERP_HOT,
+  INTERP_TRAP,
+  INTERP_UNHANDLED,
+} from './wasm-interp.js';
 import {
   CHAIN_ENTRIES,
   CHAIN_PROMOTE,
@@ -39,6 +46,11 @@ import {
   CTL_COMPRESSED,
   CTL_COUNTERS,
   CTL_DMODE,
+  CTL_ENTRY_MAP,
+  CTL_EXEC_PHYS,
+  CTL_EXEC_TAG,
+  CTL_FETCH_BASE,
+  CTL_FETCH_MODE,
   CTL_HEAT,
   CTL_HEAT_LIMIT,
   CTL_NPC,
@@ -301,6 +313,7 @@ export class RiscvHart implements CpuBackend {
   wasmInterp: boolean;
   private readonly compressed32: Int32Array | null;
   private readonly heat32: Int32Array | null;
+  private readonly entryMap: Uint8Array | null;
   /** Instructions retired in the WebAssembly interpreter. */
   interpRetired = 0;
   /** The CPU area as int32 words (pc hand-over, retired count, slow-path values, MMU mode); null without. */
@@ -380,6 +393,7 @@ export class RiscvHart implements CpuBackend {
       if (this.wasm && !process.env.HYPERKIT_JIT_THRESHOLD) this.jitThreshold = 65535;
       this.compressed32 = new Int32Array(mem.buffer, ctl + CTL_COMPRESSED, 65536);
       this.heat32 = new Int32Array(mem.buffer, ctl + CTL_HEAT, HEAT_ENTRIES * 2);
+      this.entryMap = new Uint8Array(mem.buffer, ctl + CTL_ENTRY_MAP, ENTRY_MAP_SLOTS * ENTRY_MAP_SLOT_BYTES);
       this.wasmInterp = this.wasm && process.env.HYPERKIT_WASM_INTERP !== '0';
     } else {
       this.x = new Int32Array(64);
@@ -392,6 +406,7 @@ export class RiscvHart implements CpuBackend {
       this.wasm = false;
       this.compressed32 = null;
       this.heat32 = null;
+      this.entryMap = null;
       this.wasmInterp = false;
     }
     this.bus = platform.bus;
@@ -513,6 +528,9 @@ export class RiscvHart implements CpuBackend {
       c[CTL_READ_PHYS >> 2] = data.readPhys.byteOffset;
       c[CTL_WRITE_TAG >> 2] = data.writeTag.byteOffset;
       c[CTL_WRITE_PHYS >> 2] = data.writePhys.byteOffset;
+      c[CTL_FETCH_MODE >> 2] = this.fetchPaging ? 1 : this.pmpFetch ? 2 : 0;
+      c[CTL_EXEC_TAG >> 2] = fetch.execTag.byteOffset;
+      c[CTL_EXEC_PHYS >> 2] = fetch.execPhys.byteOffset;
     }
     if (flush) this.flushTlb();
     this.fetchVpn = -1;
@@ -975,6 +993,14 @@ export class RiscvHart implements CpuBackend {
     this.interpRetired += n;
     this.pcLo = c[CTL_NPC >> 2]!;
     this.pcHi = c[(CTL_NPC >> 2) + 1]!;
+    // the page it ended in, when it translated the fetch there itself
+    const fetchBase = c[CTL_FETCH_BASE >> 2]!;
+    if (fetchBase < 0) this.fetchVpn = -1;
+    else {
+      this.fetchVpn = this.pcLo >>> 12;
+      this.fetchHi = this.pcHi;
+      this.fetchOff = fetchBase;
+    }
     if (status === INTERP_UNHANDLED) {
       const off = this.fetchOff + (this.pcLo & 4095);
       const half = this.ram16[off >> 1]!;
@@ -1003,6 +1029,27 @@ export class RiscvHart implements CpuBackend {
       this.compileRegion(off >>> 12, off & 4095);
     }
     return n;
+  }
+
+  /**
+   * Tells the WebAssembly interpreter where on RAM page `page` to hand block starts back (the entries of
+   * `region`; none once it is dropped). Only a matter of speed: see ENTRY_MAP_SLOTS.
+   */
+  private mapEntries(page: number, region: WasmRegion | undefined): void {
+    const map = this.entryMap;
+    if (map === null) return;
+    const at = (page & (ENTRY_MAP_SLOTS - 1)) * ENTRY_MAP_SLOT_BYTES;
+    const key = page + 1;
+    map[at] = key & 0xff;
+    map[at + 1] = (key >>> 8) & 0xff;
+    map[at + 2] = (key >>> 16) & 0xff;
+    map[at + 3] = key >>> 24;
+    map.fill(0, at + 4, at + ENTRY_MAP_SLOT_BYTES);
+    if (region === undefined) return;
+    const entries = region.entries;
+    for (let slot = 0; slot < 2048; slot++) {
+      if (entries[slot]! >= 0) map[at + 4 + (slot >> 3)]! |= 1 << (slot & 7);
+    }
   }
 
   /** True when the WebAssembly interpreter has counted visits of a block start at RAM offset `off`. */
@@ -1078,7 +1125,10 @@ export class RiscvHart implements CpuBackend {
   private judgeRegion(region: WasmRegion): void {
     if (region.retired >= REGION_TRIAL_CALLS * REGION_MIN_RUN) return;
     const page = region.page;
-    if (this.wasmPages[page] === region) this.wasmPages[page] = undefined;
+    if (this.wasmPages[page] === region) {
+      this.wasmPages[page] = undefined;
+      this.mapEntries(page, undefined);
+    }
     this.wasmCompiles[page] = 255;
   }
 
@@ -1109,6 +1159,7 @@ export class RiscvHart implements CpuBackend {
     }
     this.translator!.placeRegion(cached, page);
     this.wasmPages[page] = cached;
+    this.mapEntries(page, cached);
     this.codePages[page] = 1;
     return true;
   }
@@ -1216,6 +1267,7 @@ export class RiscvHart implements CpuBackend {
       const page = pages[i]!;
       this.translator!.placeRegion(region, page);
       this.wasmPages[page] = region;
+      this.mapEntries(page, region);
       this.wasmCache[page] = region;
       this.codePages[page] = 1;
     });

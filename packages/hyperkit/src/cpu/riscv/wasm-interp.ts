@@ -10,8 +10,9 @@ import { ByteWriter, I32, I64, Op, VOID } from './wasm-encoder.js';
  * instructions run at compiled speed from the first one.
  *
  * It runs the integer instructions the region translator handles (ALU, M, loads and stores through the same
- * address helpers, LUI/AUIPC, branches and jumps, FENCE) from the pc inside one fetch page, following
- * branches within the page, and leaves to the hart for anything else: another page, an instruction it does
+ * address helpers, LUI/AUIPC, branches and jumps, FENCE) from the pc, following branches and moving to
+ * other pages through the exec TLB the hart fills, and leaves to the hart for anything else: a TLB miss or
+ * PMP on a page change, an instruction it does
  * not run (CSR, AMO, floating point, SYSTEM, FENCE.I, an unexpanded compressed parcel), a trapping access, a
  * slow-path access with side effects, a block start that has grown hot (the hart then compiles its region),
  * a page holding translated code, or the budget. Guest registers stay in the register file; the retired
@@ -28,6 +29,15 @@ export const INTERP_HOT = 4; // the block start at the pc reached the heat limit
 /** Heat table: direct-mapped (RAM offset of a block start, visits), HEAT_ENTRIES pairs of i32. */
 export const HEAT_ENTRIES = 65536;
 
+/**
+ * Entry maps of pages holding regions, direct-mapped by RAM page: per slot an i32 key (page + 1, 0 empty) and
+ * a bitmap of the page's 2048 halfword slots where the hart wants block starts (region entries). On a page
+ * holding translated code without a map (JavaScript blocks, warm blocks, a colliding page) every block
+ * start leaves. A stale map only costs speed: the loop reads guest memory itself, so it never runs stale code.
+ */
+export const ENTRY_MAP_SLOTS = 1024;
+export const ENTRY_MAP_SLOT_BYTES = 4 + 256;
+
 /** Absolute addresses (in the WebAssembly memory) of what the loop uses in the CPU area. */
 export interface InterpLayout {
   regs: number;
@@ -35,8 +45,17 @@ export interface InterpLayout {
   npc: number;
   retired: number;
   heatLimit: number;
+  /** i32: 0 bare fetches from RAM, 1 through the exec TLB (pointers below), 2 every page change is the hart's. */
+  fetchMode: number;
+  execTag: number;
+  execPhys: number;
+  /** i32 out: RAM offset of the page the pc is in at exit, -1 when the loop did not translate it. */
+  fetchBase: number;
+  ramBase: number;
+  ramSize: number;
   compressed: number;
   heat: number;
+  entryMap: number;
   codePages: number;
 }
 
@@ -226,10 +245,11 @@ class InterpEmitter {
     this.open(Op.if, VOID);
     this.br('exit');
     this.close();
-    // into the next page: the hart translates the fetch again
+    // into the next page: a block start there
     w.get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).get(L_LEN).op(Op.i32LtU);
     this.open(Op.if, VOID);
-    this.exit(INTERP_BLOCK);
+    this.fetchPage();
+    this.enterBlock();
     this.close();
     this.br('next');
     this.close(); // bstart: a control transfer to L_T retired
@@ -238,6 +258,7 @@ class InterpEmitter {
     this.close(); // exit
     w.i32Const(0).get(L_PC).mem(Op.i64Store, 3, l.npc);
     w.i32Const(0).get(L_N).mem(Op.i32Store, 2, l.retired);
+    w.i32Const(0).get(P_FB).mem(Op.i32Store, 2, l.fetchBase);
     w.get(L_ST).op(Op.end);
     const body = w.finish();
     const pro = new ByteWriter(32);
@@ -253,12 +274,89 @@ class InterpEmitter {
     w.get(L_T).get(L_PC).op(Op.i64Xor).i64Const(12).op(Op.i64ShrU).op(Op.i64Eqz).op(Op.i32Eqz);
     w.get(L_T).set(L_PC);
     this.open(Op.if, VOID);
-    this.exit(INTERP_BLOCK);
+    this.fetchPage();
     this.close();
-    // translated code on this page: the hart dispatches block starts there
-    w.get(P_FB).i32Const(12).op(Op.i32ShrU).mem(Op.i32Load8U, 0, l.codePages);
+    this.enterBlock();
+  }
+
+  /**
+   * The pc moved to another page: its RAM offset into P_FB from the exec TLB (or bare RAM), else leave for
+   * the hart (a miss, a fault, PMP) with the fetch base marked unknown.
+   */
+  private fetchPage(): void {
+    const w = this.w;
+    const l = this.l;
+    const fail = () => {
+      w.i32Const(-1).set(P_FB);
+      this.exit(INTERP_BLOCK);
+    };
+    w.i32Const(0).mem(Op.i32Load, 2, l.fetchMode).tee(L_K).op(Op.i32Eqz);
+    this.open(Op.if, VOID);
+    // bare: a physical address in RAM
+    w.get(L_PC).i64Const(32).op(Op.i64ShrU).op(Op.i64Eqz).op(Op.i32Eqz);
+    this.open(Op.if, VOID);
+    fail();
+    this.close();
+    w.get(L_PC).i64Const(l.ramBase).op(Op.i64Sub).tee(L_ADDR).i64Const(l.ramSize).op(Op.i64GeU);
+    this.open(Op.if, VOID);
+    fail();
+    this.close();
+    w.get(L_ADDR).op(Op.i32WrapI64).i32Const(-4096).op(Op.i32And).set(P_FB);
+    w.op(Op.else);
+    w.get(L_K).i32Const(1).op(Op.i32Ne);
+    this.open(Op.if, VOID);
+    fail();
+    this.close();
+    // the exec TLB: tag = pc >> 12 (as the hart keeps it, a double), phys = the page's physical address
+    w.get(L_PC).i64Const(12).op(Op.i64ShrS).tee(L_ADDR);
+    w.op(Op.i32WrapI64).i32Const(1023).op(Op.i32And).i32Const(3).op(Op.i32Shl).set(L_OFF);
+    w.get(L_OFF).i32Const(0).mem(Op.i32Load, 2, l.execTag).op(Op.i32Add).mem(Op.f64Load, 3, 0);
+    w.get(L_ADDR).op(Op.f64ConvertI64S).op(Op.f64Ne);
+    this.open(Op.if, VOID);
+    fail();
+    this.close();
+    w.get(L_OFF).i32Const(0).mem(Op.i32Load, 2, l.execPhys).op(Op.i32Add).mem(Op.f64Load, 3, 0);
+    w.op(Op.i64TruncF64U).i64Const(l.ramBase).op(Op.i64Sub).tee(L_ADDR).i64Const(l.ramSize).op(Op.i64GeU);
+    this.open(Op.if, VOID);
+    fail();
+    this.close();
+    w.get(L_ADDR).op(Op.i32WrapI64).set(P_FB);
+    this.close();
+  }
+
+  /** At a block start in the fetch page: leave if the hart has translated code there, count heat. */
+  private enterBlock(): void {
+    const w = this.w;
+    const l = this.l;
+    // translated code on this page: leave where the page's entry map says (or no map covers the page)
+    w.get(P_FB).i32Const(12).op(Op.i32ShrU).tee(L_K).mem(Op.i32Load8U, 0, l.codePages);
+    this.open(Op.if, VOID);
+    w.get(L_K)
+      .i32Const(ENTRY_MAP_SLOTS - 1)
+      .op(Op.i32And)
+      .i32Const(ENTRY_MAP_SLOT_BYTES)
+      .op(Op.i32Mul)
+      .tee(L_OFF)
+      .mem(Op.i32Load, 2, l.entryMap)
+      .get(L_K)
+      .i32Const(1)
+      .op(Op.i32Add)
+      .op(Op.i32Ne);
     this.open(Op.if, VOID);
     this.exit(INTERP_BLOCK);
+    this.close();
+    // bit (pc & 4095) >> 1 of the map
+    w.get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).i32Const(1).op(Op.i32ShrU).set(L_K);
+    w.get(L_OFF)
+      .get(L_K)
+      .i32Const(3)
+      .op(Op.i32ShrU)
+      .op(Op.i32Add)
+      .mem(Op.i32Load8U, 0, l.entryMap + 4);
+    w.get(L_K).i32Const(7).op(Op.i32And).op(Op.i32ShrU).i32Const(1).op(Op.i32And);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_BLOCK);
+    this.close();
     this.close();
     // heat: K = RAM offset of the block start, OFF = its entry's address
     w.get(P_FB).get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).op(Op.i32Add).set(L_K);

@@ -1,6 +1,12 @@
 import { EXPANDED_COMPRESSED, expandedCompressed } from './compressed.js';
 import { ByteWriter, type FuncDef, I32, I64, Op, VOID, encodeModule } from './wasm-encoder.js';
-import { HEAT_ENTRIES, INTERP_LOCALS, interpreterBody } from './wasm-interp.js';
+import {
+  ENTRY_MAP_SLOTS,
+  ENTRY_MAP_SLOT_BYTES,
+  HEAT_ENTRIES,
+  INTERP_LOCALS,
+  interpreterBody,
+} from './wasm-interp.js';
 
 /**
  * Translation of hot guest code into WebAssembly, which has the native 64-bit integers that JavaScript
@@ -39,6 +45,12 @@ export const CTL_WRITE_PHYS = 284;
 export const CTL_VALUE = 288;
 /** Visits at which the WebAssembly interpreter reports a block start hot (i32). */
 export const CTL_HEAT_LIMIT = 296;
+/** How the WebAssembly interpreter may change fetch page (see InterpLayout), and the exec TLB arrays. */
+export const CTL_FETCH_MODE = 300;
+export const CTL_EXEC_TAG = 304;
+export const CTL_EXEC_PHYS = 308;
+/** The WebAssembly interpreter's fetch page at exit (RAM offset, -1 unknown). */
+export const CTL_FETCH_BASE = 312;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
@@ -56,7 +68,9 @@ export const MAX_WARM_BLOCKS = 65536;
 export const CTL_COMPRESSED = CTL_COUNTERS + MAX_WARM_BLOCKS * 4;
 /** The WebAssembly interpreter's block-start visit counts (see wasm-interp.ts). */
 export const CTL_HEAT = CTL_COMPRESSED + 65536 * 4;
-export const CTL_CODE_PAGES = CTL_HEAT + HEAT_ENTRIES * 8;
+/** Entry maps of pages holding regions (see wasm-interp.ts). */
+export const CTL_ENTRY_MAP = CTL_HEAT + HEAT_ENTRIES * 8;
+export const CTL_CODE_PAGES = CTL_ENTRY_MAP + ENTRY_MAP_SLOTS * ENTRY_MAP_SLOT_BYTES;
 /** Runs of a warm block (counted inside WebAssembly) before it asks for its page's hot region. */
 export const WARM_PROMOTE = 20000;
 /** Results of a warm block or of the dispatcher, besides a next table index (>= 0). */
@@ -1355,8 +1369,15 @@ export class WasmTranslator {
         npc: this.ctl + CTL_NPC,
         retired: this.ctl + CTL_RETIRED,
         heatLimit: this.ctl + CTL_HEAT_LIMIT,
+        fetchMode: this.ctl + CTL_FETCH_MODE,
+        execTag: this.ctl + CTL_EXEC_TAG,
+        execPhys: this.ctl + CTL_EXEC_PHYS,
+        fetchBase: this.ctl + CTL_FETCH_BASE,
+        ramBase: this.ramBase,
+        ramSize: this.ramSize,
         compressed: this.ctl + CTL_COMPRESSED,
         heat: this.ctl + CTL_HEAT,
+        entryMap: this.ctl + CTL_ENTRY_MAP,
         codePages: this.ctl + CTL_CODE_PAGES,
       });
       const instance = this.instantiate([
