@@ -33,7 +33,10 @@ export class Plic implements MmioDevice {
     if (id < 1 || id > this.sources) throw new RangeError(`PLIC source ${id} out of range`);
     return {
       set: (level: boolean) => {
-        this.level[id] = level ? 1 : 0;
+        const value = level ? 1 : 0;
+        // devices report their line after every register access: only a change can change the outputs
+        if (this.level[id] === value) return;
+        this.level[id] = value;
         this.update();
       },
     };

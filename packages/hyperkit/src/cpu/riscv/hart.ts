@@ -57,6 +57,8 @@ import {
   CTL_READ_PHYS,
   CTL_READ_TAG,
   CTL_REGS,
+  CTL_RESV_ADDR,
+  CTL_RESV_VALID,
   CTL_RETIRED,
   CTL_TLB,
   CTL_VALUE,
@@ -207,9 +209,9 @@ export class RiscvHart implements CpuBackend {
   private instretFrozen = 0;
 
   // LR/SC reservation
-  private resvValid = false;
-  private resvLo = 0;
-  private resvHi = 0;
+  /** valid (0/1) and address (low, high words): in the CPU area when there is one (the WebAssembly loop's too). */
+  private readonly resvValid: Int32Array;
+  private readonly resvAddr: Int32Array;
 
   // MMU state derived from priv/mstatus/satp
   private dataPaging = false;
@@ -393,6 +395,8 @@ export class RiscvHart implements CpuBackend {
       if (this.wasm && !process.env.HYPERKIT_JIT_THRESHOLD) this.jitThreshold = 65535;
       this.compressed32 = new Int32Array(mem.buffer, ctl + CTL_COMPRESSED, 65536);
       this.heat32 = new Int32Array(mem.buffer, ctl + CTL_HEAT, HEAT_ENTRIES * 2);
+      this.resvValid = new Int32Array(mem.buffer, ctl + CTL_RESV_VALID, 1);
+      this.resvAddr = new Int32Array(mem.buffer, ctl + CTL_RESV_ADDR, 2);
       this.entryMap = new Uint8Array(mem.buffer, ctl + CTL_ENTRY_MAP, ENTRY_MAP_SLOTS * ENTRY_MAP_SLOT_BYTES);
       this.wasmInterp = this.wasm && process.env.HYPERKIT_WASM_INTERP !== '0';
     } else {
@@ -406,6 +410,8 @@ export class RiscvHart implements CpuBackend {
       this.wasm = false;
       this.compressed32 = null;
       this.heat32 = null;
+      this.resvValid = new Int32Array(1);
+      this.resvAddr = new Int32Array(2);
       this.entryMap = null;
       this.wasmInterp = false;
     }
@@ -1412,7 +1418,7 @@ export class RiscvHart implements CpuBackend {
   enterTrap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): void {
     const deleg = interrupt ? this.mideleg : this.medeleg;
     this.blockStart = true;
-    this.resvValid = false;
+    this.resvValid[0] = 0;
     if (this.priv <= PRIV_S && ((deleg >>> cause) & 1) === 1) {
       this.scauseLo = cause;
       this.scauseHi = interrupt ? 0x80000000 | 0 : 0;
@@ -2323,15 +2329,15 @@ export class RiscvHart implements CpuBackend {
       const v = this.load(aLo, aHi, size);
       x[2 * rd] = v;
       x[2 * rd + 1] = size === 4 ? v >> 31 : this.hi;
-      this.resvValid = true;
-      this.resvLo = aLo;
-      this.resvHi = aHi;
+      this.resvValid[0] = 1;
+      this.resvAddr[0] = aLo;
+      this.resvAddr[1] = aHi;
       return;
     }
     if (funct5 === 3) {
       // SC: a failing SC performs no access, so (as on QEMU) it raises nothing
-      const ok = this.resvValid && this.resvLo === aLo && this.resvHi === aHi;
-      this.resvValid = false;
+      const ok = this.resvValid[0] === 1 && this.resvAddr[0] === aLo && this.resvAddr[1] === aHi;
+      this.resvValid[0] = 0;
       if (ok) {
         if (aLo & (size - 1)) this.fault(CAUSE.misalignedStore, aLo, aHi);
         this.store(aLo, aHi, size, x[2 * rs2]!, x[2 * rs2 + 1]!);

@@ -51,6 +51,15 @@ export interface InterpLayout {
   execPhys: number;
   /** i32 out: RAM offset of the page the pc is in at exit, -1 when the loop did not translate it. */
   fetchBase: number;
+  /** i32: 0 bare data accesses, 1 through the data TLB (pointers below), 2 every access is the hart's. */
+  dataMode: number;
+  /** The LR reservation: i32 valid, i64 address. */
+  resvValid: number;
+  resvAddr: number;
+  readTag: number;
+  readPhys: number;
+  writeTag: number;
+  writePhys: number;
   ramBase: number;
   ramSize: number;
   compressed: number;
@@ -62,9 +71,7 @@ export interface InterpLayout {
 // function indices in the module (imports first, then the translator's helpers)
 const F_LD = 0;
 const F_ST = 1;
-const F_RDX = 2;
-const F_WRX = 3;
-const F_MULHU = 4;
+const F_MULHU = 4; // after the translator's two address helpers (2, 3), which the loop inlines instead
 
 // params
 const P_FB = 0; // RAM offset of the fetch page
@@ -100,6 +107,7 @@ const G_MISC_MEM = 3;
 const G_OP_IMM = 4;
 const G_AUIPC = 5;
 const G_OP_IMM_32 = 6;
+const G_AMO = 11;
 const G_STORE = 8;
 const G_OP = 12;
 const G_LUI = 13;
@@ -185,12 +193,15 @@ class InterpEmitter {
     this.close();
     w.i32Const(2).set(L_LEN);
     w.op(Op.else);
-    // a 4-byte instruction across the page end is the hart's
-    w.get(L_K).i32Const(4092).op(Op.i32GtU);
+    w.get(L_K).i32Const(4094).op(Op.i32Eq);
     this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    // across the page end: its upper half from the next page's first halfword
+    w.get(L_PC).i64Const(2).op(Op.i64Add).set(L_ADDR);
+    this.translateFetch(() => this.exit(INTERP_UNHANDLED));
+    w.get(L_INS).get(L_OFF).mem(Op.i32Load16U, 1, 0).i32Const(16).op(Op.i32Shl).op(Op.i32Or).set(L_INS);
+    w.op(Op.else);
     w.get(P_FB).get(L_K).op(Op.i32Add).mem(Op.i32Load, 1, 0).set(L_INS);
+    this.close();
     w.i32Const(4).set(L_LEN);
     this.close();
     // decode what every handler uses
@@ -212,6 +223,7 @@ class InterpEmitter {
       [G_AUIPC, () => this.upper(true)],
       [G_OP_IMM_32, () => this.opImm32()],
       [G_STORE, () => this.store()],
+      [G_AMO, () => this.amo()],
       [G_OP, () => this.op()],
       [G_LUI, () => this.upper(false)],
       [G_OP_32, () => this.op32()],
@@ -240,9 +252,10 @@ class InterpEmitter {
     this.close(); // advance
     w.get(L_PC).get(L_LEN).op(Op.i64ExtendI32U).op(Op.i64Add).set(L_PC);
     w.get(L_N).i32Const(1).op(Op.i32Add).set(L_N);
-    // a slow-path access asked to leave: after this instruction
+    // a slow-path access asked to leave: after this instruction (maybe in the next page: the hart translates)
     w.get(L_ST);
     this.open(Op.if, VOID);
+    w.i32Const(-1).set(P_FB);
     this.br('exit');
     this.close();
     // into the next page: a block start there
@@ -284,31 +297,40 @@ class InterpEmitter {
    * the hart (a miss, a fault, PMP) with the fetch base marked unknown.
    */
   private fetchPage(): void {
+    this.w.get(L_PC).set(L_ADDR);
+    this.translateFetch(() => {
+      this.w.i32Const(-1).set(P_FB);
+      this.exit(INTERP_BLOCK);
+    });
+    this.w.get(L_OFF).set(P_FB);
+  }
+
+  /**
+   * The RAM offset of the page holding the instruction address in L_ADDR into L_OFF, from the exec TLB (or
+   * bare RAM); `fail` (which must leave) where the hart must translate: a miss, a fault, PMP.
+   */
+  private translateFetch(fail: () => void): void {
     const w = this.w;
     const l = this.l;
-    const fail = () => {
-      w.i32Const(-1).set(P_FB);
-      this.exit(INTERP_BLOCK);
-    };
     w.i32Const(0).mem(Op.i32Load, 2, l.fetchMode).tee(L_K).op(Op.i32Eqz);
     this.open(Op.if, VOID);
     // bare: a physical address in RAM
-    w.get(L_PC).i64Const(32).op(Op.i64ShrU).op(Op.i64Eqz).op(Op.i32Eqz);
+    w.get(L_ADDR).i64Const(32).op(Op.i64ShrU).op(Op.i64Eqz).op(Op.i32Eqz);
     this.open(Op.if, VOID);
     fail();
     this.close();
-    w.get(L_PC).i64Const(l.ramBase).op(Op.i64Sub).tee(L_ADDR).i64Const(l.ramSize).op(Op.i64GeU);
+    w.get(L_ADDR).i64Const(l.ramBase).op(Op.i64Sub).tee(L_ADDR).i64Const(l.ramSize).op(Op.i64GeU);
     this.open(Op.if, VOID);
     fail();
     this.close();
-    w.get(L_ADDR).op(Op.i32WrapI64).i32Const(-4096).op(Op.i32And).set(P_FB);
+    w.get(L_ADDR).op(Op.i32WrapI64).i32Const(-4096).op(Op.i32And).set(L_OFF);
     w.op(Op.else);
     w.get(L_K).i32Const(1).op(Op.i32Ne);
     this.open(Op.if, VOID);
     fail();
     this.close();
-    // the exec TLB: tag = pc >> 12 (as the hart keeps it, a double), phys = the page's physical address
-    w.get(L_PC).i64Const(12).op(Op.i64ShrS).tee(L_ADDR);
+    // the exec TLB: tag = address >> 12 (as the hart keeps it, a double), phys = the page's physical address
+    w.get(L_ADDR).i64Const(12).op(Op.i64ShrS).tee(L_ADDR);
     w.op(Op.i32WrapI64).i32Const(1023).op(Op.i32And).i32Const(3).op(Op.i32Shl).set(L_OFF);
     w.get(L_OFF).i32Const(0).mem(Op.i32Load, 2, l.execTag).op(Op.i32Add).mem(Op.f64Load, 3, 0);
     w.get(L_ADDR).op(Op.f64ConvertI64S).op(Op.f64Ne);
@@ -320,7 +342,7 @@ class InterpEmitter {
     this.open(Op.if, VOID);
     fail();
     this.close();
-    w.get(L_ADDR).op(Op.i32WrapI64).set(P_FB);
+    w.get(L_ADDR).op(Op.i32WrapI64).set(L_OFF);
     this.close();
   }
 
@@ -390,6 +412,73 @@ class InterpEmitter {
     this.br('next');
   }
 
+  /**
+   * Pushes the RAM offset of the L_SIZE-byte access at L_ADDR, or -1 for the slow path: outside RAM, a TLB
+   * miss, a page crossing under paging, PMP, or (writes) a page holding translated code (either end). The
+   * same checks as the translator's helpers, inline: a call per access cost a fifth of the loop's time.
+   */
+  private dataOffset(write: boolean): void {
+    const w = this.w;
+    const l = this.l;
+    const failIf = () => {
+      this.open(Op.if, VOID);
+      w.i32Const(-1).set(L_OFF);
+      this.br('xlate');
+      this.close();
+    };
+    // T = RAM offset (i64) of the access
+    const inRam = () => {
+      // T > ramSize - size, as unsigned (T is "negative" below RAM)
+      w.get(L_T).i64Const(l.ramSize).get(L_SIZE).op(Op.i64ExtendI32U).op(Op.i64Sub).op(Op.i64GtU);
+      failIf();
+      if (write) {
+        w.get(L_T).op(Op.i32WrapI64).i32Const(12).op(Op.i32ShrU).mem(Op.i32Load8U, 0, l.codePages);
+        w.get(L_T)
+          .op(Op.i32WrapI64)
+          .get(L_SIZE)
+          .op(Op.i32Add)
+          .i32Const(1)
+          .op(Op.i32Sub)
+          .i32Const(12)
+          .op(Op.i32ShrU)
+          .mem(Op.i32Load8U, 0, l.codePages)
+          .op(Op.i32Or);
+        failIf();
+      }
+      w.get(L_T).op(Op.i32WrapI64).set(L_OFF);
+    };
+    this.open(Op.block, VOID, 'xlate');
+    w.i32Const(0).mem(Op.i32Load, 2, l.dataMode).tee(L_K).op(Op.i32Eqz);
+    this.open(Op.if, VOID);
+    w.get(L_ADDR).i64Const(l.ramBase).op(Op.i64Sub).set(L_T);
+    inRam();
+    w.op(Op.else);
+    w.get(L_K).i32Const(1).op(Op.i32Ne);
+    failIf();
+    // paging: within one page, then the TLB (tag = addr >> 12 as a double)
+    w.get(L_ADDR).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).i32Const(4096).get(L_SIZE).op(Op.i32Sub);
+    w.op(Op.i32GtU);
+    failIf();
+    w.get(L_ADDR).i64Const(12).op(Op.i64ShrS).tee(L_T);
+    w.op(Op.i32WrapI64).i32Const(1023).op(Op.i32And).i32Const(3).op(Op.i32Shl).set(L_K);
+    w.get(L_K)
+      .i32Const(0)
+      .mem(Op.i32Load, 2, write ? l.writeTag : l.readTag)
+      .op(Op.i32Add);
+    w.mem(Op.f64Load, 3, 0).get(L_T).op(Op.f64ConvertI64S).op(Op.f64Ne);
+    failIf();
+    w.get(L_K)
+      .i32Const(0)
+      .mem(Op.i32Load, 2, write ? l.writePhys : l.readPhys)
+      .op(Op.i32Add);
+    w.mem(Op.f64Load, 3, 0).op(Op.i64TruncF64U);
+    w.get(L_ADDR).i64Const(4095).op(Op.i64And).op(Op.i64Add).i64Const(l.ramBase).op(Op.i64Sub).set(L_T);
+    inRam();
+    this.close();
+    this.close();
+    w.get(L_OFF);
+  }
+
   /** addr = A + imm (i32 in L_IMM). */
   private address(): void {
     this.w.get(L_A).get(L_IMM).op(Op.i64ExtendI32S).op(Op.i64Add).set(L_ADDR);
@@ -417,7 +506,8 @@ class InterpEmitter {
     this.close();
     w.i32Const(1).get(L_F3).i32Const(3).op(Op.i32And).op(Op.i32Shl).set(L_SIZE);
     this.address();
-    w.get(L_ADDR).get(L_SIZE).call(F_RDX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.dataOffset(false);
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
     this.open(Op.if, I64);
     this.addressHalves();
     w.get(L_SIZE).call(F_LD);
@@ -453,7 +543,8 @@ class InterpEmitter {
     this.address();
     this.loadReg(() => this.field(20, 31));
     w.set(L_B);
-    w.get(L_ADDR).get(L_SIZE).call(F_WRX).tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.dataOffset(true);
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
     this.open(Op.if, VOID);
     this.addressHalves();
     w.get(L_SIZE).get(L_B).op(Op.i32WrapI64).get(L_B).i64Const(32).op(Op.i64ShrU).op(Op.i32WrapI64);
@@ -473,6 +564,137 @@ class InterpEmitter {
       w.get(L_OFF).get(L_B).mem(stores[i]!, 0, 0);
       this.br('advance');
     }
+  }
+
+  /**
+   * AMOs on RAM (one hart: a read-modify-write is atomic); LR/SC (the reservation is the hart's), misaligned
+   * ones and anything the inline translation refuses are the hart's. rd gets the old value; a W operation
+   * works on sign-extended values and stores the low half.
+   */
+  private amo(): void {
+    const w = this.w;
+    const l = this.l;
+    // f3 other than 2 (W) and 3 (D) is illegal: the hart's
+    w.get(L_F3).i32Const(2).op(Op.i32Ne).get(L_F3).i32Const(3).op(Op.i32Ne).op(Op.i32And);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.i32Const(1).get(L_F3).op(Op.i32Shl).set(L_SIZE);
+    w.get(L_A).set(L_ADDR);
+    // misaligned: the hart raises the fault
+    w.get(L_ADDR).op(Op.i32WrapI64).get(L_SIZE).i32Const(1).op(Op.i32Sub).op(Op.i32And);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    this.loadReg(() => this.field(20, 31));
+    w.set(L_B);
+    // funct5 in IMM (dataOffset uses K)
+    w.get(L_INS).i32Const(27).op(Op.i32ShrU).set(L_IMM);
+    w.get(L_IMM).i32Const(2).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.loadReserved();
+    this.close();
+    w.get(L_IMM).i32Const(3).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    this.storeConditional();
+    this.close();
+    this.dataOffset(true);
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    // V = old value, B = operand, both sign-extended for W
+    w.get(L_F3).i32Const(2).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    w.get(L_OFF).mem(Op.i64Load32S, 2, 0).set(L_V);
+    w.get(L_B).op(Op.i32WrapI64).op(Op.i64ExtendI32S).set(L_B);
+    w.op(Op.else);
+    w.get(L_OFF).mem(Op.i64Load, 3, 0).set(L_V);
+    this.close();
+    // T = the new value, by funct5: 0 add, 1 swap, 4 xor, 8 or, 12 and, 16 min, 20 max, 24 minu, 28 maxu
+    this.open(Op.block, VOID, 'amoNew');
+    const cases: [number, () => void][] = [
+      [0, () => w.get(L_V).get(L_B).op(Op.i64Add)],
+      [1, () => w.get(L_B)],
+      [4, () => w.get(L_V).get(L_B).op(Op.i64Xor)],
+      [8, () => w.get(L_V).get(L_B).op(Op.i64Or)],
+      [12, () => w.get(L_V).get(L_B).op(Op.i64And)],
+      [16, () => w.get(L_V).get(L_B).get(L_V).get(L_B).op(Op.i64LtS).op(Op.select)],
+      [20, () => w.get(L_B).get(L_V).get(L_V).get(L_B).op(Op.i64LtS).op(Op.select)],
+      [24, () => w.get(L_V).get(L_B).get(L_V).get(L_B).op(Op.i64LtU).op(Op.select)],
+      [28, () => w.get(L_B).get(L_V).get(L_V).get(L_B).op(Op.i64LtU).op(Op.select)],
+    ];
+    for (const [funct5, value] of cases) {
+      w.get(L_IMM).i32Const(funct5).op(Op.i32Eq);
+      this.open(Op.if, VOID);
+      value();
+      w.set(L_T);
+      this.br('amoNew');
+      this.close();
+    }
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.get(L_F3).i32Const(2).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    w.get(L_OFF).get(L_T).mem(Op.i64Store32, 2, 0);
+    w.op(Op.else);
+    w.get(L_OFF).get(L_T).mem(Op.i64Store, 3, 0);
+    this.close();
+    this.br('write');
+  }
+
+  /** LR: rs2 must be 0; the value (sign-extended for W) to rd, the reservation set on the address. */
+  private loadReserved(): void {
+    const w = this.w;
+    const l = this.l;
+    this.field(20, 31);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    this.dataOffset(false);
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.get(L_F3).i32Const(2).op(Op.i32Eq);
+    this.open(Op.if, I64);
+    w.get(L_OFF).mem(Op.i64Load32S, 2, 0);
+    w.op(Op.else);
+    w.get(L_OFF).mem(Op.i64Load, 3, 0);
+    this.close();
+    w.set(L_V);
+    w.i32Const(0).i32Const(1).mem(Op.i32Store, 2, l.resvValid);
+    w.i32Const(0).get(L_ADDR).mem(Op.i64Store, 3, l.resvAddr);
+    this.br('write');
+  }
+
+  /**
+   * SC: stores and writes 0 to rd when the reservation is valid for the address, else writes 1; either way
+   * the reservation ends. Anything the hart must handle leaves before the reservation changes.
+   */
+  private storeConditional(): void {
+    const w = this.w;
+    const l = this.l;
+    w.i32Const(0).mem(Op.i32Load, 2, l.resvValid);
+    w.i32Const(0).mem(Op.i64Load, 3, l.resvAddr).get(L_ADDR).op(Op.i64Eq).op(Op.i32And);
+    this.open(Op.if, VOID);
+    this.dataOffset(true);
+    w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.get(L_F3).i32Const(2).op(Op.i32Eq);
+    this.open(Op.if, VOID);
+    w.get(L_OFF).get(L_B).mem(Op.i64Store32, 2, 0);
+    w.op(Op.else);
+    w.get(L_OFF).get(L_B).mem(Op.i64Store, 3, 0);
+    this.close();
+    w.i64Const(0).set(L_V);
+    w.op(Op.else);
+    w.i64Const(1).set(L_V);
+    this.close();
+    w.i32Const(0).i32Const(0).mem(Op.i32Store, 2, l.resvValid);
+    this.br('write');
   }
 
   private fence(): void {

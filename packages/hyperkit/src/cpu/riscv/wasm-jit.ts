@@ -51,6 +51,9 @@ export const CTL_EXEC_TAG = 304;
 export const CTL_EXEC_PHYS = 308;
 /** The WebAssembly interpreter's fetch page at exit (RAM offset, -1 unknown). */
 export const CTL_FETCH_BASE = 312;
+/** The LR reservation: valid (i32) and address (i64), shared by the hart and the WebAssembly interpreter. */
+export const CTL_RESV_VALID = 320;
+export const CTL_RESV_ADDR = 328;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
@@ -1373,6 +1376,13 @@ export class WasmTranslator {
         execTag: this.ctl + CTL_EXEC_TAG,
         execPhys: this.ctl + CTL_EXEC_PHYS,
         fetchBase: this.ctl + CTL_FETCH_BASE,
+        dataMode: this.ctl + CTL_DMODE,
+        resvValid: this.ctl + CTL_RESV_VALID,
+        resvAddr: this.ctl + CTL_RESV_ADDR,
+        readTag: this.ctl + CTL_READ_TAG,
+        readPhys: this.ctl + CTL_READ_PHYS,
+        writeTag: this.ctl + CTL_WRITE_TAG,
+        writePhys: this.ctl + CTL_WRITE_PHYS,
         ramBase: this.ramBase,
         ramSize: this.ramSize,
         compressed: this.ctl + CTL_COMPRESSED,
