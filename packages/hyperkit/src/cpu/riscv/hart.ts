@@ -280,11 +280,14 @@ export class RiscvHart implements CpuBackend {
   wasm: boolean;
   /**
    * Heat (block-start visits) at which a block's page region is compiled to WebAssembly; a JavaScript block
-   * that keeps running counts its runs towards it as well. Measured: 2000 (as the JavaScript threshold)
-   * gets CPU-bound loops into optimised WebAssembly soonest; lower compiles regions before their loops have
-   * run whole; the Linux boot is indifferent between 2000 and 20000.
+   * that keeps running counts its runs towards it as well. With the JavaScript interpreter, 2000 (as the
+   * JavaScript threshold) gets CPU-bound loops into optimised WebAssembly soonest. With the WebAssembly
+   * interpreter (~300 MIPS once V8 has optimised it) the default is 200,000: measured on a fresh process's
+   * Linux boot (medians of 5, A/B), 2000 / 50,000 / 200,000 / never gave boot 222 / 157 / 131 / 133 ms and
+   * main-thread CPU 162 / 136 / 127 / 122 ms (a region's compilation costs more than the interpreter loses
+   * on the boot's code), while a CPU-bound program ran at 1027 / 1053 / 1024 / 297 MIPS.
    */
-  wasmThreshold = Math.max(1, Number(process.env.HYPERKIT_WASM_THRESHOLD ?? 2000) || 2000);
+  wasmThreshold: number;
   private readonly translator: WasmTranslator | undefined;
   private readonly wasmPages: (WasmRegion | undefined)[];
   private readonly wasmHot: (number[] | undefined)[];
@@ -399,6 +402,7 @@ export class RiscvHart implements CpuBackend {
       this.resvAddr = new Int32Array(mem.buffer, ctl + CTL_RESV_ADDR, 2);
       this.entryMap = new Uint8Array(mem.buffer, ctl + CTL_ENTRY_MAP, ENTRY_MAP_SLOTS * ENTRY_MAP_SLOT_BYTES);
       this.wasmInterp = this.wasm && process.env.HYPERKIT_WASM_INTERP !== '0';
+      this.wasmThreshold = this.wasmInterp ? 200_000 : 2000;
     } else {
       this.x = new Int32Array(64);
       this.ctl32 = null;
@@ -414,7 +418,10 @@ export class RiscvHart implements CpuBackend {
       this.resvAddr = new Int32Array(2);
       this.entryMap = null;
       this.wasmInterp = false;
+      this.wasmThreshold = 2000;
     }
+    const threshold = Number(process.env.HYPERKIT_WASM_THRESHOLD);
+    if (threshold >= 1) this.wasmThreshold = threshold;
     this.bus = platform.bus;
     this.readTime = platform.readTime;
     const set = this.tlbSets[1]!;
