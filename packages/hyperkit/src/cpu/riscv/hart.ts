@@ -53,7 +53,9 @@ import {
   CTL_FETCH_MODE,
   CTL_HEAT,
   CTL_HEAT_LIMIT,
+  CTL_MSTATUS,
   CTL_NPC,
+  CTL_PRIV,
   CTL_READ_PHYS,
   CTL_READ_TAG,
   CTL_REGS,
@@ -161,7 +163,14 @@ export class RiscvHart implements CpuBackend {
   private readonly soft = new SoftFloat();
 
   // CSR state
-  mstatus = 0;
+  /** mstatus's low word: in the CPU area when there is one (the WebAssembly loop reads and clears SIE). */
+  private readonly status32: Int32Array;
+  get mstatus(): number {
+    return this.status32[0]!;
+  }
+  set mstatus(value: number) {
+    this.status32[0] = value;
+  }
   medeleg = 0;
   mideleg = 0;
   mie = 0;
@@ -399,6 +408,7 @@ export class RiscvHart implements CpuBackend {
       this.compressed32 = new Int32Array(mem.buffer, ctl + CTL_COMPRESSED, 65536);
       this.heat32 = new Int32Array(mem.buffer, ctl + CTL_HEAT, HEAT_ENTRIES * 2);
       this.resvValid = new Int32Array(mem.buffer, ctl + CTL_RESV_VALID, 1);
+      this.status32 = new Int32Array(mem.buffer, ctl + CTL_MSTATUS, 2);
       this.resvAddr = new Int32Array(mem.buffer, ctl + CTL_RESV_ADDR, 2);
       this.entryMap = new Uint8Array(mem.buffer, ctl + CTL_ENTRY_MAP, ENTRY_MAP_SLOTS * ENTRY_MAP_SLOT_BYTES);
       this.wasmInterp = this.wasm && process.env.HYPERKIT_WASM_INTERP !== '0';
@@ -415,6 +425,7 @@ export class RiscvHart implements CpuBackend {
       this.compressed32 = null;
       this.heat32 = null;
       this.resvValid = new Int32Array(1);
+      this.status32 = new Int32Array(2);
       this.resvAddr = new Int32Array(2);
       this.entryMap = null;
       this.wasmInterp = false;
@@ -542,6 +553,7 @@ export class RiscvHart implements CpuBackend {
       c[CTL_WRITE_TAG >> 2] = data.writeTag.byteOffset;
       c[CTL_WRITE_PHYS >> 2] = data.writePhys.byteOffset;
       c[CTL_FETCH_MODE >> 2] = this.fetchPaging ? 1 : this.pmpFetch ? 2 : 0;
+      c[CTL_PRIV >> 2] = this.priv;
       c[CTL_EXEC_TAG >> 2] = fetch.execTag.byteOffset;
       c[CTL_EXEC_PHYS >> 2] = fetch.execPhys.byteOffset;
     }

@@ -56,6 +56,9 @@ export interface InterpLayout {
   /** The LR reservation: i32 valid, i64 address. */
   resvValid: number;
   resvAddr: number;
+  /** mstatus's low word and the privilege level (i32 each). */
+  mstatus: number;
+  priv: number;
   readTag: number;
   readPhys: number;
   writeTag: number;
@@ -115,6 +118,14 @@ const G_OP_32 = 14;
 const G_BRANCH = 24;
 const G_JALR = 25;
 const G_JAL = 27;
+const G_SYSTEM = 28;
+
+const CSR_SSTATUS = 0x100;
+const SSTATUS_SIE = 1 << 1;
+/** sstatus's bits of mstatus (SIE, SPIE, SPP, FS, SUM, MXR), and FS alone. */
+const SSTATUS_MASK = (1 << 1) | (1 << 5) | (1 << 8) | (3 << 13) | (1 << 18) | (1 << 19);
+const MSTATUS_FS = 3 << 13;
+const PRIV_S = 1;
 
 type Label = 'exit' | 'next' | 'bstart' | 'advance' | 'write' | string;
 
@@ -230,6 +241,7 @@ class InterpEmitter {
       [G_BRANCH, () => this.branch()],
       [G_JALR, () => this.jump(true)],
       [G_JAL, () => this.jump(false)],
+      [G_SYSTEM, () => this.system()],
     ];
     // blocks: unhandled innermost (index 0), then each handler
     const count = handlers.length + 1;
@@ -640,6 +652,68 @@ class InterpEmitter {
     w.op(Op.else);
     w.get(L_OFF).get(L_T).mem(Op.i64Store, 3, 0);
     this.close();
+    this.br('write');
+  }
+
+  /**
+   * CSRRS/CSRRC(I) on sstatus in S-mode that read it or clear SIE (Linux's local_irq_save and friends run
+   * them in pairs around short critical sections); any other change (setting SIE may let an interrupt in,
+   * SUM/MXR change translation) and every other SYSTEM instruction are the hart's.
+   */
+  private system(): void {
+    const w = this.w;
+    const l = this.l;
+    // f3 2, 3, 6, 7 (CSRRS, CSRRC, CSRRSI, CSRRCI) on sstatus, from S-mode
+    w.get(L_F3).i32Const(3).op(Op.i32And).i32Const(2).op(Op.i32LtU);
+    w.get(L_F3).i32Const(4).op(Op.i32Eq).op(Op.i32Or);
+    w.get(L_INS).i32Const(20).op(Op.i32ShrU).i32Const(CSR_SSTATUS).op(Op.i32Ne).op(Op.i32Or);
+    w.i32Const(0).mem(Op.i32Load, 2, l.priv).i32Const(PRIV_S).op(Op.i32Ne).op(Op.i32Or);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    // K = the mask: uimm (rs1 field) for the I forms, else x[rs1]'s low word
+    w.get(L_F3).i32Const(4).op(Op.i32And);
+    this.open(Op.if, I32);
+    this.field(15, 31);
+    w.op(Op.else);
+    w.get(L_A).op(Op.i32WrapI64);
+    this.close();
+    w.set(L_K);
+    // OFF = old mstatus; SIZE = the new one
+    w.i32Const(0).mem(Op.i32Load, 2, l.mstatus).set(L_OFF);
+    w.get(L_K).i32Const(SSTATUS_MASK).op(Op.i32And).set(L_K);
+    w.get(L_F3).i32Const(1).op(Op.i32And);
+    this.open(Op.if, I32);
+    w.get(L_OFF).get(L_K).i32Const(-1).op(Op.i32Xor).op(Op.i32And);
+    w.op(Op.else);
+    w.get(L_OFF).get(L_K).op(Op.i32Or);
+    this.close();
+    w.set(L_SIZE);
+    // a change other than clearing SIE is the hart's: (new ^ old) & (new | ~SIE)
+    w.get(L_SIZE)
+      .get(L_OFF)
+      .op(Op.i32Xor)
+      .get(L_SIZE)
+      .i32Const(-1 ^ SSTATUS_SIE)
+      .op(Op.i32Or)
+      .op(Op.i32And);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
+    w.i32Const(0).get(L_SIZE).mem(Op.i32Store, 2, l.mstatus);
+    // rd = the old sstatus: its bits of mstatus, SD (bit 63) when FS is dirty, UXL = 2 (bits 33:32)
+    w.get(L_OFF).i32Const(SSTATUS_MASK).op(Op.i32And).op(Op.i64ExtendI32U);
+    w.get(L_OFF).i32Const(MSTATUS_FS).op(Op.i32And).i32Const(MSTATUS_FS).op(Op.i32Eq);
+    this.open(Op.if, I64);
+    w.i64Const(-0x8000_0000)
+      .i64Const(32)
+      .op(Op.i64Shl)
+      .i64Const(2 * 0x1_0000_0000)
+      .op(Op.i64Or);
+    w.op(Op.else);
+    w.i64Const(2 * 0x1_0000_0000);
+    this.close();
+    w.op(Op.i64Or).set(L_V);
     this.br('write');
   }
 

@@ -54,6 +54,9 @@ export const CTL_FETCH_BASE = 312;
 /** The LR reservation: valid (i32) and address (i64), shared by the hart and the WebAssembly interpreter. */
 export const CTL_RESV_VALID = 320;
 export const CTL_RESV_ADDR = 328;
+/** mstatus (low word, i32) and the privilege level (i32), kept here by the hart for the WebAssembly loop. */
+export const CTL_MSTATUS = 336;
+export const CTL_PRIV = 340;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
@@ -1379,6 +1382,8 @@ export class WasmTranslator {
         dataMode: this.ctl + CTL_DMODE,
         resvValid: this.ctl + CTL_RESV_VALID,
         resvAddr: this.ctl + CTL_RESV_ADDR,
+        mstatus: this.ctl + CTL_MSTATUS,
+        priv: this.ctl + CTL_PRIV,
         readTag: this.ctl + CTL_READ_TAG,
         readPhys: this.ctl + CTL_READ_PHYS,
         writeTag: this.ctl + CTL_WRITE_TAG,
