@@ -13,6 +13,7 @@ else
 fi
 echo "prepare: building TypeScript (tsc -b)"
 npx tsc -b && npx tsc -b bench
+node scripts/bundle.mjs
 for step in scripts/prepare.d/*.sh; do
   [ -e "$step" ] || continue
   echo "prepare: $step"

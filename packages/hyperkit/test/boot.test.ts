@@ -12,7 +12,8 @@ import { HAVE_QEMU, guestDir, repoRoot } from './harness.js';
 const MARKER = 'KITSET-INIT-OK';
 const guest = guestDir();
 const noGuest = 'guest artefacts not built: run bash guest/riscv/build.sh (scripts/prepare.d does it in CI)';
-const CLI = join(repoRoot(), 'packages/hyperkit/dist/src/cli.js');
+/** The package's bin: the bundled build (scripts/bundle.mjs), what `hyperkit` runs. */
+const CLI = join(repoRoot(), 'packages/hyperkit/dist/bundle/cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'hk-boot-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
