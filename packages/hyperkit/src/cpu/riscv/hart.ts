@@ -45,6 +45,7 @@ import {
   CTL_CODE_PAGES,
   CTL_COMPRESSED,
   CTL_COUNTERS,
+  CTL_DATA_PRIV,
   CTL_DMODE,
   CTL_ENTRY_MAP,
   CTL_EXEC_PHYS,
@@ -62,8 +63,11 @@ import {
   CTL_RESV_ADDR,
   CTL_RESV_VALID,
   CTL_RETIRED,
+  CTL_SATP_ROOT,
   CTL_TLB,
   CTL_VALUE,
+  CTL_WALK_DATA,
+  CTL_WALK_FETCH,
   CTL_WRITE_PHYS,
   CTL_WRITE_TAG,
   MAX_WARM_BLOCKS,
@@ -554,6 +558,13 @@ export class RiscvHart implements CpuBackend {
       c[CTL_WRITE_PHYS >> 2] = data.writePhys.byteOffset;
       c[CTL_FETCH_MODE >> 2] = this.fetchPaging ? 1 : this.pmpFetch ? 2 : 0;
       c[CTL_PRIV >> 2] = this.priv;
+      c[CTL_DATA_PRIV >> 2] = this.dataPriv;
+      const levels = this.satpMode === 8 ? 3 : 4;
+      c[CTL_WALK_DATA >> 2] = this.dataPaging && !this.pmpData ? levels : 0;
+      c[CTL_WALK_FETCH >> 2] = this.fetchPaging && !this.pmpFetch ? levels : 0;
+      const root = this.satpPpn * 4096;
+      c[CTL_SATP_ROOT >> 2] = root | 0;
+      c[(CTL_SATP_ROOT >> 2) + 1] = Math.floor(root / TWO32);
       c[CTL_EXEC_TAG >> 2] = fetch.execTag.byteOffset;
       c[CTL_EXEC_PHYS >> 2] = fetch.execPhys.byteOffset;
     }

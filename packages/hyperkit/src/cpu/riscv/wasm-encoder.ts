@@ -31,6 +31,7 @@ export const Op = {
   i32Load: 0x28,
   i64Load: 0x29,
   f64Load: 0x2b,
+  f64Store: 0x39,
   i64Load8S: 0x30,
   i64Load8U: 0x31,
   i64Load16S: 0x32,

@@ -59,6 +59,15 @@ export interface InterpLayout {
   /** mstatus's low word and the privilege level (i32 each). */
   mstatus: number;
   priv: number;
+  /**
+   * Page walks the loop may do itself (i32: the number of levels, 3 or 4; 0 when the hart must walk: no
+   * paging, or PMP in force), for data accesses and fetches; the root table's physical address (i64); the
+   * privilege data accesses are checked at (i32, MPRV).
+   */
+  walkData: number;
+  walkFetch: number;
+  satpRoot: number;
+  dataPriv: number;
   readTag: number;
   readPhys: number;
   writeTag: number;
@@ -86,22 +95,27 @@ const L_B = 4;
 const L_ADDR = 5;
 const L_T = 6; // branch target, or scratch
 const L_V = 7; // value for rd
+const L_WT = 8; // page walk: table, then the page's physical address
+const L_WP = 9; // page walk: the PTE
 // i32 locals
-const L_N = 8;
-const L_INS = 9;
-const L_LEN = 10;
-const L_RD = 11;
-const L_F3 = 12;
-const L_OFF = 13;
-const L_ST = 14;
-const L_K = 15;
-const L_IMM = 16;
-const L_SIZE = 17;
+const L_N = 10;
+const L_INS = 11;
+const L_LEN = 12;
+const L_RD = 13;
+const L_F3 = 14;
+const L_OFF = 15;
+const L_ST = 16;
+const L_K = 17;
+const L_IMM = 18;
+const L_SIZE = 19;
+const L_WL = 20; // page walk: level
+const L_WO = 21; // page walk: RAM offset of the PTE
+const L_WQ = 22; // page walk: the privilege checked
 
 /** Locals after the two i32 parameters. */
 export const INTERP_LOCALS: [number, number][] = [
-  [6, I64],
-  [10, I32],
+  [8, I64],
+  [13, I32],
 ];
 
 /** Opcode groups ((ins & 0x7f) >> 2) the loop runs; the rest leave as unhandled. */
@@ -347,7 +361,12 @@ class InterpEmitter {
     w.get(L_OFF).i32Const(0).mem(Op.i32Load, 2, l.execTag).op(Op.i32Add).mem(Op.f64Load, 3, 0);
     w.get(L_ADDR).op(Op.f64ConvertI64S).op(Op.f64Ne);
     this.open(Op.if, VOID);
-    fail();
+    // a miss: walk here (the walk wants the address and the entry's index: K, and ADDR restored)
+    w.get(L_OFF).set(L_K);
+    w.get(L_ADDR).i64Const(12).op(Op.i64Shl).set(L_ADDR);
+    this.walk('exec', fail);
+    w.get(L_K).set(L_OFF);
+    w.get(L_ADDR).i64Const(12).op(Op.i64ShrS).set(L_ADDR);
     this.close();
     w.get(L_OFF).i32Const(0).mem(Op.i32Load, 2, l.execPhys).op(Op.i32Add).mem(Op.f64Load, 3, 0);
     w.op(Op.i64TruncF64U).i64Const(l.ramBase).op(Op.i64Sub).tee(L_ADDR).i64Const(l.ramSize).op(Op.i64GeU);
@@ -478,7 +497,13 @@ class InterpEmitter {
       .mem(Op.i32Load, 2, write ? l.writeTag : l.readTag)
       .op(Op.i32Add);
     w.mem(Op.f64Load, 3, 0).get(L_T).op(Op.f64ConvertI64S).op(Op.f64Ne);
-    failIf();
+    this.open(Op.if, VOID);
+    // a miss: walk the page table here (filling the TLB entry at K), or take the slow path
+    this.walk(write ? 'write' : 'read', () => {
+      w.i32Const(-1).set(L_OFF);
+      this.br('xlate');
+    });
+    this.close();
     w.get(L_K)
       .i32Const(0)
       .mem(Op.i32Load, 2, write ? l.writePhys : l.readPhys)
@@ -489,6 +514,153 @@ class InterpEmitter {
     this.close();
     this.close();
     w.get(L_OFF);
+  }
+
+  /**
+   * Sv39/Sv48 page walk for the address in L_ADDR, as the hart's translateSlow does it (leaf permissions with
+   * SUM and MXR, superpage alignment, A and D set in the PTE), filling the TLB entry whose byte index is in K
+   * (for a write also the read entry when the page is readable). Anything else — a fault, a PTE outside
+   * RAM, PMP, no walk allowed — runs `fail`, which must leave: the hart then walks and raises the fault.
+   */
+  private walk(access: 'read' | 'write' | 'exec', fail: () => void): void {
+    const w = this.w;
+    const l = this.l;
+    const failIf = () => {
+      this.open(Op.if, VOID);
+      fail();
+      this.close();
+    };
+    // levels (0: the hart walks)
+    w.i32Const(0)
+      .mem(Op.i32Load, 2, access === 'exec' ? l.walkFetch : l.walkData)
+      .tee(L_WL)
+      .op(Op.i32Eqz);
+    failIf();
+    // canonical: the bits above the top level's VPN all equal (addr >> (9 * levels + 11) is 0 or -1)
+    w.get(L_ADDR)
+      .get(L_WL)
+      .i32Const(9)
+      .op(Op.i32Mul)
+      .i32Const(11)
+      .op(Op.i32Add)
+      .op(Op.i64ExtendI32U)
+      .op(Op.i64ShrS)
+      .tee(L_WP)
+      .op(Op.i64Eqz)
+      .get(L_WP)
+      .i64Const(-1)
+      .op(Op.i64Eq)
+      .op(Op.i32Or)
+      .op(Op.i32Eqz);
+    failIf();
+    w.i32Const(0).mem(Op.i64Load, 3, l.satpRoot).set(L_WT);
+    w.get(L_WL).i32Const(1).op(Op.i32Sub).set(L_WL);
+    this.open(Op.loop, VOID, 'level');
+    // PTE at table + vpn[level] * 8, in RAM
+    w.get(L_WT)
+      .get(L_ADDR)
+      .get(L_WL)
+      .i32Const(9)
+      .op(Op.i32Mul)
+      .i32Const(12)
+      .op(Op.i32Add)
+      .op(Op.i64ExtendI32U)
+      .op(Op.i64ShrU)
+      .i64Const(0x1ff)
+      .op(Op.i64And)
+      .i64Const(3)
+      .op(Op.i64Shl)
+      .op(Op.i64Add)
+      .i64Const(l.ramBase)
+      .op(Op.i64Sub)
+      .tee(L_WP)
+      .i64Const(l.ramSize - 8)
+      .op(Op.i64GtU);
+    failIf();
+    w.get(L_WP).op(Op.i32WrapI64).tee(L_WO).mem(Op.i64Load, 3, 0).set(L_WP);
+    // invalid: V clear, W without R, reserved bits 63:54 set
+    w.get(L_WP).op(Op.i32WrapI64).i32Const(1).op(Op.i32And).op(Op.i32Eqz);
+    w.get(L_WP).op(Op.i32WrapI64).i32Const(6).op(Op.i32And).i32Const(4).op(Op.i32Eq).op(Op.i32Or);
+    w.get(L_WP).i64Const(54).op(Op.i64ShrU).op(Op.i64Eqz).op(Op.i32Eqz).op(Op.i32Or);
+    failIf();
+    // a pointer (R = X = 0): to the next level, unless at level 0 or with D, A or U set
+    w.get(L_WP).op(Op.i32WrapI64).i32Const(0xa).op(Op.i32And).op(Op.i32Eqz);
+    this.open(Op.if, VOID);
+    w.get(L_WL).op(Op.i32Eqz);
+    w.get(L_WP).op(Op.i32WrapI64).i32Const(0xd0).op(Op.i32And).op(Op.i32Or);
+    failIf();
+    w.get(L_WP).i64Const(10).op(Op.i64ShrU).i64Const(12).op(Op.i64Shl).set(L_WT);
+    w.get(L_WL).i32Const(1).op(Op.i32Sub).set(L_WL);
+    w.op(Op.br).u32(this.depth('level'));
+    this.close();
+    this.close();
+    // a leaf: permissions (K keeps the TLB index; T is free)
+    const pte = () => w.get(L_WP).op(Op.i32WrapI64);
+    // booleans (0 or 1), so that they combine with and/or
+    const bit = (b: number) => {
+      pte();
+      w.i32Const(b).op(Op.i32And).i32Const(0).op(Op.i32Ne);
+    };
+    const status = (b: number) =>
+      w.i32Const(0).mem(Op.i32Load, 2, l.mstatus).i32Const(b).op(Op.i32And).i32Const(0).op(Op.i32Ne);
+    if (access === 'exec') bit(8);
+    else if (access === 'write') bit(4);
+    else {
+      // R, or X with MXR
+      bit(2);
+      bit(8);
+      status(1 << 19);
+      w.op(Op.i32And).op(Op.i32Or);
+    }
+    w.op(Op.i32Eqz);
+    failIf();
+    // privilege: U needs U pages; S reaches U pages only for data with SUM
+    w.i32Const(0)
+      .mem(Op.i32Load, 2, access === 'exec' ? l.priv : l.dataPriv)
+      .set(L_WQ);
+    w.get(L_WQ).op(Op.i32Eqz);
+    bit(16);
+    w.op(Op.i32Eqz).op(Op.i32And);
+    w.get(L_WQ).i32Const(PRIV_S).op(Op.i32Eq);
+    bit(16);
+    w.op(Op.i32And);
+    if (access === 'exec') w.i32Const(1);
+    else {
+      status(1 << 18);
+      w.op(Op.i32Eqz);
+    }
+    w.op(Op.i32And).op(Op.i32Or);
+    failIf();
+    // a superpage's PPN is aligned to its size: T = the in-superpage mask of page numbers
+    w.i64Const(1).get(L_WL).i32Const(9).op(Op.i32Mul).op(Op.i64ExtendI32U).op(Op.i64Shl).i64Const(1);
+    w.op(Op.i64Sub).set(L_T);
+    w.get(L_WP).i64Const(10).op(Op.i64ShrU).get(L_T).op(Op.i64And).op(Op.i64Eqz).op(Op.i32Eqz);
+    failIf();
+    // A (and D for a write), as the hart does (its low word)
+    w.get(L_WO);
+    pte();
+    w.i32Const(access === 'write' ? 0xc0 : 0x40).op(Op.i32Or);
+    w.mem(Op.i32Store, 2, 0);
+    // the page: PPN's page plus the address's page number bits inside the superpage
+    w.get(L_WP).i64Const(10).op(Op.i64ShrU).i64Const(0xfff_ffff_ffff).op(Op.i64And);
+    w.get(L_ADDR).i64Const(12).op(Op.i64ShrU).get(L_T).op(Op.i64And).op(Op.i64Or);
+    w.i64Const(12).op(Op.i64Shl).set(L_WT);
+    // fill the TLB entry at K: tag = addr >> 12 (a double), phys = the page
+    const fill = (tag: number, phys: number) => {
+      w.get(L_K).i32Const(0).mem(Op.i32Load, 2, tag).op(Op.i32Add);
+      w.get(L_ADDR).i64Const(12).op(Op.i64ShrS).op(Op.f64ConvertI64S).mem(Op.f64Store, 3, 0);
+      w.get(L_K).i32Const(0).mem(Op.i32Load, 2, phys).op(Op.i32Add);
+      w.get(L_WT).op(Op.f64ConvertI64S).mem(Op.f64Store, 3, 0);
+    };
+    if (access === 'exec') fill(l.execTag, l.execPhys);
+    else if (access === 'read') fill(l.readTag, l.readPhys);
+    else {
+      fill(l.writeTag, l.writePhys);
+      bit(2);
+      this.open(Op.if, VOID);
+      fill(l.readTag, l.readPhys);
+      this.close();
+    }
   }
 
   /** addr = A + imm (i32 in L_IMM). */

@@ -57,6 +57,11 @@ export const CTL_RESV_ADDR = 328;
 /** mstatus (low word, i32) and the privilege level (i32), kept here by the hart for the WebAssembly loop. */
 export const CTL_MSTATUS = 336;
 export const CTL_PRIV = 340;
+/** Page walks the WebAssembly interpreter may do (levels or 0), the root table, the data privilege. */
+export const CTL_WALK_DATA = 344;
+export const CTL_WALK_FETCH = 348;
+export const CTL_SATP_ROOT = 352;
+export const CTL_DATA_PRIV = 360;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
@@ -1384,6 +1389,10 @@ export class WasmTranslator {
         resvAddr: this.ctl + CTL_RESV_ADDR,
         mstatus: this.ctl + CTL_MSTATUS,
         priv: this.ctl + CTL_PRIV,
+        walkData: this.ctl + CTL_WALK_DATA,
+        walkFetch: this.ctl + CTL_WALK_FETCH,
+        satpRoot: this.ctl + CTL_SATP_ROOT,
+        dataPriv: this.ctl + CTL_DATA_PRIV,
         readTag: this.ctl + CTL_READ_TAG,
         readPhys: this.ctl + CTL_READ_PHYS,
         writeTag: this.ctl + CTL_WRITE_TAG,
