@@ -658,25 +658,32 @@ export class Transaction {
   }
 
   /**
-   * Commits (three-way merging into the branch head); with `msg`, sets the message first. Sent
-   * with the writes not sent yet, in the same round trip; resolves once the commit is durable.
+   * Commits (three-way merging into the branch head); with `msg`, sets the message first (in the
+   * ctl write itself). Sent with the writes not sent yet, in the same round trip; resolves once
+   * the commit is durable.
    * Throws the first error of the transaction's writes not yet reported (nothing is committed then).
    */
   async commit(msg?: string): Promise<void> {
+    const limit = Math.min(this.client.ninep.maxIo, 64 << 10);
     for (;;) {
       await this.landed();
       // Checked and taken with no await in between: a write made meanwhile is in both or neither.
-      let command = 'commit';
+      let command = msg === undefined ? 'commit' : `commit\nmsg ${JSON.stringify(msg)}`;
       for (const [path, line] of this.written) command += `\n${line} ${path}`;
-      const bytes = asBytes(command);
-      // One write must carry the whole command; otherwise wait for the writes first.
-      if (this.uncheckable || bytes.length > Math.min(this.client.ninep.maxIo, 64 << 10)) {
+      let bytes = asBytes(command);
+      // One write must carry the whole command: otherwise wait for the writes first, and send
+      // a message too long for it through the msg file.
+      if (this.uncheckable || (bytes.length > limit && this.written.size > 0)) {
         this.flush();
         continue;
       }
-      const ctl = this.client.writeStep([...this.path, 'ctl'], bytes);
-      const message = msg === undefined ? [] : [this.client.writeStep([...this.path, 'msg'], asBytes(msg))];
-      await this.client.chains([...this.takeUnsent(), ...message, ctl]);
+      const steps: ChainStep[] = [];
+      if (bytes.length > limit) {
+        steps.push(this.client.writeStep([...this.path, 'msg'], asBytes(msg ?? '')));
+        bytes = asBytes('commit');
+      }
+      steps.push(this.client.writeStep([...this.path, 'ctl'], bytes));
+      await this.client.chains([...this.takeUnsent(), ...steps]);
       return;
     }
   }

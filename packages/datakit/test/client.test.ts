@@ -40,9 +40,19 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
           await t.write(`dir/f${i}`, `${i}\n`);
           await t.commit(`c${i}`);
         }
-        assert.equal(chains, 3, 'mkdir, write and commit of each transaction in one chain');
+        assert.equal(
+          chains,
+          3,
+          'mkdir, write and commit (with its message) of each transaction in one chain',
+        );
+        // A message too long for one ctl write goes through the msg file, after the writes.
+        const long = await master.transaction();
+        await long.write('dir/long', 'long\n');
+        await long.commit(`long\n\n${'x'.repeat(70_000)}`);
+        assert.equal(chains, 5, 'the writes, then msg and ctl: two chains');
         const head = await master.head();
         assert.ok(head);
+        assert.equal((await c.snapshot(head).message()).length, 70_006);
 
         // The write fails (dir/f0 is a file), after write() has resolved: commit reports its error
         // and commits nothing; the transaction is still open and can be aborted.
@@ -65,12 +75,16 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
         );
         await assert.rejects(c.write(ctl, `commit\nX-${blob} g`), /Not committed: rw\/g is F-/);
         assert.equal(await master.head(), head);
-        await c.write(ctl, `commit\nF-${blob} g\nabsent nothing/here`);
+        await assert.rejects(c.write(ctl, 'commit\nmsg not-json'), /Invalid message "not-json"/);
+        assert.equal(await master.head(), head);
+        await c.write(ctl, `commit\nmsg ${JSON.stringify('raw\n\nbody')}\nF-${blob} g\nabsent nothing/here`);
         assert.notEqual(await master.head(), head);
         assert.equal(utf8(await master.read('g')), 'g\n');
         await server.settle();
+        assert.equal(git(dir, 'log', '-1', '--format=%B', 'master').trim(), 'raw\n\nbody');
         assert.deepEqual(git(dir, 'log', '--format=%s', 'master').trim().split('\n'), [
-          '(no commit message)',
+          'raw',
+          'long',
           'c2',
           'c1',
           'c0',

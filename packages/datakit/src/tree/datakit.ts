@@ -492,13 +492,26 @@ export class DataKit {
       return { commit: await repo.commit(view.root, ps, message), parents: ps, message };
     };
     /**
-     * Beyond the original: `commit` followed by lines `<F|X|L|D>-<hash> <path>` (the hash lines of
-     * tree.live) commits only if each path of `rw/` is as stated. A client that sends its writes
-     * and the commit together, without waiting for the writes' replies, so makes sure that a
-     * write that failed commits nothing.
+     * Beyond the original: `commit` followed by lines `msg <JSON string>` (sets the message, as a
+     * write of `msg` does) and `<F|X|L|D>-<hash> <path>` (the hash lines of tree.live; `absent
+     * <path>`), which make the commit happen only if each path of `rw/` is as stated. A client
+     * that sends its writes and the commit together, without waiting for the writes' replies, so
+     * makes sure that a write that failed commits nothing, and needs no write of `msg`.
      */
-    const checkExpected = async (lines: string) => {
+    const commitOptions = async (lines: string) => {
+      let message: string | undefined;
       for (const line of lines.split('\n')) {
+        if (line.startsWith('msg ')) {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(line.slice(4));
+          } catch {
+            parsed = undefined;
+          }
+          if (typeof parsed !== 'string') throw VfsError.other(`Invalid message ${quote(line.slice(4))}`);
+          message = parsed;
+          continue;
+        }
         const space = line.indexOf(' ');
         const expected = space > 0 ? line.slice(0, space) : line;
         const path = space > 0 ? line.slice(space + 1).split('/') : [];
@@ -515,6 +528,7 @@ export class DataKit {
             Errno.EIO,
           );
       }
+      if (message !== undefined) msg.set(message);
     };
     const ctl = commandFile(async (cmd) => {
       if (cmd === 'close') {
@@ -522,7 +536,7 @@ export class DataKit {
         return '';
       }
       if (cmd === 'commit' || cmd.startsWith('commit\n')) {
-        if (cmd !== 'commit') await checkExpected(cmd.slice('commit\n'.length));
+        if (cmd !== 'commit') await commitOptions(cmd.slice('commit\n'.length));
         const { commit, message } = await commitOfView();
         await this.mergeIntoBranch(branch(), commit, message);
         remover();
