@@ -54,6 +54,7 @@ import {
   CTL_FETCH_MODE,
   CTL_HEAT,
   CTL_HEAT_LIMIT,
+  CTL_IRQ,
   CTL_MSTATUS,
   CTL_NPC,
   CTL_PRIV,
@@ -168,11 +169,35 @@ export class RiscvHart implements CpuBackend {
     this.status32[0] = value;
   }
   medeleg = 0;
-  mideleg = 0;
-  mie = 0;
-  /** mip bits driven by devices (MSIP, MTIP, MEIP, SEIP) and by software (SSIP, STIP, SEIP). */
-  mipHw = 0;
-  mipSw = 0;
+  /**
+   * mideleg, mie and mip (bits driven by devices: MSIP, MTIP, MEIP, SEIP; and by software: SSIP, STIP, SEIP):
+   * in the CPU area when there is one, where the WebAssembly loop checks them before it sets SIE itself.
+   */
+  private readonly irq32: Int32Array;
+  get mideleg(): number {
+    return this.irq32[0]!;
+  }
+  set mideleg(value: number) {
+    this.irq32[0] = value;
+  }
+  get mie(): number {
+    return this.irq32[1]!;
+  }
+  set mie(value: number) {
+    this.irq32[1] = value;
+  }
+  get mipHw(): number {
+    return this.irq32[2]!;
+  }
+  set mipHw(value: number) {
+    this.irq32[2] = value;
+  }
+  get mipSw(): number {
+    return this.irq32[3]!;
+  }
+  set mipSw(value: number) {
+    this.irq32[3] = value;
+  }
   mtvecLo = 0;
   mtvecHi = 0;
   stvecLo = 0;
@@ -404,6 +429,7 @@ export class RiscvHart implements CpuBackend {
       this.heat32 = new Int32Array(mem.buffer, ctl + CTL_HEAT, HEAT_ENTRIES * 2);
       this.resvValid = new Int32Array(mem.buffer, ctl + CTL_RESV_VALID, 1);
       this.status32 = new Int32Array(mem.buffer, ctl + CTL_MSTATUS, 2);
+      this.irq32 = new Int32Array(mem.buffer, ctl + CTL_IRQ, 4);
       this.resvAddr = new Int32Array(mem.buffer, ctl + CTL_RESV_ADDR, 2);
       this.entryMap = new Uint8Array(mem.buffer, ctl + CTL_ENTRY_MAP, ENTRY_MAP_SLOTS * ENTRY_MAP_SLOT_BYTES);
       this.wasmInterp = this.wasm && process.env.HYPERKIT_WASM_INTERP !== '0';
@@ -421,6 +447,7 @@ export class RiscvHart implements CpuBackend {
       this.heat32 = null;
       this.resvValid = new Int32Array(1);
       this.status32 = new Int32Array(2);
+      this.irq32 = new Int32Array(4);
       this.resvAddr = new Int32Array(2);
       this.entryMap = null;
       this.wasmInterp = false;

@@ -68,6 +68,8 @@ export interface InterpLayout {
   walkFetch: number;
   satpRoot: number;
   dataPriv: number;
+  /** mideleg, mie, mip (device bits), mip (software bits): i32 each. */
+  irq: number;
   readTag: number;
   readPhys: number;
   writeTag: number;
@@ -828,9 +830,10 @@ class InterpEmitter {
   }
 
   /**
-   * CSRRS/CSRRC(I) on sstatus in S-mode that read it or clear SIE (Linux's local_irq_save and friends run
-   * them in pairs around short critical sections); any other change (setting SIE may let an interrupt in,
-   * SUM/MXR change translation) and every other SYSTEM instruction are the hart's.
+   * CSRRS/CSRRC(I) on sstatus in S-mode that read it or change only SIE (Linux's local_irq_save and
+   * local_irq_restore run them in pairs around short critical sections); setting SIE while an S-level
+   * interrupt is pending and enabled, any other change (SUM/MXR change translation) and every other SYSTEM
+   * instruction are the hart's.
    */
   private system(): void {
     const w = this.w;
@@ -861,16 +864,30 @@ class InterpEmitter {
     w.get(L_OFF).get(L_K).op(Op.i32Or);
     this.close();
     w.set(L_SIZE);
-    // a change other than clearing SIE is the hart's: (new ^ old) & (new | ~SIE)
+    // a change of anything but SIE is the hart's (SUM, MXR: translation; SPP, SPIE: rare)
     w.get(L_SIZE)
       .get(L_OFF)
       .op(Op.i32Xor)
-      .get(L_SIZE)
       .i32Const(-1 ^ SSTATUS_SIE)
-      .op(Op.i32Or)
       .op(Op.i32And);
     this.open(Op.if, VOID);
     this.exit(INTERP_UNHANDLED);
+    this.close();
+    // setting SIE with an S-level interrupt pending and enabled in mie: the hart takes it
+    w.get(L_SIZE).get(L_OFF).op(Op.i32Xor).get(L_SIZE).op(Op.i32And).i32Const(SSTATUS_SIE).op(Op.i32And);
+    this.open(Op.if, VOID);
+    w.i32Const(0)
+      .mem(Op.i32Load, 2, l.irq + 8)
+      .i32Const(0)
+      .mem(Op.i32Load, 2, l.irq + 12)
+      .op(Op.i32Or);
+    w.i32Const(0)
+      .mem(Op.i32Load, 2, l.irq + 4)
+      .op(Op.i32And);
+    w.i32Const(0).mem(Op.i32Load, 2, l.irq).op(Op.i32And);
+    this.open(Op.if, VOID);
+    this.exit(INTERP_UNHANDLED);
+    this.close();
     this.close();
     w.i32Const(0).get(L_SIZE).mem(Op.i32Store, 2, l.mstatus);
     // rd = the old sstatus: its bits of mstatus, SD (bit 63) when FS is dirty, UXL = 2 (bits 33:32)

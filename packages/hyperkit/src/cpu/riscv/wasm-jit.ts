@@ -62,6 +62,8 @@ export const CTL_WALK_DATA = 344;
 export const CTL_WALK_FETCH = 348;
 export const CTL_SATP_ROOT = 352;
 export const CTL_DATA_PRIV = 360;
+/** mideleg, mie, mip's device bits, mip's software bits (i32 each), kept here by the hart. */
+export const CTL_IRQ = 368;
 export const CTL_TLB = 4096;
 export const TLB_ARRAY_BYTES = 1024 * 8;
 export const TLB_ARRAYS = 18;
@@ -1393,6 +1395,7 @@ export class WasmTranslator {
         walkFetch: this.ctl + CTL_WALK_FETCH,
         satpRoot: this.ctl + CTL_SATP_ROOT,
         dataPriv: this.ctl + CTL_DATA_PRIV,
+        irq: this.ctl + CTL_IRQ,
         readTag: this.ctl + CTL_READ_TAG,
         readPhys: this.ctl + CTL_READ_PHYS,
         writeTag: this.ctl + CTL_WRITE_TAG,
