@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --interrupt-budget=135168
+#!/usr/bin/env -S node --interrupt-budget=135168 --no-turbo-inlining
 /**
  * `datakit [--git PATH] [--listen URL]...` serves DataKit over 9P (default tcp://127.0.0.1:5640;
  * without --git, an in-memory store). `datakit ls|cat|write|commit|log|watch` talk to a running server.

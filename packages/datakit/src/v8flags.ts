@@ -1,13 +1,21 @@
 /**
- * Imported first by the CLI: V8 flags for a server process. `--interrupt-budget` at twice V8's
- * default makes hot code optimize a little later, which cut a fresh server's CPU per transaction by
- * 15-20% over its first few hundred commits and cost nothing measurable over thousands. The
- * executable's `#!` line passes it; this sets it when the CLI is run as `node cli.js`, before any
- * of the server's code has run (V8 reads the budget as each function warms up).
+ * Imported first by the CLI: V8 flags for a server process, which serves short bursts from a
+ * fresh start as often as long runs, and whose other core is the clients'.
+ * - `--interrupt-budget` at twice V8's default: hot code optimizes a little later. A fresh
+ *   server's CPU per transaction over its first few hundred commits fell by 15-20%; nothing
+ *   measurable over thousands.
+ * - `--no-turbo-inlining`: TurboFan compiles each function alone, much faster. Over 400 commits
+ *   8 writers' CPU per transaction fell by 14% and their rate rose 10%; over 3,000 the main
+ *   thread ran within a few % of before, at the same rate.
+ * The executable's `#!` line passes them; this sets them when the CLI is run as `node cli.js`,
+ * before any of the server's code has run (V8 reads them as each function warms up).
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const INTERRUPT_BUDGET = 135168;
+export const SERVER_V8_FLAGS = ['--interrupt-budget=135168', '--no-turbo-inlining'];
 
-if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget')))
-  setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET}`);
+for (const flag of SERVER_V8_FLAGS) {
+  const name = flag.replace(/^--(no-)?/, '').replace(/=.*$/, '');
+  const given = process.execArgv.some((a) => a.replace(/^--(no-)?/, '').replace(/=.*$/, '') === name);
+  if (!given) setFlagsFromString(flag);
+}
