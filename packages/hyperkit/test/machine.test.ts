@@ -9,6 +9,7 @@ import { MmioBus } from '../src/machine/bus.js';
 import { buildVirtDeviceTree } from '../src/machine/devicetree.js';
 import { parseFdt } from '../src/machine/fdt.js';
 import { GuestMemory } from '../src/machine/memory.js';
+import { VirtMachine } from '../src/machine/virt.js';
 
 describe('GuestMemory', () => {
   test('reads and writes inside RAM, typed error outside', () => {
@@ -103,4 +104,30 @@ describe('device tree', () => {
     bad[0] = 0;
     assert.throws(() => parseFdt(bad), /magic/);
   });
+});
+
+describe('mip', () => {
+  // csrrs/csrrc x0, mip, t0
+  const csrMip = (f3: number) => ((0x344 << 20) | (5 << 15) | (f3 << 12) | 0x73) >>> 0;
+  const MIP_STIP = 1 << 5;
+  const MIP_SEIP = 1 << 9;
+
+  for (const [name, f3] of [
+    ['CSRRS', 2],
+    ['CSRRC', 3],
+  ] as const) {
+    test(`${name} on mip does not latch the PLIC's SEIP into the software bit`, () => {
+      const vm = new VirtMachine({ memorySize: 1 << 20 });
+      const base = vm.memory.base;
+      vm.memory.writeU32(base, csrMip(f3));
+      vm.hart.reset(base, 'M', 0, 0);
+      vm.hart.setX(5, f3 === 2 ? MIP_STIP : 0);
+      vm.hart.setPending(MIP_SEIP, true); // the external interrupt line is high while the CSR is modified
+      vm.hart.run(1);
+      assert.equal(vm.hart.instructionsRetired, 1);
+      vm.hart.setPending(MIP_SEIP, false); // the PLIC lowers it: mip.SEIP must follow
+      assert.equal(vm.hart.mip & MIP_SEIP, 0);
+      assert.equal(vm.hart.mip & MIP_STIP, f3 === 2 ? MIP_STIP : 0);
+    });
+  }
 });

@@ -109,6 +109,7 @@ const ACCESS_READ = 0;
 const ACCESS_WRITE = 1;
 const ACCESS_EXEC = 2;
 const TWO32 = 0x1_0000_0000;
+const MIP_SEIP = 1 << 9;
 
 const PRIV_U = 0;
 const PRIV_S = 1;
@@ -2522,13 +2523,17 @@ export class RiscvHart implements CpuBackend {
     const oldLo = this.csrRead(csr);
     const oldHi = this.hi;
     if (writes) {
+      // Only mip's software-writable SEIP takes part in CSRRS/CSRRC's read-modify-write, not the PLIC's
+      // signal ORed into what is read (privileged spec 3.1.9): else OpenSBI setting STIP while an external
+      // interrupt is pending latches SEIP for good, and the kernel claims nothing forever.
+      const baseLo = csr === CSR.mip ? (oldLo & ~MIP_SEIP) | (this.mipSw & MIP_SEIP) : oldLo;
       let vLo = srcLo;
       let vHi = srcHi;
       if (op === 2) {
-        vLo = oldLo | srcLo;
+        vLo = baseLo | srcLo;
         vHi = oldHi | srcHi;
       } else if (op === 3) {
-        vLo = oldLo & ~srcLo;
+        vLo = baseLo & ~srcLo;
         vHi = oldHi & ~srcHi;
       }
       this.csrWrite(csr, vLo, vHi);
