@@ -45,7 +45,8 @@ function readInput(
 ): Uint8Array {
   if (typeof v !== 'string') return v;
   try {
-    return new Uint8Array(readFileSync(v));
+    // a Buffer is a Uint8Array: no copy (a kernel Image is megabytes)
+    return readFileSync(v);
   } catch (e) {
     throw new HyperkitError(
       code,
