@@ -607,9 +607,10 @@ export class Transaction {
     this.unsent.push(
       this.client.createStep([...this.path, 'rw', ...p], name, bytes, options.executable ? 0o755 : 0o644),
     );
-    const full = [...p, name];
-    if (full.some((c) => c.includes('\n'))) this.uncheckable = true;
-    else this.written.set(full.join('/'), `${options.executable ? 'X' : 'F'}-${hashObject('blob', bytes)}`);
+    const full = [...p, name].join('/');
+    // A hash line is `<hash> <path>\n`, and the server trims the command it is sent.
+    if (full.includes('\n') || /\s$/.test(full)) this.uncheckable = true;
+    else this.written.set(full, `${options.executable ? 'X' : 'F'}-${hashObject('blob', bytes)}`);
     if (!this.flushQueued) {
       this.flushQueued = true;
       process.nextTick(() => this.flush());

@@ -50,9 +50,16 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
         await long.write('dir/long', 'long\n');
         await long.commit(`long\n\n${'x'.repeat(70_000)}`);
         assert.equal(chains, 5, 'the writes, then msg and ctl: two chains');
+        const longHead = await master.head();
+        assert.equal((await c.snapshot(longHead ?? '').message()).length, 70_006);
+        // A name the command's lines cannot carry (a trailing space): the write is awaited first.
+        const odd = await master.transaction();
+        await odd.write('dir/odd ', 'odd\n');
+        await odd.commit('odd');
+        assert.equal(chains, 7, 'the write, then the commit');
         const head = await master.head();
         assert.ok(head);
-        assert.equal((await c.snapshot(head).message()).length, 70_006);
+        assert.equal(utf8(await master.read(['dir', 'odd '])), 'odd\n');
 
         // The write fails (dir/f0 is a file), after write() has resolved: commit reports its error
         // and commits nothing; the transaction is still open and can be aborted.
@@ -84,6 +91,7 @@ describe('DataKit client library, CLI and concurrency over 9P', { timeout: 120_0
         assert.equal(git(dir, 'log', '-1', '--format=%B', 'master').trim(), 'raw\n\nbody');
         assert.deepEqual(git(dir, 'log', '--format=%s', 'master').trim().split('\n'), [
           'raw',
+          'odd',
           'long',
           'c2',
           'c1',
