@@ -230,7 +230,7 @@ export class Journal {
   /**
    * Durable writes on the event loop take 75-250 µs on this VM's disk when it is quiet, and 3-4 ms
    * when another job keeps it busy: blocking the loop for each group then starves the other
-   * writers (8 writers: 25% fewer commits/s than in the pool). Their moving average above this
+   * writers (8 writers: 10-25% fewer commits/s than in the pool). Their moving average above this
    * (each write an eighth of it: a few slow writes in a row, not one, which happens now and
    * then on a quiet disk too) sends writes to the pool for a while; then one on the loop
    * measures the disk again.
