@@ -85,7 +85,7 @@ export interface InterpLayout {
 // function indices in the module (imports first, then the translator's helpers)
 const F_LD = 0;
 const F_ST = 1;
-const F_MULHU = 4; // after the translator's two address helpers (2, 3), which the loop inlines instead
+const F_MULHU = 2; // the module's first function (the translator's mulhuBody)
 
 // params
 const P_FB = 0; // RAM offset of the fetch page

@@ -1175,7 +1175,6 @@ interface RegionJob {
 
 /** Compiles regions in batches: one WebAssembly module per batch. */
 export class WasmTranslator {
-  private readonly helpers: FuncDef[];
   /** Modules compiled and instructions translated (for diagnostics and tests). */
   modules = 0;
   instructions = 0;
@@ -1188,15 +1187,20 @@ export class WasmTranslator {
     private readonly ramBase: number,
     private readonly ramSize: number,
     private readonly slow: WasmSlowPaths,
-  ) {
-    this.helpers = [
+  ) {}
+
+  private helpersBuilt: FuncDef[] | undefined;
+
+  /** The functions every region module starts with (built on first use: a VM may never need regions). */
+  private get helpers(): FuncDef[] {
+    this.helpersBuilt ??= [
       {
         type: T_XLATE,
         locals: [
           [2, I64],
           [1, I32],
         ],
-        body: xlateBody(ctl, ramBase, ramSize, false),
+        body: xlateBody(this.ctl, this.ramBase, this.ramSize, false),
       },
       {
         type: T_XLATE,
@@ -1204,10 +1208,11 @@ export class WasmTranslator {
           [2, I64],
           [1, I32],
         ],
-        body: xlateBody(ctl, ramBase, ramSize, true),
+        body: xlateBody(this.ctl, this.ramBase, this.ramSize, true),
       },
       { type: T_MUL, locals: [[8, I64]], body: mulhuBody() },
     ];
+    return this.helpersBuilt;
   }
 
   /** Translates each requested page into a region (null where nothing there is translatable). */
@@ -1407,8 +1412,9 @@ export class WasmTranslator {
         entryMap: this.ctl + CTL_ENTRY_MAP,
         codePages: this.ctl + CTL_CODE_PAGES,
       });
+      // its module: the slow-path imports, MULHU's helper (function 2), the loop
       const instance = this.instantiate([
-        ...this.helpers,
+        { type: T_MUL, locals: [[8, I64]], body: mulhuBody() },
         { type: T_REGION, locals: INTERP_LOCALS, body, export: 'interp' },
       ]);
       this.interpFn = instance.exports.interp as (fetchBase: number, budget: number) => number;
