@@ -113,12 +113,22 @@ const L_SIZE = 19;
 const L_WL = 20; // page walk: level
 const L_WO = 21; // page walk: RAM offset of the PTE
 const L_WQ = 22; // page walk: the privilege checked
+// the page of the last translated read and write under paging (its VPN, i64; its RAM offset, i32): most
+// accesses follow one to the same page, and then skip the TLB (nothing changes it while the loop runs)
+const L_RVPN = 23;
+const L_WVPN = 24;
+const L_RPAGE = 25;
+const L_WPAGE = 26;
 
 /** Locals after the two i32 parameters. */
 export const INTERP_LOCALS: [number, number][] = [
   [8, I64],
   [13, I32],
+  [2, I64],
+  [2, I32],
 ];
+/** A VPN no address has (addresses' VPNs are 52-bit). */
+const NO_VPN = 0x7fff_ffff_ffff_ffffn;
 
 /** Opcode groups ((ins & 0x7f) >> 2) the loop runs; the rest leave as unhandled. */
 const G_LOAD = 0;
@@ -304,6 +314,8 @@ class InterpEmitter {
     const body = w.finish();
     const pro = new ByteWriter(32);
     pro.i32Const(0).mem(Op.i64Load, 3, l.npc).set(L_PC);
+    pro.byte(Op.i64Const).s64(NO_VPN).set(L_RVPN);
+    pro.byte(Op.i64Const).s64(NO_VPN).set(L_WVPN);
     return new ByteWriter(pro.length + body.length).bytes(pro.finish()).bytes(body).finish();
   }
 
@@ -488,10 +500,25 @@ class InterpEmitter {
     w.op(Op.else);
     w.get(L_K).i32Const(1).op(Op.i32Ne);
     failIf();
-    // paging: within one page, then the TLB (tag = addr >> 12 as a double)
+    // paging: within one page, then the last page (no TLB lookup), else the TLB (tag = addr >> 12, a double)
     w.get(L_ADDR).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).i32Const(4096).get(L_SIZE).op(Op.i32Sub);
     w.op(Op.i32GtU);
     failIf();
+    w.get(L_ADDR)
+      .i64Const(12)
+      .op(Op.i64ShrS)
+      .get(write ? L_WVPN : L_RVPN)
+      .op(Op.i64Eq);
+    this.open(Op.if, VOID);
+    w.get(write ? L_WPAGE : L_RPAGE)
+      .get(L_ADDR)
+      .op(Op.i32WrapI64)
+      .i32Const(4095)
+      .op(Op.i32And)
+      .op(Op.i32Add);
+    w.set(L_OFF);
+    this.br('xlate');
+    this.close();
     w.get(L_ADDR).i64Const(12).op(Op.i64ShrS).tee(L_T);
     w.op(Op.i32WrapI64).i32Const(1023).op(Op.i32And).i32Const(3).op(Op.i32Shl).set(L_K);
     w.get(L_K)
@@ -513,6 +540,15 @@ class InterpEmitter {
     w.mem(Op.f64Load, 3, 0).op(Op.i64TruncF64U);
     w.get(L_ADDR).i64Const(4095).op(Op.i64And).op(Op.i64Add).i64Const(l.ramBase).op(Op.i64Sub).set(L_T);
     inRam();
+    // a page in RAM (for writes: holding no translated code): the last page from now on
+    w.get(L_ADDR)
+      .i64Const(12)
+      .op(Op.i64ShrS)
+      .set(write ? L_WVPN : L_RVPN);
+    w.get(L_OFF)
+      .i32Const(-4096)
+      .op(Op.i32And)
+      .set(write ? L_WPAGE : L_RPAGE);
     this.close();
     this.close();
     w.get(L_OFF);
