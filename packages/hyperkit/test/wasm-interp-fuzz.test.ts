@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { expandCompressed } from '../src/cpu/riscv/compressed.js';
+import { bType, expandCompressed, iType, jType, rType, sType } from '../src/cpu/riscv/compressed.js';
 import { VirtMachine } from '../src/machine/virt.js';
 
 /**
@@ -34,30 +34,11 @@ function rng(seed: number): () => number {
   };
 }
 
-const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, op: number) =>
-  ((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
-const I = (imm: number, rs1: number, f3: number, rd: number, op: number) =>
-  (((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op) >>> 0;
-const S = (imm: number, rs2: number, rs1: number, f3: number) =>
-  ((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | 0x23) >>> 0;
-const B = (imm: number, rs2: number, rs1: number, f3: number) =>
-  ((((imm >> 12) & 1) << 31) |
-    (((imm >> 5) & 0x3f) << 25) |
-    (rs2 << 20) |
-    (rs1 << 15) |
-    (f3 << 12) |
-    (((imm >> 1) & 0xf) << 8) |
-    (((imm >> 11) & 1) << 7) |
-    0x63) >>>
-  0;
-const J = (imm: number, rd: number) =>
-  ((((imm >> 20) & 1) << 31) |
-    (((imm >> 1) & 0x3ff) << 21) |
-    (((imm >> 11) & 1) << 20) |
-    (((imm >> 12) & 0xff) << 12) |
-    (rd << 7) |
-    0x6f) >>>
-  0;
+const R = rType;
+const I = iType;
+const S = (imm: number, rs2: number, rs1: number, f3: number) => sType(imm, rs2, rs1, f3, 0x23);
+const B = bType;
+const J = jType;
 
 /** Branches, JAL and JALR: random ones would jump anywhere; the generated ones only go forward. */
 const isJump = (ins: number) => [0x63, 0x67, 0x6f].includes(ins & 0x7f);
@@ -141,7 +122,7 @@ interface State {
 function run(words: number[], seed: number, wasm: boolean): { state: State; interp: number } {
   const vm = new VirtMachine({ memorySize: RAM });
   const hart = vm.hart;
-  for (let i = 0; i < words.length; i++) vm.memory.writeU32(BASE + 4 * i, words[i]!);
+  for (let i = 0; i < words.length; i++) vm.memory.writeU32(BASE + 4 * i, words[i]! >>> 0);
   HANDLER.forEach((w, i) => vm.memory.writeU32(TRAP + 4 * i, w >>> 0));
   const fill = rng(seed ^ 0x5bd1e995);
   for (let i = 0; i < DATA_BYTES; i += 4) vm.memory.writeU32(DATA + i, fill());

@@ -1,18 +1,19 @@
 /**
  * RV64C: expands a 16-bit compressed instruction into its 32-bit equivalent, or returns 0 when the encoding
  * is reserved/illegal (0 is itself an illegal 32-bit instruction, so callers treat it uniformly).
+ * The encoders of the 32-bit formats below (int32 results) also serve the tests that write programs.
  */
 
-function iType(imm: number, rs1: number, f3: number, rd: number, op: number): number {
+export function iType(imm: number, rs1: number, f3: number, rd: number, op: number): number {
   return ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
 }
-function sType(imm: number, rs2: number, rs1: number, f3: number, op: number): number {
+export function sType(imm: number, rs2: number, rs1: number, f3: number, op: number): number {
   return (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | op;
 }
-function rType(f7: number, rs2: number, rs1: number, f3: number, rd: number, op: number): number {
+export function rType(f7: number, rs2: number, rs1: number, f3: number, rd: number, op: number): number {
   return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
 }
-function bType(imm: number, rs2: number, rs1: number, f3: number): number {
+export function bType(imm: number, rs2: number, rs1: number, f3: number): number {
   return (
     (((imm >> 12) & 1) << 31) |
     (((imm >> 5) & 0x3f) << 25) |
@@ -24,7 +25,7 @@ function bType(imm: number, rs2: number, rs1: number, f3: number): number {
     0x63
   );
 }
-function jType(imm: number, rd: number): number {
+export function jType(imm: number, rd: number): number {
   return (
     (((imm >> 20) & 1) << 31) |
     (((imm >> 1) & 0x3ff) << 21) |

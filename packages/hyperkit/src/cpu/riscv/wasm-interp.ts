@@ -261,9 +261,9 @@ class InterpEmitter {
       [G_OP_IMM_32, () => this.opImm32()],
       [G_STORE, () => this.store()],
       [G_AMO, () => this.amo()],
-      [G_OP, () => this.op()],
+      [G_OP, () => this.registerOp(false)],
       [G_LUI, () => this.upper(false)],
-      [G_OP_32, () => this.op32()],
+      [G_OP_32, () => this.registerOp(true)],
       [G_BRANCH, () => this.branch()],
       [G_JALR, () => this.jump(true)],
       [G_JAL, () => this.jump(false)],
@@ -1135,47 +1135,6 @@ class InterpEmitter {
     return () => this.w.get(L_K).i32Const(v).op(Op.i32Eq);
   }
 
-  private op(): void {
-    const w = this.w;
-    this.loadReg(() => this.field(20, 31));
-    w.set(L_B);
-    this.funct7();
-    const b = () => w.get(L_B);
-    const compare = (op: number) => () => {
-      w.get(L_A).get(L_B).op(op).op(Op.i64ExtendI32U).set(L_V);
-      this.br('write');
-    };
-    w.get(L_K).i32Const(1).op(Op.i32Eq);
-    this.open(Op.if, VOID);
-    this.mulDiv();
-    this.close();
-    w.get(L_K).i32Const(0x20).op(Op.i32Eq);
-    this.open(Op.if, VOID);
-    this.byF3([
-      this.binary(b, Op.i64Sub),
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      this.binary(b, Op.i64ShrS),
-      undefined,
-      undefined,
-    ]);
-    this.close();
-    this.requireThen(this.f7Is(0), () =>
-      this.byF3([
-        this.binary(b, Op.i64Add),
-        this.binary(b, Op.i64Shl),
-        compare(Op.i64LtS),
-        compare(Op.i64LtU),
-        this.binary(b, Op.i64Xor),
-        this.binary(b, Op.i64ShrU),
-        this.binary(b, Op.i64Or),
-        this.binary(b, Op.i64And),
-      ]),
-    )();
-  }
-
   /** MUL..REMU with A, B (RISC-V's results for division by zero and overflow, no wasm traps). */
   private mulDiv(): void {
     const w = this.w;
@@ -1253,40 +1212,56 @@ class InterpEmitter {
     ]);
   }
 
-  private op32(): void {
+  /**
+   * OP (or OP-32 when `word`): funct7 1 is M; 0x20 is SUB and SRA; 0 is the rest (the 32-bit forms have
+   * only ADDW, SLLW, SRLW; their shifts take rs2's low five bits).
+   */
+  private registerOp(word: boolean): void {
     const w = this.w;
     this.loadReg(() => this.field(20, 31));
     w.set(L_B);
     this.funct7();
-    const b = () => w.get(L_B).op(Op.i32WrapI64);
-    const b5 = () => w.get(L_B).op(Op.i32WrapI64).i32Const(31).op(Op.i32And);
+    const b = word ? () => w.get(L_B).op(Op.i32WrapI64) : () => w.get(L_B);
+    const shamt = word ? () => w.get(L_B).op(Op.i32WrapI64).i32Const(31).op(Op.i32And) : b;
+    const op = (operand: () => void, wide: number, narrow: number) =>
+      word ? this.word(operand, narrow) : this.binary(operand, wide);
+    const compare = (cmp: number) =>
+      word
+        ? undefined
+        : () => {
+            w.get(L_A).get(L_B).op(cmp).op(Op.i64ExtendI32U).set(L_V);
+            this.br('write');
+          };
+    const only64 = (f: () => void) => (word ? undefined : f);
     w.get(L_K).i32Const(1).op(Op.i32Eq);
     this.open(Op.if, VOID);
-    this.mulDiv32();
+    if (word) this.mulDiv32();
+    else this.mulDiv();
     this.close();
     w.get(L_K).i32Const(0x20).op(Op.i32Eq);
     this.open(Op.if, VOID);
+    const none = undefined;
     this.byF3([
-      this.word(b, Op.i32Sub),
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      this.word(b5, Op.i32ShrS),
-      undefined,
-      undefined,
+      op(b, Op.i64Sub, Op.i32Sub),
+      none,
+      none,
+      none,
+      none,
+      op(shamt, Op.i64ShrS, Op.i32ShrS),
+      none,
+      none,
     ]);
     this.close();
     this.requireThen(this.f7Is(0), () =>
       this.byF3([
-        this.word(b, Op.i32Add),
-        this.word(b5, Op.i32Shl),
-        undefined,
-        undefined,
-        undefined,
-        this.word(b5, Op.i32ShrU),
-        undefined,
-        undefined,
+        op(b, Op.i64Add, Op.i32Add),
+        op(shamt, Op.i64Shl, Op.i32Shl),
+        compare(Op.i64LtS),
+        compare(Op.i64LtU),
+        only64(this.binary(b, Op.i64Xor)),
+        op(shamt, Op.i64ShrU, Op.i32ShrU),
+        only64(this.binary(b, Op.i64Or)),
+        only64(this.binary(b, Op.i64And)),
       ]),
     )();
   }
