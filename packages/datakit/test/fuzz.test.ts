@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type Socket, connect } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { type Message, type NinePClientError, dontTouchStat, encodeMessage } from '@kitset/ninep';
+import { seededRandom } from '@kitset/testkit';
 import { DataKitClient, DataKitError } from '../src/client.js';
 import { DataKitServer } from '../src/server.js';
 import { fsck, tempDir, utf8 } from './helpers.js';
@@ -12,21 +13,7 @@ after(() => {
 });
 
 /** xorshift32: reproducible runs (the seed is printed on failure). */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  return {
-    int: (n: number) => next() % n,
-    pick: <T>(xs: readonly T[]): T => xs[next() % xs.length] as T,
-  };
-}
+const rng = seededRandom;
 
 const names = [
   'branch',

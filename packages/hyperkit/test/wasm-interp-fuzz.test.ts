@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { seededRandom } from '@kitset/testkit';
 import { bType, expandCompressed, iType, jType, rType, sType } from '../src/cpu/riscv/compressed.js';
 import { VirtMachine } from '../src/machine/virt.js';
 
@@ -22,17 +23,8 @@ const TRAP = BASE + 0x8000; // mtvec: the handler below
 const PROGRAMS = 150;
 const BUDGET = 4000;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
+/** A seeded xorshift32 stream of uint32s (testkit's). */
+const rng = (seed: number) => seededRandom(seed).u32;
 
 const R = rType;
 const I = iType;

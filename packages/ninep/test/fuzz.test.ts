@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { seededRandom } from '@kitset/testkit';
 import {
   type Dialect,
   HostFsBackend,
@@ -17,24 +18,8 @@ import {
   messageLayout,
 } from '../src/index.js';
 
-/** xorshift32: deterministic, so a failure can be replayed from its seed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  return {
-    u32: next,
-    int: (n: number) => next() % n,
-    pick: <T>(a: readonly T[]): T => a[next() % a.length]!,
-    chance: (p: number) => next() / 0x1_0000_0000 < p,
-  };
-}
+/** xorshift32 (testkit): deterministic, so a failure can be replayed from its seed. */
+const rng = seededRandom;
 type Rng = ReturnType<typeof rng>;
 
 const NAMES = ['a', 'b', 'dir', 'file.txt', '..', '.', '', 'x/y', 'long'.repeat(80), 'ü', 'sub'];

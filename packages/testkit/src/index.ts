@@ -25,6 +25,7 @@ export {
 } from './guest.js';
 export { withNetns, netnsExec } from './netns.js';
 export { gitFsck, type FsckResult } from './git.js';
+export { seededRandom } from './random.js';
 export {
   riscvQemuArgs,
   riscvBareMetalGccArgs,
