@@ -187,6 +187,13 @@ class InterpEmitter {
     this.br('exit');
   }
 
+  /** Leaves with status `st` when the i32 on the stack is non-zero. */
+  private exitIf(st: number): void {
+    this.open(Op.if, VOID);
+    this.exit(st);
+    this.close();
+  }
+
   /** Pushes x[reg] where reg is an i32 register number (pushed by `index`). */
   private loadReg(index: () => void): void {
     index();
@@ -214,9 +221,7 @@ class InterpEmitter {
     this.open(Op.loop, VOID, 'next');
     // the budget
     w.get(L_N).get(P_BUDGET).op(Op.i32GeS);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_BLOCK);
-    this.close();
+    this.exitIf(INTERP_BLOCK);
     w.i32Const(0).set(L_ST);
     // fetch: page offset in K
     w.get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).set(L_K);
@@ -225,9 +230,7 @@ class InterpEmitter {
     this.open(Op.if, VOID);
     // compressed: the expansion table (0: not expanded yet, or illegal: the hart's)
     w.get(L_INS).i32Const(2).op(Op.i32Shl).mem(Op.i32Load, 2, l.compressed).tee(L_INS).op(Op.i32Eqz);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     w.i32Const(2).set(L_LEN);
     w.op(Op.else);
     w.get(L_K).i32Const(4094).op(Op.i32Eq);
@@ -409,9 +412,7 @@ class InterpEmitter {
       .i32Const(1)
       .op(Op.i32Add)
       .op(Op.i32Ne);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_BLOCK);
-    this.close();
+    this.exitIf(INTERP_BLOCK);
     // bit (pc & 4095) >> 1 of the map
     w.get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).i32Const(1).op(Op.i32ShrU).set(L_K);
     w.get(L_OFF)
@@ -421,9 +422,7 @@ class InterpEmitter {
       .op(Op.i32Add)
       .mem(Op.i32Load8U, 0, l.entryMap + 4);
     w.get(L_K).i32Const(7).op(Op.i32And).op(Op.i32ShrU).i32Const(1).op(Op.i32And);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_BLOCK);
-    this.close();
+    this.exitIf(INTERP_BLOCK);
     this.close();
     // heat: K = RAM offset of the block start, OFF = its entry's address
     w.get(P_FB).get(L_PC).op(Op.i32WrapI64).i32Const(4095).op(Op.i32And).op(Op.i32Add).set(L_K);
@@ -451,9 +450,7 @@ class InterpEmitter {
       .get(L_SIZE)
       .mem(Op.i32Store, 2, l.heat + 4);
     w.get(L_SIZE).i32Const(0).mem(Op.i32Load, 2, l.heatLimit).op(Op.i32Eq);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_HOT);
-    this.close();
+    this.exitIf(INTERP_HOT);
     this.br('next');
   }
 
@@ -723,9 +720,7 @@ class InterpEmitter {
     const w = this.w;
     const l = this.l;
     w.get(L_F3).i32Const(7).op(Op.i32Eq);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     w.i32Const(1).get(L_F3).i32Const(3).op(Op.i32And).op(Op.i32Shl).set(L_SIZE);
     this.address();
     this.dataOffset(false);
@@ -756,9 +751,7 @@ class InterpEmitter {
   private store(): void {
     const w = this.w;
     w.get(L_F3).i32Const(3).op(Op.i32GtU);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     w.i32Const(1).get(L_F3).op(Op.i32Shl).set(L_SIZE);
     // imm = ins[31:25] << 5 | ins[11:7]
     w.get(L_INS).i32Const(25).op(Op.i32ShrS).i32Const(5).op(Op.i32Shl).get(L_RD).op(Op.i32Or).set(L_IMM);
@@ -798,16 +791,12 @@ class InterpEmitter {
     const l = this.l;
     // f3 other than 2 (W) and 3 (D) is illegal: the hart's
     w.get(L_F3).i32Const(2).op(Op.i32Ne).get(L_F3).i32Const(3).op(Op.i32Ne).op(Op.i32And);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     w.i32Const(1).get(L_F3).op(Op.i32Shl).set(L_SIZE);
     w.get(L_A).set(L_ADDR);
     // misaligned: the hart raises the fault
     w.get(L_ADDR).op(Op.i32WrapI64).get(L_SIZE).i32Const(1).op(Op.i32Sub).op(Op.i32And);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     this.loadReg(() => this.field(20, 31));
     w.set(L_B);
     // funct5 in IMM (dataOffset uses K)
@@ -822,9 +811,7 @@ class InterpEmitter {
     this.close();
     this.dataOffset(true);
     w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     // V = old value, B = operand, both sign-extended for W
     w.get(L_F3).i32Const(2).op(Op.i32Eq);
     this.open(Op.if, VOID);
@@ -879,9 +866,7 @@ class InterpEmitter {
     w.get(L_F3).i32Const(4).op(Op.i32Eq).op(Op.i32Or);
     w.get(L_INS).i32Const(20).op(Op.i32ShrU).i32Const(CSR_SSTATUS).op(Op.i32Ne).op(Op.i32Or);
     w.i32Const(0).mem(Op.i32Load, 2, l.priv).i32Const(PRIV_S).op(Op.i32Ne).op(Op.i32Or);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     // K = the mask: uimm (rs1 field) for the I forms, else x[rs1]'s low word
     w.get(L_F3).i32Const(4).op(Op.i32And);
     this.open(Op.if, I32);
@@ -906,9 +891,7 @@ class InterpEmitter {
       .op(Op.i32Xor)
       .i32Const(-1 ^ SSTATUS_SIE)
       .op(Op.i32And);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     // setting SIE with an S-level interrupt pending and enabled in mie: the hart takes it
     w.get(L_SIZE).get(L_OFF).op(Op.i32Xor).get(L_SIZE).op(Op.i32And).i32Const(SSTATUS_SIE).op(Op.i32And);
     this.open(Op.if, VOID);
@@ -921,9 +904,7 @@ class InterpEmitter {
       .mem(Op.i32Load, 2, l.irq + 4)
       .op(Op.i32And);
     w.i32Const(0).mem(Op.i32Load, 2, l.irq).op(Op.i32And);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     this.close();
     w.i32Const(0).get(L_SIZE).mem(Op.i32Store, 2, l.mstatus);
     // rd = the old sstatus: its bits of mstatus, SD (bit 63) when FS is dirty, UXL = 2 (bits 33:32)
@@ -947,14 +928,10 @@ class InterpEmitter {
     const w = this.w;
     const l = this.l;
     this.field(20, 31);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     this.dataOffset(false);
     w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     w.get(L_F3).i32Const(2).op(Op.i32Eq);
     this.open(Op.if, I64);
     w.get(L_OFF).mem(Op.i64Load32S, 2, 0);
@@ -979,9 +956,7 @@ class InterpEmitter {
     this.open(Op.if, VOID);
     this.dataOffset(true);
     w.tee(L_OFF).i32Const(0).op(Op.i32LtS);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     w.get(L_F3).i32Const(2).op(Op.i32Eq);
     this.open(Op.if, VOID);
     w.get(L_OFF).get(L_B).mem(Op.i64Store32, 2, 0);
@@ -999,9 +974,7 @@ class InterpEmitter {
   private fence(): void {
     // FENCE orders nothing here (one hart, coherent memory); FENCE.I drops translations: the hart's
     this.w.get(L_F3);
-    this.open(Op.if, VOID);
-    this.exit(INTERP_UNHANDLED);
-    this.close();
+    this.exitIf(INTERP_UNHANDLED);
     this.br('advance');
   }
 
@@ -1142,7 +1115,16 @@ class InterpEmitter {
       w.set(L_V);
       this.br('write');
     };
-    // T = B for the divisions' tests
+    // B = 0 gives `onZero`'s value, else A op B
+    const byZero = (onZero: () => void, op: number) => () => {
+      w.get(L_B).op(Op.i64Eqz);
+      this.open(Op.if, I64);
+      onZero();
+      w.op(Op.else);
+      w.get(L_A).get(L_B).op(op);
+      this.close();
+      done();
+    };
     const signFix = (x: number, y: number) => {
       // - (x < 0 ? y : 0)
       w.get(x).i64Const(63).op(Op.i64ShrS).get(y).op(Op.i64And).op(Op.i64Sub);
@@ -1182,33 +1164,9 @@ class InterpEmitter {
         this.close();
         done();
       },
-      () => {
-        w.get(L_B).op(Op.i64Eqz);
-        this.open(Op.if, I64);
-        w.i64Const(-1);
-        w.op(Op.else);
-        w.get(L_A).get(L_B).op(Op.i64DivU);
-        this.close();
-        done();
-      },
-      () => {
-        w.get(L_B).op(Op.i64Eqz);
-        this.open(Op.if, I64);
-        w.get(L_A);
-        w.op(Op.else);
-        w.get(L_A).get(L_B).op(Op.i64RemS);
-        this.close();
-        done();
-      },
-      () => {
-        w.get(L_B).op(Op.i64Eqz);
-        this.open(Op.if, I64);
-        w.get(L_A);
-        w.op(Op.else);
-        w.get(L_A).get(L_B).op(Op.i64RemU);
-        this.close();
-        done();
-      },
+      byZero(() => w.i64Const(-1), Op.i64DivU),
+      byZero(() => w.get(L_A), Op.i64RemS),
+      byZero(() => w.get(L_A), Op.i64RemU),
     ]);
   }
 
@@ -1380,9 +1338,7 @@ class InterpEmitter {
     const w = this.w;
     if (register) {
       w.get(L_F3);
-      this.open(Op.if, VOID);
-      this.exit(INTERP_UNHANDLED);
-      this.close();
+      this.exitIf(INTERP_UNHANDLED);
       w.get(L_A).get(L_IMM).op(Op.i64ExtendI32S).op(Op.i64Add).i64Const(-2).op(Op.i64And).set(L_T);
     } else {
       // imm[20|10:1|11|19:12] = ins[31|30:21|20|19:12]
