@@ -182,3 +182,19 @@ describe('WebAssembly interpreter vs the JavaScript interpreter (differential fu
     },
   );
 });
+
+describe("the WebAssembly interpreter's RVC expansion", () => {
+  test('matches expandCompressed on all 65,536 parcels', () => {
+    const vm = new VirtMachine({ memorySize: 1 << 20 });
+    const translator = (vm.hart as unknown as { translator: { expandCompressed(p: number): number } })
+      .translator;
+    let legal = 0;
+    for (let parcel = 0; parcel < 65536; parcel++) {
+      const expected = expandCompressed(parcel) | 0;
+      assert.equal(translator.expandCompressed(parcel) | 0, expected, `parcel 0x${parcel.toString(16)}`);
+      if (expected !== 0) legal++;
+    }
+    // the three compressed quadrants hold 49,152 parcels; all but the reserved encodings expand
+    assert.ok(legal > 40_000, `${legal} legal parcels`);
+  });
+});

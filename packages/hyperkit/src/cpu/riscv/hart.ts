@@ -43,7 +43,6 @@ import {
   CHAIN_TRAP,
   CTL_CHAIN,
   CTL_CODE_PAGES,
-  CTL_COMPRESSED,
   CTL_COUNTERS,
   CTL_DATA_PRIV,
   CTL_DMODE,
@@ -347,7 +346,6 @@ export class RiscvHart implements CpuBackend {
    * live in the CPU area.
    */
   wasmInterp: boolean;
-  private readonly compressed32: Int32Array | null;
   private readonly heat32: Int32Array | null;
   private readonly entryMap: Uint8Array | null;
   /** Instructions retired in the WebAssembly interpreter. */
@@ -426,7 +424,6 @@ export class RiscvHart implements CpuBackend {
       });
       this.wasm = process.env.HYPERKIT_WASM !== '0';
       if (this.wasm && !process.env.HYPERKIT_JIT_THRESHOLD) this.jitThreshold = 65535;
-      this.compressed32 = new Int32Array(mem.buffer, ctl + CTL_COMPRESSED, 65536);
       this.heat32 = new Int32Array(mem.buffer, ctl + CTL_HEAT, HEAT_ENTRIES * 2);
       this.resvValid = new Int32Array(mem.buffer, ctl + CTL_RESV_VALID, 1);
       this.status32 = new Int32Array(mem.buffer, ctl + CTL_MSTATUS, 2);
@@ -444,7 +441,6 @@ export class RiscvHart implements CpuBackend {
       this.tlbSets = [newTlbSet(), newTlbSet(), newTlbSet()];
       this.translator = undefined;
       this.wasm = false;
-      this.compressed32 = null;
       this.heat32 = null;
       this.resvValid = new Int32Array(1);
       this.status32 = new Int32Array(2);
@@ -1057,16 +1053,6 @@ export class RiscvHart implements CpuBackend {
       this.fetchOff = fetchBase;
     }
     if (status === INTERP_UNHANDLED) {
-      const off = this.fetchOff + (this.pcLo & 4095);
-      const half = this.ram16[off >> 1]!;
-      if ((half & 3) !== 3 && this.compressed32![half] === 0) {
-        // a compressed parcel not expanded yet: expand it for the WebAssembly loop too, then go on there
-        const ins = EXPANDED_COMPRESSED[half] || expandedCompressed(half);
-        if (ins !== 0) {
-          this.compressed32![half] = ins;
-          return n;
-        }
-      }
       try {
         return n + this.interpret(1);
       } catch (e) {

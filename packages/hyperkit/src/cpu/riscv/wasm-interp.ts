@@ -86,6 +86,7 @@ export interface InterpLayout {
 const F_LD = 0;
 const F_ST = 1;
 const F_MULHU = 2; // the module's first function (the translator's mulhuBody)
+const F_EXPAND = 4; // after the loop itself: wasm-rvc.ts's expander
 
 // params
 const P_FB = 0; // RAM offset of the fetch page
@@ -228,9 +229,17 @@ class InterpEmitter {
     w.get(P_FB).get(L_K).op(Op.i32Add).mem(Op.i32Load16U, 1, 0).set(L_INS);
     w.get(L_INS).i32Const(3).op(Op.i32And).i32Const(3).op(Op.i32Ne);
     this.open(Op.if, VOID);
-    // compressed: the expansion table (0: not expanded yet, or illegal: the hart's)
-    w.get(L_INS).i32Const(2).op(Op.i32Shl).mem(Op.i32Load, 2, l.compressed).tee(L_INS).op(Op.i32Eqz);
+    // compressed: the expansion table, filled here on a parcel's first use (0 after that: illegal, the hart
+    // raises it)
+    w.get(L_INS).i32Const(2).op(Op.i32Shl).mem(Op.i32Load, 2, l.compressed).tee(L_K).op(Op.i32Eqz);
+    this.open(Op.if, VOID);
+    w.get(L_INS).i32Const(2).op(Op.i32Shl);
+    w.get(L_INS).call(F_EXPAND).tee(L_K);
+    w.mem(Op.i32Store, 2, l.compressed);
+    w.get(L_K).op(Op.i32Eqz);
     this.exitIf(INTERP_UNHANDLED);
+    this.close();
+    w.get(L_K).set(L_INS);
     w.i32Const(2).set(L_LEN);
     w.op(Op.else);
     w.get(L_K).i32Const(4094).op(Op.i32Eq);

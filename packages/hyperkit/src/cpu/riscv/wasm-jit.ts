@@ -7,6 +7,7 @@ import {
   INTERP_LOCALS,
   interpreterBody,
 } from './wasm-interp.js';
+import { RVC_LOCALS, rvcExpandBody } from './wasm-rvc.js';
 
 /**
  * Translation of hot guest code into WebAssembly, which has the native 64-bit integers that JavaScript
@@ -173,6 +174,7 @@ const T_ST = 1;
 const T_XLATE = 2;
 const T_MUL = 3;
 const T_REGION = 4;
+const T_EXPAND = 5;
 
 interface Insn {
   ins: number;
@@ -1412,14 +1414,24 @@ export class WasmTranslator {
         entryMap: this.ctl + CTL_ENTRY_MAP,
         codePages: this.ctl + CTL_CODE_PAGES,
       });
-      // its module: the slow-path imports, MULHU's helper (function 2), the loop
+      // its module: the slow-path imports, MULHU's helper (function 2), the loop (3), RVC expansion (4)
       const instance = this.instantiate([
         { type: T_MUL, locals: [[8, I64]], body: mulhuBody() },
         { type: T_REGION, locals: INTERP_LOCALS, body, export: 'interp' },
+        { type: T_EXPAND, locals: RVC_LOCALS, body: rvcExpandBody(), export: 'expand' },
       ]);
       this.interpFn = instance.exports.interp as (fetchBase: number, budget: number) => number;
+      this.expandFn = instance.exports.expand as (parcel: number) => number;
     }
     return this.interpFn(fetchBase, budget);
+  }
+
+  private expandFn: ((parcel: number) => number) | undefined;
+
+  /** The WebAssembly interpreter's expansion of a compressed parcel (tests compare it with compressed.ts). */
+  expandCompressed(parcel: number): number {
+    if (this.expandFn === undefined) this.interpret(0, 0);
+    return this.expandFn!(parcel);
   }
 
   /** Runs chained warm blocks from table index `first`: returns CHAIN_EXIT, CHAIN_TRAP, CHAIN_STOP or PROMOTE. */
@@ -1485,6 +1497,7 @@ export class WasmTranslator {
         { params: [I64, I32], results: [I32] },
         { params: [I64, I64], results: [I64] },
         { params: [I32, I32], results: [I32] },
+        { params: [I32], results: [I32] },
       ],
       memoryPages: this.memoryPages,
       imports: [
