@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { type BootPlan, DEFAULT_OPENSBI, type FirmwareKind, loadBoot } from './boot/loader.js';
 import { BuiltinSbi } from './boot/sbi.js';
 import { HyperkitError } from './errors.js';
+import type { GuestMemory } from './machine/memory.js';
 import { type MachineExit, VirtMachine } from './machine/virt.js';
 import type { VirtioDevice } from './virtio/device.js';
 import { connectDeviceWakeups } from './virtio/devices/wakeups.js';
@@ -56,6 +57,41 @@ function readInput(
 }
 
 /**
+ * Reads a RISC-V Linux Image file straight to where loadBoot places it (RAM base + its header's
+ * text_offset), so the megabytes of a kernel are neither buffered nor copied; returns that view of guest
+ * memory, or undefined when the file is anything else (gzip, ELF, unreadable, too big): then the caller
+ * reads it the usual way, and loadBoot checks it and reports the error.
+ */
+function readImageInPlace(memory: GuestMemory, path: string): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const header = new Uint8Array(64);
+    if (readSync(fd, header, 0, 64, 0) !== 64) return undefined;
+    const dv = new DataView(header.buffer);
+    if (dv.getUint32(56, true) !== 0x05435352) return undefined; // "RSC\x05": an Image
+    const textOffset = Number(dv.getBigUint64(8, true));
+    const size = fstatSync(fd).size;
+    if (textOffset % 4096 !== 0 || textOffset + size > memory.size) return undefined;
+    const target = memory.bytes.subarray(textOffset, textOffset + size);
+    for (let done = 0; done < size; ) {
+      const n = readSync(fd, target, done, size - done, done);
+      if (n <= 0) return undefined;
+      done += n;
+    }
+    return target;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * A virtual machine: the virt board, one RISC-V hart, a booted kernel. `console.output` carries what the
  * guest prints; bytes written to `console.input` reach the guest's UART.
  */
@@ -86,7 +122,9 @@ export class VM {
     // devices completing work from host events (sockets, 9P) wake a guest idling in WFI
     connectDeviceWakeups(this.machine);
     const firmware = opts.firmware ?? 'builtin';
-    const kernel = readInput('kernel', 'ERR_BAD_KERNEL', opts.kernel);
+    const kernel =
+      (typeof opts.kernel === 'string' ? readImageInPlace(this.machine.memory, opts.kernel) : undefined) ??
+      readInput('kernel', 'ERR_BAD_KERNEL', opts.kernel);
     const initrd = opts.initrd === undefined ? undefined : readInput('initrd', 'ERR_BAD_INITRD', opts.initrd);
     const dtb = opts.dtb === undefined ? undefined : readInput('device tree', 'ERR_BAD_DTB', opts.dtb);
     const firmwareImage =

@@ -84,7 +84,10 @@ export class GuestMemory {
   }
 
   write(address: number, data: Uint8Array): void {
-    this.slice(address, data.length).set(data);
+    const target = this.slice(address, data.length);
+    // already in place (a file read straight into guest memory): nothing to copy
+    if (data.buffer === target.buffer && data.byteOffset === target.byteOffset) return;
+    target.set(data);
   }
 
   readU8(address: number): number {
