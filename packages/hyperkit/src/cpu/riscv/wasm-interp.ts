@@ -9,14 +9,15 @@ import { ByteWriter, I32, I64, Op, VOID } from './wasm-encoder.js';
  * before it runs (V8's baseline compiler takes about a millisecond for this function), so the commonest
  * instructions run at compiled speed from the first one.
  *
- * It runs the integer instructions the region translator handles (ALU, M, loads and stores through the same
- * address helpers, LUI/AUIPC, branches and jumps, FENCE) from the pc, following branches and moving to
- * other pages through the exec TLB the hart fills, and leaves to the hart for anything else: a TLB miss or
- * PMP on a page change, an instruction it does
- * not run (CSR, AMO, floating point, SYSTEM, FENCE.I, an unexpanded compressed parcel), a trapping access, a
- * slow-path access with side effects, a block start that has grown hot (the hart then compiles its region),
- * a page holding translated code, or the budget. Guest registers stay in the register file; the retired
- * count and the next pc go to the CPU area as for regions.
+ * It runs from the pc: RV64IM and A (AMOs; LR/SC with the reservation in the CPU area), loads and stores
+ * (the data TLB inline, Sv39/Sv48 page walks on a miss, a last-page cache), LUI/AUIPC, branches and jumps
+ * (moving to other pages through the exec TLB, walking on a miss), FENCE, sstatus reads and SIE changes in
+ * S-mode while no S-level interrupt is pending, and compressed parcels (expanded by wasm-rvc.ts into a
+ * table on first use). It leaves to the hart for anything else: an instruction it does not run (other CSRs
+ * and SYSTEM, floating point, FENCE.I, illegal ones), a fault, a slow-path access with side effects, a page
+ * change or walk it cannot do (PMP, a PTE outside RAM), a block start that has grown hot (the hart then
+ * compiles its region), a block start the entry map hands to a region, or the budget. Guest registers stay
+ * in the register file; the retired count and the next pc go to the CPU area as for regions.
  */
 
 /** Results of the interpreter function. */
