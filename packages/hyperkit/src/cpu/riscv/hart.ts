@@ -36,6 +36,10 @@ import {
   INTERP_HOT,
   INTERP_TRAP,
   INTERP_UNHANDLED,
+  IRQ_MIDELEG,
+  IRQ_MIE,
+  IRQ_MIP_HW,
+  IRQ_MIP_SW,
 } from './wasm-interp.js';
 import {
   CHAIN_ENTRIES,
@@ -175,28 +179,28 @@ export class RiscvHart implements CpuBackend {
    */
   private readonly irq32: Int32Array;
   get mideleg(): number {
-    return this.irq32[0]!;
+    return this.irq32[IRQ_MIDELEG]!;
   }
   set mideleg(value: number) {
-    this.irq32[0] = value;
+    this.irq32[IRQ_MIDELEG] = value;
   }
   get mie(): number {
-    return this.irq32[1]!;
+    return this.irq32[IRQ_MIE]!;
   }
   set mie(value: number) {
-    this.irq32[1] = value;
+    this.irq32[IRQ_MIE] = value;
   }
   get mipHw(): number {
-    return this.irq32[2]!;
+    return this.irq32[IRQ_MIP_HW]!;
   }
   set mipHw(value: number) {
-    this.irq32[2] = value;
+    this.irq32[IRQ_MIP_HW] = value;
   }
   get mipSw(): number {
-    return this.irq32[3]!;
+    return this.irq32[IRQ_MIP_SW]!;
   }
   set mipSw(value: number) {
-    this.irq32[3] = value;
+    this.irq32[IRQ_MIP_SW] = value;
   }
   mtvecLo = 0;
   mtvecHi = 0;

@@ -27,6 +27,12 @@ export const INTERP_LEAVE = 2; // a slow-path access had side effects: stopped a
 export const INTERP_UNHANDLED = 3; // the instruction at the pc is the hart's
 export const INTERP_HOT = 4; // the block start at the pc reached the heat limit
 
+/** Word indices of the interrupt CSRs the hart keeps in the CPU area (InterpLayout.irq). */
+export const IRQ_MIDELEG = 0;
+export const IRQ_MIE = 1;
+export const IRQ_MIP_HW = 2;
+export const IRQ_MIP_SW = 3;
+
 /** Heat table: direct-mapped (RAM offset of a block start, visits), HEAT_ENTRIES pairs of i32. */
 export const HEAT_ENTRIES = 65536;
 
@@ -906,14 +912,16 @@ class InterpEmitter {
     w.get(L_SIZE).get(L_OFF).op(Op.i32Xor).get(L_SIZE).op(Op.i32And).i32Const(SSTATUS_SIE).op(Op.i32And);
     this.open(Op.if, VOID);
     w.i32Const(0)
-      .mem(Op.i32Load, 2, l.irq + 8)
+      .mem(Op.i32Load, 2, l.irq + 4 * IRQ_MIP_HW)
       .i32Const(0)
-      .mem(Op.i32Load, 2, l.irq + 12)
+      .mem(Op.i32Load, 2, l.irq + 4 * IRQ_MIP_SW)
       .op(Op.i32Or);
     w.i32Const(0)
-      .mem(Op.i32Load, 2, l.irq + 4)
+      .mem(Op.i32Load, 2, l.irq + 4 * IRQ_MIE)
       .op(Op.i32And);
-    w.i32Const(0).mem(Op.i32Load, 2, l.irq).op(Op.i32And);
+    w.i32Const(0)
+      .mem(Op.i32Load, 2, l.irq + 4 * IRQ_MIDELEG)
+      .op(Op.i32And);
     this.exitIf(INTERP_UNHANDLED);
     this.close();
     w.i32Const(0).get(L_SIZE).mem(Op.i32Store, 2, l.mstatus);
